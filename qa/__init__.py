@@ -1,0 +1,13 @@
+"""qa: grounded question answering over a folder of documents, with verbatim cited answers."""
+
+__version__ = "0.1.0"
+
+from qa.api import Engine, ask
+from qa.config import Settings
+from qa.index import IndexProblem, build_index, load_index
+from qa.schema import Answer, Citation, Hit, Passage
+
+__all__ = [
+    "Answer", "Citation", "Engine", "Hit", "IndexProblem", "Passage", "Settings",
+    "__version__", "ask", "build_index", "load_index",
+]

@@ -1,0 +1,111 @@
+"""Python API: ``ask()`` a question of an index; the loaded engine is reused per process."""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from qa.compose import compose
+from qa.config import DEFAULT_INDEX_DIR, Settings, default_settings
+from qa.embed import Encoder
+from qa.index import Index, IndexProblem, load_index
+from qa.lexical import tokenize
+from qa.retrieve import search
+from qa.schema import Answer, Hit
+
+MAX_QUESTION_CHARS = 2000
+
+
+class Engine:
+    """A loaded index and its encoder: everything a question needs, loaded once."""
+
+    def __init__(self, index: Index, encoder, settings: Settings):
+        if index.manifest["model"] != settings.model:
+            raise IndexProblem(
+                f"index at {index.root} was built with model {index.manifest['model']!r} but "
+                f"{settings.model!r} is configured: run `qa build --index {index.root}`"
+            )
+        self.index = index
+        self.encoder = encoder
+        self.settings = settings
+
+    @classmethod
+    def load(cls, index_dir: str | Path | None = None, *, settings: Settings | None = None) -> "Engine":
+        settings = settings or default_settings()
+        return cls(load_index(index_dir or DEFAULT_INDEX_DIR), Encoder(settings.model), settings)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        vector = self.encoder.encode([text])[0]
+        if vector.shape[0] != self.index.manifest["dimension"]:
+            raise IndexProblem(
+                f"model gives {vector.shape[0]}-dimensional vectors but the index holds "
+                f"{self.index.manifest['dimension']}: run `qa build --index {self.index.root}`"
+            )
+        return vector
+
+    def search(self, query: str, *, k: int | None = None, mode: str = "hybrid") -> tuple[np.ndarray, list[Hit]]:
+        vector = self.encode_query(query)
+        hits = search(self.index, vector, tokenize([query])[0], settings=self.settings, k=k, mode=mode)
+        return vector, hits
+
+    def ask(self, question: str, *, k: int | None = None, mode: str = "hybrid", searched_for: str = "") -> Answer:
+        """Answer ``question``; ``searched_for`` (default: the question) is what gets retrieved."""
+        question = check_question(question)
+        query = searched_for or question
+        vector, hits = self.search(query, k=k, mode=mode)
+        index = self.index
+        answer = compose(
+            question,
+            hits,
+            query_vector=vector,
+            sentence_vectors=lambda h: index.sentence_vectors[index.sentence_rows[h.passage.id]:index.sentence_rows[h.passage.id + 1]],
+            sentence_texts=lambda h: index.sentence_texts(h.passage),
+            idf=index.lexical.term_idf,
+            path_of=index.path_of,
+            settings=self.settings,
+            searched_for=query,
+        )
+        return answer
+
+
+def check_question(question: str) -> str:
+    if not isinstance(question, str):
+        raise ValueError("the question must be text")
+    question = question.strip()
+    if not question:
+        raise ValueError("the question is empty: type a question about the documents")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise ValueError(
+            f"the question is {len(question):,} characters long; the limit is {MAX_QUESTION_CHARS:,}: ask a shorter one"
+        )
+    if not any(ch.isalnum() for ch in question):
+        raise ValueError("the question has no words: type a question about the documents")
+    return question
+
+
+_lock = threading.Lock()
+
+
+@lru_cache(maxsize=4)
+def _engine(index_dir: str, model: str) -> Engine:
+    return Engine.load(index_dir, settings=default_settings().with_(model=model))
+
+
+def engine(index_dir: str | Path | None = None) -> Engine:
+    """The process-wide engine for ``index_dir`` (default ``embeddings/``), loaded on first use."""
+    key = str(Path(index_dir or DEFAULT_INDEX_DIR).resolve())
+    with _lock:  # one load even when several chat users arrive at once
+        return _engine(key, default_settings().model)
+
+
+def ask(question: str, *, index_dir: str | Path | None = None, k: int | None = None) -> Answer:
+    """Answer ``question`` from the index in ``index_dir`` with verbatim, cited sentences.
+
+    >>> answer = ask("Which SNS ranks first among Japanese users?")  # doctest: +SKIP
+    >>> answer.citations[0].quote                                     # doctest: +SKIP
+    """
+    return engine(index_dir).ask(question, k=k)
+

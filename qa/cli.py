@@ -1,0 +1,106 @@
+"""Command line: ``qa build``, ``qa ask``, ``qa chat``, ``qa eval``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from qa.config import DEFAULT_DOCS_DIR, DEFAULT_INDEX_DIR
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("qa: warning: %(message)s"))
+    logging.getLogger("qa").addHandler(handler)
+    try:
+        return args.run(args)
+    except (ValueError, OSError) as exc:  # domain errors (IndexProblem is a ValueError) and I/O
+        print(f"qa: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("qa: interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qa", description="Grounded answers from your documents, quoted and cited.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    build = sub.add_parser("build", help="index a folder of documents")
+    build.add_argument("--docs", default=None, help=f"folder of .txt/.md/.html files (default: {DEFAULT_DOCS_DIR})")
+    build.add_argument("--index", default=str(DEFAULT_INDEX_DIR), help="index folder to write (default: %(default)s)")
+    build.add_argument("--model", default=None, help="local sentence-transformers folder (default: bundled all-MiniLM-L6-v2)")
+    build.set_defaults(run=_build)
+
+    ask = sub.add_parser("ask", help="answer one question")
+    ask.add_argument("question")
+    ask.add_argument("--index", default=str(DEFAULT_INDEX_DIR), help="index folder (default: %(default)s)")
+    ask.add_argument("-k", type=int, default=None, help="passages to retrieve (default: 5)")
+    ask.add_argument("--json", action="store_true", help="print the answer as JSON")
+    ask.set_defaults(run=_ask)
+
+    chat = sub.add_parser("chat", help="chat in the browser (Gradio)")
+    chat.add_argument("--index", default=str(DEFAULT_INDEX_DIR), help="index folder (default: %(default)s)")
+    chat.add_argument("--host", default="127.0.0.1")
+    chat.add_argument("--port", type=int, default=7860)
+    chat.set_defaults(run=_chat)
+
+    ev = sub.add_parser("eval", help="measure answers and retrieval on a question set or SQuAD")
+    ev.add_argument("questions", nargs="?", help="questions .jsonl (see README)")
+    ev.add_argument("--index", default=str(DEFAULT_INDEX_DIR), help="index folder (default: %(default)s)")
+    ev.add_argument("--squad", default=None, help="a SQuAD v1.1/v2.0 .json file (open-corpus benchmark)")
+    ev.add_argument("--limit", type=int, default=None, help="ask at most this many questions")
+    ev.add_argument("--seed", type=int, default=0, help="seed for --limit sampling")
+    ev.add_argument("--compare", action="store_true", help="also run BM25-only and dense-only baselines")
+    ev.add_argument("--out", default=None, help="folder for the JSON report and plots")
+    ev.set_defaults(run=_eval)
+    return parser
+
+
+def _build(args) -> int:
+    from qa.config import default_settings
+    from qa.embed import Encoder
+    from qa.index import build_index, load_index, IndexProblem
+
+    settings = default_settings().with_(model=args.model)
+    docs = args.docs
+    if docs is None:  # rebuild what the index was built from, or the seeds
+        try:
+            docs = str(load_index(args.index, check_corpus=False).docs_dir)
+        except IndexProblem:
+            docs = str(DEFAULT_DOCS_DIR)
+    index = build_index(docs, args.index, settings=settings, encoder=Encoder(settings.model),
+                        progress=sys.stderr.isatty())
+    m = index.manifest
+    print(f"indexed {m['documents']} documents, {m['passages']} passages, {m['sentences']} sentences "
+          f"into {index.root} in {m['build_seconds']} s ({m['embedded']} texts embedded, {m['reused']} reused)")
+    for line in m["skipped"]:
+        print(f"skipped {line}")
+    return 0
+
+
+def _ask(args) -> int:
+    from qa.api import engine
+
+    answer = engine(args.index).ask(args.question, k=args.k)
+    if args.json:
+        print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        print(answer)
+    return 0
+
+
+def _chat(args) -> int:
+    from qa.ui import serve
+
+    return serve(index_dir=args.index, host=args.host, port=args.port)
+
+
+def _eval(args) -> int:
+    from qa.evaluate import run
+
+    return run(args)

@@ -1,0 +1,153 @@
+"""Compose: choose verbatim answer sentences from retrieved passages, cite them, or abstain."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from qa.config import Settings
+from qa.lexical import tokenize
+from qa.schema import Answer, Citation, Hit, Span
+
+NO_ANSWER = "The documents do not answer this question."
+
+_WANTS_NUMBER = re.compile(
+    r"\b(how (many|much|long|old|far|often|big|large)|what (percentage|percent|share|proportion|number|fraction|year|age)"
+    r"|when|which year|what portion)\b",
+    re.IGNORECASE,
+)
+_WANTS_MORE = re.compile(r"\b(why|reasons?|explain|list|which (ones|are)|what are)\b", re.IGNORECASE)
+_NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|twenty|hundred|thousand|million|billion|half|third|quarter|fifth|tenth)s?\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One sentence competing to be quoted, with the evidence for it."""
+
+    hit: Hit
+    span: Span
+    text: str
+    cosine: float
+    coverage: float
+    score: float
+
+
+def compose(
+    question: str,
+    hits: list[Hit],
+    *,
+    query_vector: np.ndarray,
+    sentence_vectors: Callable[[Hit], np.ndarray],
+    sentence_texts: Callable[[Hit], list[str]],
+    idf: Callable[[str], float],
+    path_of: Callable[[str], str],
+    settings: Settings,
+    searched_for: str = "",
+) -> Answer:
+    """Build the reply to ``question`` from ``hits`` (best first).
+
+    The callables give each hit's sentence vectors and texts, a term's rarity and a
+    source's file path; passing them in keeps this stage free of any model or index.
+    """
+    candidates = rank_sentences(question, hits, query_vector=query_vector, sentence_vectors=sentence_vectors,
+                                sentence_texts=sentence_texts, idf=idf, settings=settings)
+    confidence = candidates[0].score if candidates else 0.0
+    common = dict(question=question, passages=tuple(hits), searched_for=searched_for or question,
+                  confidence=confidence)
+    if not candidates or confidence < settings.abstain_below:
+        return Answer(text=render_abstention(hits), abstained=True, **common)
+    chosen = select(question, candidates, settings=settings)
+    citations, markers = [], []
+    for cand in chosen:
+        numbers = []
+        for twin in [cand] + [c for c in candidates if c.text == cand.text and c.hit.passage.source != cand.hit.passage.source]:
+            if any(c.source == twin.hit.passage.source and c.start == twin.span.start for c in citations):
+                continue
+            citations.append(Citation(
+                n=len(citations) + 1, source=twin.hit.passage.source, path=path_of(twin.hit.passage.source),
+                title=twin.hit.passage.title, start=twin.span.start, end=twin.span.end, quote=twin.text,
+                score=twin.score, passage_id=twin.hit.passage.id,
+            ))
+            numbers.append(len(citations))
+        markers.append(numbers)
+    sentences = tuple(c.text for c in chosen)
+    return Answer(text=render(sentences, markers, citations), abstained=False, sentences=sentences,
+                  citations=tuple(citations), **common)
+
+
+def rank_sentences(question, hits, *, query_vector, sentence_vectors, sentence_texts, idf, settings) -> list[Candidate]:
+    """Every sentence of the top passages, best answer first.
+
+    A sentence scores by meaning (cosine to the question), by how much of the
+    question's rare vocabulary it contains, and by its passage's rank; a question
+    that asks for a number or a year wants a sentence that holds one.
+    """
+    terms = set(tokenize([question])[0])
+    total = sum(idf(t) for t in terms)
+    wants_number = bool(_WANTS_NUMBER.search(question))
+    top = hits[0].score if hits and hits[0].score > 0 else 1.0
+    out = []
+    for hit in hits[: settings.answer_passages]:
+        texts = sentence_texts(hit)
+        cosines = sentence_vectors(hit) @ query_vector
+        for span, text, cosine, tokens in zip(hit.passage.sentences, texts, cosines, tokenize(texts)):
+            words = set(tokens)
+            coverage = sum(idf(t) for t in terms & words) / total if total else 0.0
+            score = 0.55 * float(cosine) + 0.45 * coverage + 0.1 * max(hit.score, 0.0) / top
+            if wants_number and not _NUMBER.search(text):
+                score -= 0.15
+            if len(words) < 3:  # headings, names and fragments are not answers
+                score -= 0.2
+            out.append(Candidate(hit, span, text, float(cosine), coverage, score))
+    out.sort(key=lambda c: (-c.score, c.hit.passage.id, c.span.start))
+    return out
+
+
+def select(question: str, candidates: list[Candidate], *, settings: Settings) -> list[Candidate]:
+    """The best sentence, plus close runners-up that add something new."""
+    limit = settings.max_sentences + (1 if _WANTS_MORE.search(question) else 0)
+    best = candidates[0]
+    chosen = [best]
+    seen = [set(tokenize([best.text])[0])]
+    for cand in candidates[1:]:
+        if len(chosen) >= limit or cand.score < best.score - 0.12:
+            break
+        words = set(tokenize([cand.text])[0])
+        if any(_jaccard(words, other) > 0.6 for other in seen):
+            continue  # a near-duplicate adds nothing
+        chosen.append(cand)
+        seen.append(words)
+    return chosen
+
+
+def render(sentences: tuple[str, ...], markers: list[list[int]], citations: list[Citation]) -> str:
+    body = " ".join(f"{_one_line(s)} {''.join(f'[{n}]' for n in ns)}" for s, ns in zip(sentences, markers))
+    lines = [body, "", "Sources:"]
+    for c in citations:
+        lines.append(f"[{c.n}] {c.title} — {c.source}, characters {c.start}–{c.end}")
+    return "\n".join(lines)
+
+
+def render_abstention(hits: list[Hit]) -> str:
+    lines = [NO_ANSWER]
+    if hits:
+        lines += ["", "Closest passages:"]
+        for i, hit in enumerate(hits[:3], 1):
+            lines.append(f"[{i}] {hit.passage.title} — {hit.passage.source}: {_excerpt(hit.passage.text)}")
+    return "\n".join(lines)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _excerpt(text: str, limit: int = 200) -> str:
+    text = _one_line(text)
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+def _jaccard(a: set, b: set) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0

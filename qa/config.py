@@ -1,0 +1,60 @@
+"""Settings: every tunable of the pipeline in one dataclass with its default."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+BUNDLED_MODEL = "all-MiniLM-L6-v2"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INDEX_DIR = PROJECT_ROOT / "embeddings"
+DEFAULT_DOCS_DIR = PROJECT_ROOT / "seeds"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Pipeline settings. Build-time ones are stored in the index manifest."""
+
+    # Build time: changing these needs `qa build`.
+    model: str = BUNDLED_MODEL  # the bundled model, or a path to a local sentence-transformers model
+    passage_words: int = 120  # soft upper bound on words per passage
+    max_file_mb: float = 64.0  # larger files are skipped with a warning
+
+    # Query time.
+    k: int = 5  # passages returned with an answer
+    candidates: int = 100  # per retriever, before fusion
+    fusion: str = "convex"  # "convex" (weighted scores) or "rrf" (reciprocal rank fusion)
+    dense_weight: float = 0.5  # weight of the cosine in convex fusion; BM25 gets the rest
+    rrf_k: int = 60
+    answer_passages: int = 5  # passages whose sentences compete for the answer
+    max_sentences: int = 2  # per reply; "why"/list questions get one more
+    abstain_below: float = 0.45  # confidence under which the reply abstains
+
+    def __post_init__(self) -> None:
+        if self.fusion not in ("convex", "rrf"):
+            raise ValueError(f"fusion must be 'convex' or 'rrf', not {self.fusion!r}")
+        if not 0.0 <= self.dense_weight <= 1.0:
+            raise ValueError("dense_weight must be between 0 and 1")
+        if self.k < 1 or self.candidates < 1:
+            raise ValueError("k and candidates must be at least 1")
+
+    def build_part(self) -> dict:
+        """The settings an index is built with; a mismatch makes the index stale."""
+        return {"model": self.model, "passage_words": self.passage_words}
+
+    def with_(self, **changes) -> "Settings":
+        known = {f.name for f in fields(self)}
+        unknown = set(changes) - known
+        if unknown:
+            raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def default_settings() -> Settings:
+    """Settings with the one environment override users need: ``QA_MODEL``."""
+    model = os.environ.get("QA_MODEL")
+    return Settings(model=model) if model else Settings()

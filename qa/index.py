@@ -1,0 +1,280 @@
+"""Index: build, save and load the passage store, FAISS vectors and BM25 as plain files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+from tqdm import tqdm
+
+from qa import __version__
+from qa.config import Settings
+from qa.ingest import corpus_hash, file_digests, load_corpus
+from qa.lexical import Lexical
+from qa.passages import make_passages
+from qa.schema import Passage, Span
+
+log = logging.getLogger("qa")
+
+FORMAT = 1
+# Bump when cleaning or chunking rules change what passages a corpus yields.
+PIPELINE = 1
+FILES = ("manifest.json", "passages.jsonl", "passages.faiss", "sentences.npy", "idf.json", "bm25")
+
+
+class IndexProblem(ValueError):
+    """The index cannot be used as it is; the message names the fix."""
+
+
+@dataclass
+class Index:
+    """A loaded index: passages, their vectors, sentence vectors and the lexical side."""
+
+    root: Path
+    manifest: dict
+    passages: list[Passage]
+    faiss: faiss.Index
+    vectors: np.ndarray  # passage vectors, row i = passage i
+    sentence_vectors: np.ndarray  # sentences of all passages, in passage order
+    sentence_rows: np.ndarray  # passage i owns rows sentence_rows[i]:sentence_rows[i + 1]
+    lexical: Lexical
+
+    @property
+    def docs_dir(self) -> Path:
+        return (self.root / self.manifest["docs_dir"]).resolve()
+
+    def path_of(self, source: str) -> str:
+        return str(self.docs_dir / source)
+
+    def sentence_texts(self, passage: Passage) -> list[str]:
+        return sentence_texts(passage)
+
+
+def sentence_texts(passage: Passage) -> list[str]:
+    """The passage's sentences; its text is them joined by single spaces."""
+    texts, cursor = [], 0
+    for span in passage.sentences:
+        length = span.end - span.start
+        texts.append(passage.text[cursor:cursor + length])
+        cursor += length + 1
+    return texts
+
+
+def build_index(
+    docs_dir: str | Path,
+    index_dir: str | Path,
+    *,
+    settings: Settings,
+    encoder,
+    progress: bool = False,
+) -> Index:
+    """Read ``docs_dir``, embed what changed, and replace ``index_dir`` atomically."""
+    started = time.perf_counter()
+    docs_dir, root = Path(docs_dir), Path(index_dir)
+    _recover(root)
+    documents, skipped = load_corpus(docs_dir, max_file_mb=settings.max_file_mb)
+    passages = make_passages(documents, passage_words=settings.passage_words)
+    sentences = [text for p in passages for text in sentence_texts(p)]
+
+    cache = _cached_vectors(root, settings.model)
+    texts = [p.text for p in passages] + sentences
+    vectors, reused = _embed(encoder, texts, cache, settings.model, progress=progress)
+    passage_vectors, sentence_vectors = vectors[: len(passages)], vectors[len(passages):]
+    lexical = Lexical.build([p.text for p in passages])
+
+    flat = faiss.IndexFlatIP(passage_vectors.shape[1])  # exact inner product = cosine on unit vectors
+    flat.add(passage_vectors)
+    manifest = {
+        "format": FORMAT,
+        "pipeline": PIPELINE,
+        "qa_version": __version__,
+        "model": settings.model,
+        "dimension": int(passage_vectors.shape[1]),
+        "documents": len(documents),
+        "passages": len(passages),
+        "sentences": len(sentences),
+        "corpus_hash": corpus_hash(file_digests(docs_dir)),
+        "docs_dir": os.path.relpath(docs_dir.resolve(), root.resolve()),
+        "files": sorted(d.source for d in documents),
+        "titles": {d.source: d.title for d in documents},
+        "skipped": skipped,
+        "settings": settings.build_part(),
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "build_seconds": round(time.perf_counter() - started, 2),
+        "embedded": len(texts) - reused,
+        "reused": reused,
+    }
+
+    def write(folder: Path) -> None:
+        with (folder / "passages.jsonl").open("w", encoding="utf-8") as out:
+            for p in passages:
+                row = {"id": p.id, "source": p.source, "title": p.title, "start": p.start,
+                       "end": p.end, "text": p.text, "sentences": [[s.start, s.end] for s in p.sentences]}
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        faiss.write_index(flat, str(folder / "passages.faiss"))
+        np.save(folder / "sentences.npy", sentence_vectors, allow_pickle=False)
+        lexical.save(folder)
+        # The manifest goes last: a folder with a manifest is a complete one.
+        (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+
+    _write_atomically(root, write)
+    return load_index(root, check_corpus=False)
+
+
+def load_index(index_dir: str | Path, *, check_corpus: bool = True) -> Index:
+    """Load and validate an index; a missing, broken or stale one raises IndexProblem."""
+    root = Path(index_dir)
+    _recover(root)
+    fix = f"run `qa build --index {root}`"
+    if not root.is_dir():
+        raise IndexProblem(f"no index at {root}: {fix} to create it")
+    missing = [name for name in FILES if not (root / name).exists()]
+    if missing:
+        raise IndexProblem(f"index at {root} is incomplete ({', '.join(missing)} missing): {fix}")
+    try:
+        manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexProblem(f"index at {root} has an unreadable manifest.json ({exc}): {fix}") from None
+    if manifest.get("format") != FORMAT or manifest.get("pipeline") != PIPELINE:
+        raise IndexProblem(f"index at {root} was written by another version of qa: {fix}")
+    try:
+        passages = [_passage(json.loads(line)) for line in (root / "passages.jsonl").open(encoding="utf-8")]
+        flat = faiss.read_index(str(root / "passages.faiss"))
+        sentence_vectors = np.load(root / "sentences.npy", allow_pickle=False)
+        lexical = Lexical.load(root)
+    except Exception as exc:  # any damaged file: faiss, numpy, json and bm25s raise their own types
+        raise IndexProblem(f"index at {root} is damaged ({type(exc).__name__}: {str(exc)[:120]}): {fix}") from None
+    counts = (len(passages), flat.ntotal, lexical.n_docs, manifest.get("passages"))
+    dim = manifest.get("dimension")
+    if len(set(counts)) != 1 or flat.d != dim or sentence_vectors.shape != (manifest.get("sentences"), dim):
+        raise IndexProblem(f"index at {root} is inconsistent (its files disagree on sizes): {fix}")
+    index = Index(
+        root=root,
+        manifest=manifest,
+        passages=passages,
+        faiss=flat,
+        vectors=flat.reconstruct_n(0, flat.ntotal),
+        sentence_vectors=sentence_vectors,
+        sentence_rows=np.cumsum([0] + [len(p.sentences) for p in passages]),
+        lexical=lexical,
+    )
+    if check_corpus:
+        check_fresh(index)
+    return index
+
+
+def check_fresh(index: Index) -> None:
+    """Raise IndexProblem when the corpus folder no longer matches what was indexed."""
+    docs = index.docs_dir
+    if not docs.is_dir():
+        log.warning("corpus folder %s is gone; answers still quote the index", docs)
+        return
+    digests = file_digests(docs)
+    if corpus_hash(digests) == index.manifest["corpus_hash"]:
+        return
+    indexed = set(index.manifest["files"]) | {s.split(":")[0] for s in index.manifest["skipped"]}
+    added, removed = sorted(set(digests) - indexed), sorted(indexed - set(digests))
+    what = "; ".join(
+        part for part in (
+            f"added {', '.join(added[:3])}" if added else "",
+            f"removed {', '.join(removed[:3])}" if removed else "",
+        ) if part
+    ) or "files changed"
+    raise IndexProblem(
+        f"index at {index.root} is stale ({what} in {docs}): run `qa build --docs {docs} --index {index.root}`"
+    )
+
+
+def _passage(row: dict) -> Passage:
+    return Passage(
+        id=row["id"], source=row["source"], title=row["title"], start=row["start"], end=row["end"],
+        text=row["text"], sentences=tuple(Span(s, e) for s, e in row["sentences"]),
+    )
+
+
+def _key(model: str, text: str) -> str:
+    return hashlib.sha256(f"{model}\0{text}".encode()).hexdigest()
+
+
+def _cached_vectors(root: Path, model: str) -> dict[str, np.ndarray]:
+    """Vectors of the index being replaced, by (model, text), so unchanged text is not re-embedded."""
+    try:
+        old = load_index(root, check_corpus=False)
+    except IndexProblem:
+        return {}
+    if old.manifest["model"] != model:
+        return {}
+    cache = {_key(model, p.text): old.vectors[p.id] for p in old.passages}
+    for p in old.passages:
+        rows = old.sentence_vectors[old.sentence_rows[p.id]:old.sentence_rows[p.id + 1]]
+        cache.update((_key(model, t), v) for t, v in zip(sentence_texts(p), rows))
+    return cache
+
+
+def _embed(encoder, texts: list[str], cache: dict, model: str, *, progress: bool) -> tuple[np.ndarray, int]:
+    keys = [_key(model, t) for t in texts]
+    todo = sorted({k: t for k, t in zip(keys, texts) if k not in cache}.items())
+    with tqdm(total=len(todo), desc="embedding", unit="text", disable=not progress or not todo) as bar:
+        for i in range(0, len(todo), 256):
+            chunk = todo[i:i + 256]
+            for (key, _), vector in zip(chunk, encoder.encode([t for _, t in chunk])):
+                cache[key] = vector
+            bar.update(len(chunk))
+    fresh = {k for k, _ in todo}
+    reused = sum(1 for k in keys if k not in fresh)
+    if not texts:
+        return np.zeros((0, 0), dtype=np.float32), 0
+    return np.stack([cache[k] for k in keys]).astype(np.float32), reused
+
+
+def _write_atomically(root: Path, write) -> None:
+    """Fill a temp folder beside ``root``, then swap it in; a kill leaves the old index."""
+    root.parent.mkdir(parents=True, exist_ok=True)
+    _clear_dead_builds(root)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.building-{os.getpid()}-", dir=root.parent))
+    try:
+        write(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    backup = root.parent / f".{root.name}.previous"
+    if root.exists():
+        os.rename(root, backup)
+    os.rename(tmp, root)
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+def _recover(root: Path) -> None:
+    """Finish a swap that a kill interrupted between its two renames."""
+    backup = root.parent / f".{root.name}.previous"
+    if backup.is_dir():
+        if root.exists():
+            shutil.rmtree(backup, ignore_errors=True)
+        else:
+            os.rename(backup, root)
+
+
+def _clear_dead_builds(root: Path) -> None:
+    for tmp in root.parent.glob(f".{root.name}.building-*"):
+        pid = tmp.name.rsplit(".building-", 1)[1].split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,275 @@
+"""Ingest: files in a folder -> clean documents whose blocks point into the raw text."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+from qa.schema import Document, Span
+
+log = logging.getLogger("qa")
+
+TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst"}
+HTML_SUFFIXES = {".html", ".htm"}
+SUPPORTED = TEXT_SUFFIXES | HTML_SUFFIXES
+
+# Scraped blog pages carry widget and comment boilerplate; a line that is all of one of
+# these is not content. Each pattern matches a whole stripped line, case-insensitively.
+BOILERPLATE = [
+    r"enter your email address:?",
+    r"delivered by feedburner",
+    r"subscribe( to)?( (this|our) (blog|newsletter)| via (e-?mail|rss))?[.:!]?",
+    r"about this blog",
+    r".{0,40}['’]s tweet stream",
+    r"[•*\-]?\s*more tweets",
+    r"«.*\|\s*main\s*\|.*»?",
+    r"trackback url for this entry:?",
+    r"listed below are links to weblogs that reference.*",
+    r"(the )?comments (to this entry )?are closed\.?",
+    r"(leave a (comment|reply)|share this:?|like this:?|related posts:?)",
+    r"©.*",
+]
+_BOILERPLATE = re.compile("|".join(f"(?:{p})" for p in BOILERPLATE), re.IGNORECASE)
+
+# Literal "\n" and "\t" escapes lost their backslash in scraping and left runs such as
+# "ntttttttt" glued to lines; four or more n/t letters in a row is no English word.
+_ESCAPE_RUN = re.compile(r"^[nt]{4,}|[nt]{4,}$")
+_ESCAPE_ONLY = re.compile(r"[nt]{1,3}")
+_LIST_OR_HEADING = re.compile(r"\s*(#{1,6}\s|[-*•]\s|\d+[.)]\s)")
+_DATELINE = re.compile(
+    r"^(\w+day,\s*)?(\w+\s+\d{1,2},\s*\d{4}|\d{1,2}\s+\w+\s+\d{4}|\d{4}-\d\d-\d\d)$", re.IGNORECASE
+)
+
+
+def decode(data: bytes) -> str:
+    """Bytes of a source file -> its text. Citations are offsets into this string."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is None:
+        raise ValueError("not text in any encoding charset-normalizer knows")
+    return str(best)
+
+
+def read_text(path: str | Path) -> str:
+    """The decoded text of a source file, exactly as ingest saw it."""
+    data = Path(path).read_bytes()
+    if b"\x00" in data[:8192]:
+        raise ValueError("binary file (NUL bytes)")
+    return decode(data)
+
+
+def list_files(folder: Path) -> list[Path]:
+    """Supported files below ``folder``, sorted; links that lead outside are left out."""
+    root = folder.resolve()
+    found = []
+    for path in sorted(folder.rglob("*")):
+        if path.suffix.lower() not in SUPPORTED or any(p.startswith(".") for p in path.relative_to(folder).parts):
+            continue
+        real = path.resolve()
+        if not real.is_relative_to(root):
+            log.warning("skipped %s: it links outside the corpus folder", path.relative_to(folder))
+            continue
+        if real.is_file():
+            found.append(path)
+    return found
+
+
+def file_digests(folder: str | Path) -> dict[str, str]:
+    """sha256 of every supported file, by name relative to ``folder``: the corpus identity."""
+    folder = Path(folder)
+    digests = {}
+    for path in list_files(folder):
+        try:
+            digests[path.relative_to(folder).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            continue  # unreadable files are skipped by the build too
+    return digests
+
+
+def corpus_hash(digests: dict[str, str]) -> str:
+    joined = "\n".join(f"{name}\t{digest}" for name, digest in sorted(digests.items()))
+    return hashlib.sha256(joined.encode()).hexdigest()
+
+
+def load_corpus(folder: str | Path, *, max_file_mb: float = 64.0) -> tuple[list[Document], list[str]]:
+    """Read every supported file; returns the documents and one line per skipped file."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"corpus folder {folder} does not exist: pass --docs DIR with your documents")
+    documents, skipped = [], []
+    for path in list_files(folder):
+        source = path.relative_to(folder).as_posix()
+        try:
+            if path.stat().st_size > max_file_mb * 2**20:
+                raise ValueError(f"larger than {max_file_mb:g} MB")
+            document = read_document(path, source)
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            skipped.append(f"{source}: {reason}")
+            log.warning("skipped %s: %s", source, reason)
+            continue
+        if not document.blocks:
+            skipped.append(f"{source}: no text")
+            log.warning("skipped %s: no text", source)
+            continue
+        documents.append(document)
+    if not documents:
+        raise ValueError(
+            f"no readable .txt/.md/.html documents in {folder}"
+            + (f" ({len(skipped)} skipped)" if skipped else "")
+            + ": add documents or pass --docs DIR"
+        )
+    return documents, skipped
+
+
+def read_document(path: Path, source: str) -> Document:
+    raw = read_text(path)
+    if path.suffix.lower() in HTML_SUFFIXES:
+        blocks, title = html_blocks(raw)
+    else:
+        blocks, title = text_blocks(raw), ""
+    title = title or guess_title(raw, blocks) or Path(source).stem
+    return Document(source=source, path=str(path.resolve()), title=title, raw=raw, blocks=tuple(blocks))
+
+
+def text_blocks(raw: str) -> list[Span]:
+    """Paragraphs of plain text or Markdown as spans of ``raw``, debris lines left out.
+
+    A line continues the previous one when that one stopped mid-sentence (hard-wrapped
+    text); headings, list items and lines cut by debris always start a block.
+    """
+    blocks: list[Span] = []
+    joinable = False
+    for start, end in _lines(raw):
+        span = _content_span(raw, start, end)
+        if span is None:
+            joinable = False
+            continue
+        line = raw[span[0]:span[1]]
+        structural = bool(_LIST_OR_HEADING.match(line)) or span != _strip(raw, start, end)
+        if joinable and not structural:
+            blocks[-1] = Span(blocks[-1].start, span[1])
+        else:
+            blocks.append(Span(*span))
+        joinable = not structural and not line.endswith((".", "!", "?", ":", ";", "…", '"', "”"))
+    return blocks
+
+
+def guess_title(raw: str, blocks: list[Span]) -> str:
+    """The first short block that is not a dateline, without Markdown heading marks."""
+    for block in blocks[:8]:
+        text = raw[block.start:block.end].strip().lstrip("#").strip()
+        if text and len(text.split()) <= 14 and not _DATELINE.match(text):
+            return text
+    return ""
+
+
+def _lines(raw: str):
+    start = 0
+    for match in re.finditer(r"\r\n|\r|\n", raw):
+        yield start, match.start()
+        start = match.end()
+    yield start, len(raw)
+
+
+def _strip(raw: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and raw[start].isspace():
+        start += 1
+    while end > start and raw[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def _content_span(raw: str, start: int, end: int) -> tuple[int, int] | None:
+    """The part of one line worth keeping, or None for blank, debris and boilerplate lines."""
+    start, end = _strip(raw, start, end)
+    line = raw[start:end]
+    for match in _ESCAPE_RUN.finditer(line):
+        if match.start() == 0:
+            start += match.end()
+        else:
+            end -= len(line) - match.start()
+            break
+    start, end = _strip(raw, start, end)
+    line = raw[start:end]
+    if not line or _ESCAPE_ONLY.fullmatch(line) or _BOILERPLATE.fullmatch(line):
+        return None
+    if not any(ch.isalnum() for ch in line):
+        return None
+    return start, end
+
+
+class _TextRuns(HTMLParser):
+    """Collects runs of raw text between tags, with their offsets, outside script/style."""
+
+    SKIP = {"script", "style", "noscript", "template", "svg", "head"}
+
+    def __init__(self, raw: str):
+        super().__init__(convert_charrefs=False)
+        self.raw = raw
+        self.line_starts = [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", raw)]
+        self.runs: list[Span] = []
+        self.skipping = 0
+        self.in_title = False
+        self.title = ""
+
+    def _offset(self) -> int:
+        line, col = self.getpos()
+        return self.line_starts[line - 1] + col
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "title":
+            self.in_title = True
+        elif tag in self.SKIP:
+            self.skipping += 1
+
+    def handle_endtag(self, tag):
+        if tag == "title":
+            self.in_title = False
+        elif tag in self.SKIP and self.skipping:
+            self.skipping -= 1
+
+    def handle_data(self, data):
+        if self.in_title:
+            self.title += data
+            return
+        if self.skipping:
+            return
+        start = self._offset()
+        # Raw text runs must be the data verbatim; the parser guarantees it with
+        # convert_charrefs=False, and the check keeps that promise explicit.
+        if self.raw[start:start + len(data)] == data:
+            self.runs.append(Span(start, start + len(data)))
+
+
+def html_blocks(raw: str) -> tuple[list[Span], str]:
+    """Text runs of an HTML page as blocks, and its <title>. Entities stay as written."""
+    parser = _TextRuns(raw)
+    parser.feed(raw)
+    parser.close()
+    blocks = []
+    for run in parser.runs:
+        for start, end in _lines_in(raw, run):
+            span = _content_span(raw, start, end)
+            if span:
+                blocks.append(Span(*span))
+    return blocks, " ".join(parser.title.split())
+
+
+def _lines_in(raw: str, run: Span):
+    """Paragraphs (blank-line separated) inside one text run."""
+    start = run.start
+    for match in re.finditer(r"(?:\r?\n|\r)\s*(?:\r?\n|\r)", raw[run.start:run.end]):
+        yield start, run.start + match.start()
+        start = run.start + match.end()
+    yield start, run.end

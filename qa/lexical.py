@@ -1,0 +1,72 @@
+"""Lexical side: one tokenizer for everything, a bm25s index and term rarities."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections import Counter
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import Stemmer
+
+_local = threading.local()  # PyStemmer objects must not be shared between threads
+
+
+def _stemmer() -> Stemmer.Stemmer:
+    if not hasattr(_local, "stemmer"):
+        _local.stemmer = Stemmer.Stemmer("english")
+    return _local.stemmer
+
+
+def tokenize(texts: list[str]) -> list[list[str]]:
+    """Lower-cased, stop-word-free, stemmed word tokens (bm25s' own tokenizer)."""
+    if not texts:
+        return []
+    return bm25s.tokenize(
+        texts, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False
+    )
+
+
+class Lexical:
+    """BM25 over passages plus the inverse document frequency of every term."""
+
+    def __init__(self, bm25: bm25s.BM25, idf: dict[str, float], n_docs: int):
+        self.bm25 = bm25
+        self.idf = idf
+        self.n_docs = n_docs
+        # A query word the corpus never uses is as telling as the rarest one it does.
+        self.unknown_idf = math.log(1 + (n_docs + 0.5) / 0.5)
+
+    @classmethod
+    def build(cls, texts: list[str]) -> "Lexical":
+        tokens = tokenize(texts)
+        bm25 = bm25s.BM25()
+        # bm25s cannot index an empty vocabulary; a placeholder keeps tiny corpora valid.
+        bm25.index([t or ["\u2400"] for t in tokens], show_progress=False)
+        df = Counter(term for doc in tokens for term in set(doc))
+        n = len(texts)
+        idf = {term: math.log(1 + (n - f + 0.5) / (f + 0.5)) for term, f in df.items()}
+        return cls(bm25, idf, n)
+
+    def term_idf(self, term: str) -> float:
+        return self.idf.get(term, self.unknown_idf)
+
+    def scores(self, query_tokens: list[str]) -> np.ndarray:
+        """BM25 score of every passage for one tokenized query."""
+        known = [t for t in query_tokens if t in self.bm25.vocab_dict]
+        if not known:
+            return np.zeros(self.n_docs, dtype=np.float32)
+        return np.asarray(self.bm25.get_scores(known), dtype=np.float32)
+
+    def save(self, folder: Path) -> None:
+        self.bm25.save(str(folder / "bm25"), show_progress=False)
+        (folder / "idf.json").write_text(json.dumps({"n_docs": self.n_docs, "idf": self.idf}))
+
+    @classmethod
+    def load(cls, folder: Path) -> "Lexical":
+        bm25 = bm25s.BM25.load(str(folder / "bm25"), show_progress=False, verbosity=0)
+        data = json.loads((folder / "idf.json").read_text())
+        return cls(bm25, data["idf"], data["n_docs"])

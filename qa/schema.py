@@ -1,0 +1,111 @@
+"""Records that flow between pipeline stages: documents, passages, hits, citations, answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Span:
+    """A run of characters of a source file: ``raw[start:end]``."""
+
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Document:
+    """One source file after cleaning.
+
+    ``raw`` is the file's decoded text; ``blocks`` are the spans of ``raw`` that
+    survived cleaning (paragraphs, in order). Every later offset points into ``raw``.
+    """
+
+    source: str  # file name relative to the corpus folder: the document's identity
+    path: str
+    title: str
+    raw: str
+    blocks: tuple[Span, ...]
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A sentence-aligned chunk of one document, with its sentences' spans in ``raw``."""
+
+    id: int
+    source: str
+    title: str
+    start: int
+    end: int
+    text: str
+    sentences: tuple[Span, ...]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved passage with its fused score and the two scores it came from."""
+
+    passage: Passage
+    score: float
+    dense: float
+    lexical: float
+
+
+@dataclass(frozen=True)
+class Citation:
+    """Where an answer sentence came from: ``file text[start:end] == quote``."""
+
+    n: int
+    source: str
+    path: str
+    title: str
+    start: int
+    end: int
+    quote: str
+    score: float
+    passage_id: int
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The reply to one question, with the evidence behind it."""
+
+    question: str
+    text: str
+    abstained: bool
+    sentences: tuple[str, ...] = ()
+    citations: tuple[Citation, ...] = ()
+    passages: tuple[Hit, ...] = ()
+    searched_for: str = ""
+    confidence: float = 0.0
+
+    def __str__(self) -> str:
+        return self.text
+
+    def to_dict(self) -> dict:
+        """A JSON-ready view (used by ``qa ask --json`` and the API endpoint)."""
+        return {
+            "question": self.question,
+            "searched_for": self.searched_for,
+            "abstained": self.abstained,
+            "confidence": round(self.confidence, 4),
+            "text": self.text,
+            "sentences": list(self.sentences),
+            "citations": [
+                {
+                    "n": c.n, "source": c.source, "path": c.path, "title": c.title,
+                    "start": c.start, "end": c.end, "quote": c.quote,
+                    "score": round(c.score, 4),
+                }
+                for c in self.citations
+            ],
+            "passages": [
+                {
+                    "source": h.passage.source, "title": h.passage.title,
+                    "start": h.passage.start, "end": h.passage.end,
+                    "text": h.passage.text, "score": round(h.score, 4),
+                    "dense": round(h.dense, 4), "lexical": round(h.lexical, 4),
+                }
+                for h in self.passages
+            ],
+        }
