@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.compose import compose
+from qa.compose import compose, focus
 from qa.config import DEFAULT_INDEX_DIR, Settings, default_settings
 from qa.embed import Encoder
 from qa.index import Index, IndexProblem, load_index
@@ -37,35 +37,37 @@ class Engine:
         settings = settings or default_settings()
         return cls(load_index(index_dir or DEFAULT_INDEX_DIR), Encoder(settings.model), settings)
 
-    def encode_query(self, text: str) -> np.ndarray:
-        vector = self.encoder.encode([text])[0]
-        if vector.shape[0] != self.index.manifest["dimension"]:
+    def encode_query(self, texts: list[str]) -> np.ndarray:
+        vectors = self.encoder.encode(texts)  # one batch: a second short text costs little
+        if vectors.shape[1] != self.index.manifest["dimension"]:
             raise IndexProblem(
-                f"model gives {vector.shape[0]}-dimensional vectors but the index holds "
+                f"model gives {vectors.shape[1]}-dimensional vectors but the index holds "
                 f"{self.index.manifest['dimension']}: run `qa build --index {self.index.root}`"
             )
-        return vector
+        return vectors
 
-    def search(self, query: str, *, k: int | None = None, mode: str = "hybrid") -> tuple[np.ndarray, list[Hit]]:
-        vector = self.encode_query(query)
-        hits = search(self.index, vector, tokenize([query])[0], settings=self.settings, k=k, mode=mode)
-        return vector, hits
+    def search(self, query: str, *, k: int | None = None, mode: str = "hybrid") -> list[Hit]:
+        vector = self.encode_query([query])[0]
+        return search(self.index, vector, tokenize([query])[0], settings=self.settings, k=k, mode=mode)
 
     def ask(self, question: str, *, k: int | None = None, mode: str = "hybrid", searched_for: str = "") -> Answer:
         """Answer ``question``; ``searched_for`` (default: the question) is what gets retrieved."""
         question = check_question(question)
         query = searched_for or question
-        vector, hits = self.search(query, k=k, mode=mode)
+        vector, focus_vector = self.encode_query([query, focus(question)])
+        hits = search(self.index, vector, tokenize([query])[0], settings=self.settings, k=k, mode=mode)
         index = self.index
         answer = compose(
             question,
             hits,
             query_vector=vector,
-            sentence_vectors=lambda h: index.sentence_vectors[index.sentence_rows[h.passage.id]:index.sentence_rows[h.passage.id + 1]],
+            sentence_vectors=lambda h: index.sentence_vectors_of(h.passage),
             sentence_texts=lambda h: index.sentence_texts(h.passage),
+            document_terms=index.document_terms,
             idf=index.lexical.term_idf,
             path_of=index.path_of,
             settings=self.settings,
+            focus_vector=focus_vector,
             searched_for=query,
         )
         return answer

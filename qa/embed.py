@@ -39,6 +39,7 @@ class Encoder:
 
     def _load(self):
         if self._model is None:
+            path = model_path(self.model_id)  # a wrong model fails before the slow imports
             # Never reach for a hub: everything this tool runs is on the local disk.
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -47,7 +48,7 @@ class Encoder:
 
             hf_logging.disable_progress_bar()  # no weight-loading bars in a chat log or CLI output
 
-            self._model = SentenceTransformer(str(model_path(self.model_id)), device="cpu")
+            self._model = SentenceTransformer(str(path), device="cpu")
         return self._model
 
     @property

@@ -9,7 +9,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import faiss
@@ -19,7 +19,7 @@ from tqdm import tqdm
 from qa import __version__
 from qa.config import Settings
 from qa.ingest import corpus_hash, file_digests, load_corpus
-from qa.lexical import Lexical
+from qa.lexical import Lexical, tokenize
 from qa.passages import make_passages
 from qa.schema import Passage, Span
 
@@ -27,7 +27,7 @@ log = logging.getLogger("qa")
 
 FORMAT = 1
 # Bump when cleaning or chunking rules change what passages a corpus yields.
-PIPELINE = 1
+PIPELINE = 2
 FILES = ("manifest.json", "passages.jsonl", "passages.faiss", "sentences.npy", "idf.json", "bm25")
 
 
@@ -47,6 +47,7 @@ class Index:
     sentence_vectors: np.ndarray  # sentences of all passages, in passage order
     sentence_rows: np.ndarray  # passage i owns rows sentence_rows[i]:sentence_rows[i + 1]
     lexical: Lexical
+    _terms: dict = field(default_factory=dict, repr=False)
 
     @property
     def docs_dir(self) -> Path:
@@ -57,6 +58,16 @@ class Index:
 
     def sentence_texts(self, passage: Passage) -> list[str]:
         return sentence_texts(passage)
+
+    def sentence_vectors_of(self, passage: Passage) -> np.ndarray:
+        return self.sentence_vectors[self.sentence_rows[passage.id]:self.sentence_rows[passage.id + 1]]
+
+    def document_terms(self, source: str) -> frozenset[str]:
+        """Every lexical term of one document (computed on first use, then kept)."""
+        if source not in self._terms:
+            texts = [p.text for p in self.passages if p.source == source]
+            self._terms[source] = frozenset(t for tokens in tokenize(texts) for t in tokens)
+        return self._terms[source]
 
 
 def sentence_texts(passage: Passage) -> list[str]:
@@ -130,7 +141,7 @@ def build_index(
     return load_index(root, check_corpus=False)
 
 
-def load_index(index_dir: str | Path, *, check_corpus: bool = True) -> Index:
+def load_index(index_dir: str | Path, *, check_corpus: bool = True, check_version: bool = True) -> Index:
     """Load and validate an index; a missing, broken or stale one raises IndexProblem."""
     root = Path(index_dir)
     _recover(root)
@@ -144,7 +155,7 @@ def load_index(index_dir: str | Path, *, check_corpus: bool = True) -> Index:
         manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise IndexProblem(f"index at {root} has an unreadable manifest.json ({exc}): {fix}") from None
-    if manifest.get("format") != FORMAT or manifest.get("pipeline") != PIPELINE:
+    if manifest.get("format") != FORMAT or (check_version and manifest.get("pipeline") != PIPELINE):
         raise IndexProblem(f"index at {root} was written by another version of qa: {fix}")
     try:
         passages = [_passage(json.loads(line)) for line in (root / "passages.jsonl").open(encoding="utf-8")]
@@ -208,7 +219,8 @@ def _key(model: str, text: str) -> str:
 def _cached_vectors(root: Path, model: str) -> dict[str, np.ndarray]:
     """Vectors of the index being replaced, by (model, text), so unchanged text is not re-embedded."""
     try:
-        old = load_index(root, check_corpus=False)
+        # Vectors depend only on (model, text), so an index from older cleaning rules still serves.
+        old = load_index(root, check_corpus=False, check_version=False)
     except IndexProblem:
         return {}
     if old.manifest["model"] != model:

@@ -11,6 +11,11 @@ from pathlib import Path
 import bm25s
 import numpy as np
 import Stemmer
+from bm25s.stopwords import STOPWORDS_EN_PLUS
+
+# The longer English list: question words and auxiliaries ("which", "did", "does") carry
+# no topic, and the composer weighs a question by the topic words it covers.
+STOPWORDS = list(STOPWORDS_EN_PLUS)
 
 _local = threading.local()  # PyStemmer objects must not be shared between threads
 
@@ -26,7 +31,7 @@ def tokenize(texts: list[str]) -> list[list[str]]:
     if not texts:
         return []
     return bm25s.tokenize(
-        texts, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False
+        texts, stopwords=STOPWORDS, stemmer=_stemmer(), return_ids=False, show_progress=False
     )
 
 

@@ -33,7 +33,8 @@ def search(
         top = _top(lexical, c)
         pool.append(top[lexical[top] > 0])
     candidates = np.unique(np.concatenate(pool)) if pool else np.arange(0)
-    dense = index.vectors[candidates] @ query_vector
+    # The dense baseline is plain passage cosine; the hybrid adds the sentence signal.
+    dense = dense_scores(index, query_vector, candidates, settings=settings, sentences=mode != "dense")
     lex = lexical[candidates]
     if mode == "dense":
         fused = dense
@@ -48,6 +49,24 @@ def search(
             dense=float(dense[i]), lexical=float(lex[i]))
         for i in order
     ]
+
+
+def dense_scores(
+    index: Index, query_vector: np.ndarray, ids: np.ndarray, *, settings: Settings, sentences: bool = True
+) -> np.ndarray:
+    """Cosine of each passage, blended with its best sentence's cosine.
+
+    A question usually targets one sentence; a passage's mean vector dilutes that
+    sentence among the others, so the best single sentence is a sharper signal.
+    """
+    passage = index.vectors[ids] @ query_vector
+    s = settings.sentence_weight
+    if not sentences or s == 0 or len(ids) == 0:
+        return passage
+    rows = index.sentence_rows
+    # Every passage has at least one sentence, so each reduceat slice is non-empty.
+    best = np.maximum.reduceat(index.sentence_vectors @ query_vector, rows[:-1])[ids]
+    return (1 - s) * passage + s * best
 
 
 def fuse(dense: np.ndarray, lexical: np.ndarray, *, settings: Settings) -> np.ndarray:
