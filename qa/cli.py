@@ -13,9 +13,7 @@ from qa.config import DEFAULT_DOCS_DIR, DEFAULT_INDEX_DIR
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("qa: warning: %(message)s"))
-    logging.getLogger("qa").addHandler(handler)
+    _log_warnings()
     try:
         return args.run(args)
     except (ValueError, OSError) as exc:  # domain errors (IndexProblem is a ValueError) and I/O
@@ -24,6 +22,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("qa: interrupted", file=sys.stderr)
         return 130
+
+
+def _log_warnings() -> None:
+    """Show the "qa" logger's warnings (skipped files, ...) as one-liners, once per process."""
+    logger = logging.getLogger("qa")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("qa: warning: %(message)s"))
+        logger.addHandler(handler)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import logging
 import re
 from html.parser import HTMLParser
@@ -39,6 +40,7 @@ _BOILERPLATE = re.compile("|".join(f"(?:{p})" for p in BOILERPLATE), re.IGNORECA
 _ESCAPE_RUN = re.compile(r"^[nt]{4,}|[nt]{4,}$")
 _ESCAPE_ONLY = re.compile(r"[nt]{1,3}")
 _LIST_OR_HEADING = re.compile(r"\s*(#{1,6}\s|[-*•]\s|\d+[.)]\s)")
+_REFERENCE = re.compile(r"&(#[xX]?[0-9a-fA-F]+|[a-zA-Z][-.a-zA-Z0-9]*);?")
 _DATELINE = re.compile(
     r"^(\w+day,\s*)?(\w+\s+\d{1,2},\s*\d{4}|\d{1,2}\s+\w+\s+\d{4}|\d{4}-\d\d-\d\d)$", re.IGNORECASE
 )
@@ -54,9 +56,15 @@ def decode(data: bytes) -> str:
         pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data).best()
+    results = from_bytes(data)
+    best = results.best()
     if best is None:
         raise ValueError("not text in any encoding charset-normalizer knows")
+    # Short Western text reads equally well as cp1250 and cp1252, which differ only in
+    # accented letters ("crème" vs "crčme"); on a tie the Western reading is the likelier.
+    western = next((m for m in results if "cp1252" in m.could_be_from_charset), None)
+    if western is not None and western.chaos <= best.chaos:
+        return str(western)
     return str(best)
 
 
@@ -146,7 +154,7 @@ def text_blocks(raw: str) -> list[Span]:
     """Paragraphs of plain text or Markdown as spans of ``raw``, debris lines left out.
 
     A line continues the previous one when that one stopped mid-sentence (hard-wrapped
-    text); headings, list items and lines cut by debris always start a block.
+    text); headings, list items and lines whose start was cut by debris always start a block.
     """
     blocks: list[Span] = []
     joinable = False
@@ -156,12 +164,19 @@ def text_blocks(raw: str) -> list[Span]:
             joinable = False
             continue
         line = raw[span[0]:span[1]]
-        structural = bool(_LIST_OR_HEADING.match(line)) or span != _strip(raw, start, end)
+        # Debris stands for a lost line break: cut at the start, the line begins a block;
+        # cut at the end, the next line does.
+        stripped = _strip(raw, start, end)
+        structural = bool(_LIST_OR_HEADING.match(line)) or span[0] != stripped[0]
         if joinable and not structural:
             blocks[-1] = Span(blocks[-1].start, span[1])
         else:
             blocks.append(Span(*span))
-        joinable = not structural and not line.endswith((".", "!", "?", ":", ";", "…", '"', "”"))
+        joinable = (
+            not structural
+            and span[1] == stripped[1]
+            and not line.endswith((".", "!", "?", ":", ";", "…", '"', "”"))
+        )
     return blocks
 
 
@@ -217,7 +232,8 @@ class _TextRuns(HTMLParser):
     def __init__(self, raw: str):
         super().__init__(convert_charrefs=False)
         self.raw = raw
-        self.line_starts = [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", raw)]
+        # HTMLParser.getpos() counts lines by "\n" alone, so a lone "\r" is no line break here.
+        self.line_starts = [0] + [m.end() for m in re.finditer(r"\n", raw)]
         self.runs: list[Span] = []
         self.skipping = 0
         self.in_title = False
@@ -249,7 +265,31 @@ class _TextRuns(HTMLParser):
         # Raw text runs must be the data verbatim; the parser guarantees it with
         # convert_charrefs=False, and the check keeps that promise explicit.
         if self.raw[start:start + len(data)] == data:
-            self.runs.append(Span(start, start + len(data)))
+            self._add(start, start + len(data))
+
+    def handle_entityref(self, name):
+        self._reference()
+
+    def handle_charref(self, name):
+        self._reference()
+
+    def _reference(self):
+        """An entity or character reference: part of the text around it, kept as written."""
+        start = self._offset()
+        match = _REFERENCE.match(self.raw, start)
+        if match is None:
+            return
+        if self.in_title:
+            self.title += html.unescape(match.group())
+        elif not self.skipping:
+            self._add(start, match.end())
+
+    def _add(self, start: int, end: int) -> None:
+        # Text touching the previous run (across "&amp;" and the like) continues it.
+        if self.runs and self.runs[-1].end == start:
+            self.runs[-1] = Span(self.runs[-1].start, end)
+        else:
+            self.runs.append(Span(start, end))
 
 
 def html_blocks(raw: str) -> tuple[list[Span], str]:

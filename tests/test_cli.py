@@ -1,0 +1,147 @@
+"""Command line: exit codes, one-line errors, `qa build` and `qa ask --json`."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+import qa.api
+import qa.embed
+from conftest import FakeEncoder
+from qa.cli import main
+from qa.index import load_index
+from qa.ingest import read_text
+
+
+@pytest.fixture
+def fake_model(monkeypatch):
+    """Make the CLI's encoder the fake one, whatever model name it is given."""
+    monkeypatch.delenv("QA_MODEL", raising=False)
+    monkeypatch.setattr(qa.embed, "Encoder", FakeEncoder)
+    monkeypatch.setattr(qa.api, "Encoder", FakeEncoder)
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_handlers():
+    """main() installs a stderr handler on the "qa" logger; later tests must not inherit it."""
+    logger = logging.getLogger("qa")
+    before = list(logger.handlers)
+    yield
+    logger.handlers[:] = before
+
+
+def one_error_line(capsys) -> str:
+    out, err = capsys.readouterr()
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("qa: error: ")
+    assert out == ""
+    return lines[0]
+
+
+def test_ask_without_an_index(tmp_path, capsys):
+    assert main(["ask", "What is matcha?", "--index", str(tmp_path / "missing")]) != 0
+    line = one_error_line(capsys)
+    assert "no index" in line and "qa build" in line
+
+
+def test_ask_with_a_stale_index(fake_model, corpus, tmp_path, capsys):
+    assert main(["build", "--docs", str(corpus), "--index", str(tmp_path / "index")]) == 0
+    (corpus / "extra.txt").write_text("Genmaicha mixes green tea with roasted rice.\n")
+    capsys.readouterr()
+    assert main(["ask", "What is genmaicha?", "--index", str(tmp_path / "index")]) != 0
+    assert "stale" in one_error_line(capsys)
+
+
+@pytest.mark.parametrize("question", ["", "   ", "?!?"])
+def test_ask_an_empty_question(fake_model, corpus, tmp_path, capsys, question):
+    assert main(["build", "--docs", str(corpus), "--index", str(tmp_path / "index")]) == 0
+    capsys.readouterr()
+    assert main(["ask", question, "--index", str(tmp_path / "index")]) != 0
+    assert "question" in one_error_line(capsys)
+
+
+def test_build_from_an_empty_folder(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["build", "--docs", str(tmp_path / "empty"), "--index", str(tmp_path / "index")]) != 0
+    assert "no readable" in one_error_line(capsys)
+    assert not (tmp_path / "index").exists()
+
+
+def test_build_from_a_missing_folder(tmp_path, capsys):
+    assert main(["build", "--docs", str(tmp_path / "nowhere"), "--index", str(tmp_path / "index")]) != 0
+    assert "does not exist" in one_error_line(capsys)
+
+
+def test_build_with_a_model_that_is_not_a_folder(corpus, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("QA_MODEL", raising=False)
+    args = ["build", "--docs", str(corpus), "--index", str(tmp_path / "index"), "--model", str(tmp_path / "no-model")]
+    assert main(args) != 0
+    assert "not a local sentence-transformers folder" in one_error_line(capsys)
+    assert not (tmp_path / "index").exists()
+
+
+def test_build_then_rebuild(fake_model, corpus, tmp_path, capsys):
+    index = tmp_path / "index"
+    assert main(["build", "--docs", str(corpus), "--index", str(index)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("indexed 4 documents,") and "0 reused" in out
+    assert load_index(index).manifest["documents"] == 4
+    # Without --docs, a rebuild reads the folder the index was built from.
+    assert main(["build", "--index", str(index)]) == 0
+    out = capsys.readouterr().out
+    assert "(0 texts embedded," in out
+
+
+def test_build_reports_skipped_files(fake_model, corpus, tmp_path, capsys):
+    (corpus / "empty.txt").write_text("")
+    assert main(["build", "--docs", str(corpus), "--index", str(tmp_path / "index")]) == 0
+    out, err = capsys.readouterr()
+    assert "skipped empty.txt: no text" in out
+    assert err.count("empty.txt") == 1
+
+
+def test_warnings_are_printed_once_per_call(fake_model, corpus, tmp_path, capsys):
+    (corpus / "empty.txt").write_text("")
+    for _ in range(2):
+        assert main(["build", "--docs", str(corpus), "--index", str(tmp_path / "index")]) == 0
+        _, err = capsys.readouterr()
+        assert err.count("empty.txt") == 1, err
+
+
+def test_ask_json_with_the_fake_model(fake_model, corpus, tmp_path, capsys):
+    assert main(["build", "--docs", str(corpus), "--index", str(tmp_path / "index")]) == 0
+    capsys.readouterr()
+    assert main(["ask", "How long do cast iron kettles from Morioka keep water hot?", "--json",
+                 "--index", str(tmp_path / "index"), "-k", "3"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["question"].startswith("How long")
+    assert len(data["passages"]) == 3
+    assert data["citations"]
+    for c in data["citations"]:
+        assert read_text(c["path"])[c["start"]:c["end"]] == c["quote"]
+
+
+def test_ask_prints_the_rendered_answer(fake_model, corpus, tmp_path, capsys):
+    assert main(["build", "--docs", str(corpus), "--index", str(tmp_path / "index")]) == 0
+    capsys.readouterr()
+    assert main(["ask", "How long do cast iron kettles from Morioka keep water hot?",
+                 "--index", str(tmp_path / "index")]) == 0
+    out = capsys.readouterr().out
+    assert "[1]" in out and "Sources:" in out and "page.html" in out
+
+
+@pytest.mark.slow
+def test_ask_json_with_the_real_model(real_engine, capsys, monkeypatch):
+    monkeypatch.delenv("QA_MODEL", raising=False)
+    index_dir = str(real_engine.index.root)
+    # Near-verbatim to a seed sentence, so any working composer answers it.
+    question = "In a survey of 12,000 Japanese SNS users, which SNS ranks first?"
+    assert main(["ask", question, "--json", "--index", index_dir]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert not data["abstained"]
+    assert data["citations"]
+    for c in data["citations"]:
+        assert read_text(c["path"])[c["start"]:c["end"]] == c["quote"]

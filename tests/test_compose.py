@@ -1,0 +1,233 @@
+"""Compose: sentence choice, de-duplication, limits, abstention and citations, with no model at all."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pytest
+
+from qa.compose import compose
+from qa.config import Settings
+from qa.index import sentence_texts
+from qa.lexical import tokenize
+from qa.schema import Hit, Passage, Span
+
+DIM = 8
+QUERY = np.eye(DIM, dtype=np.float32)[0]
+
+
+def unit(cosine: float, axis: int = 1) -> np.ndarray:
+    """A unit vector whose cosine with QUERY is ``cosine``."""
+    vector = np.zeros(DIM, dtype=np.float32)
+    vector[0] = cosine
+    vector[axis] = math.sqrt(max(0.0, 1 - cosine**2))
+    return vector
+
+
+class Corpus:
+    """Hand-made passages with a chosen cosine for every sentence."""
+
+    def __init__(self):
+        self.hits: list[Hit] = []
+        self.vectors: dict[int, np.ndarray] = {}
+
+    def add(self, source: str, sentences: list[tuple[str, float]], *, score: float = 1.0, title: str = "") -> Passage:
+        spans, cursor = [], 10  # offsets need not start at zero
+        for text, _ in sentences:
+            spans.append(Span(cursor, cursor + len(text)))
+            cursor += len(text) + 1
+        passage = Passage(
+            id=len(self.hits), source=source, title=title or f"Title of {source}", start=spans[0].start,
+            end=spans[-1].end, text=" ".join(t for t, _ in sentences), sentences=tuple(spans),
+        )
+        self.hits.append(Hit(passage=passage, score=score, dense=score, lexical=0.0))
+        self.vectors[passage.id] = np.stack([unit(c, axis=1 + i % (DIM - 1)) for i, (_, c) in enumerate(sentences)])
+        return passage
+
+    def document_terms(self, source: str) -> frozenset[str]:
+        texts = [h.passage.text for h in self.hits if h.passage.source == source]
+        return frozenset(t for tokens in tokenize(texts) for t in tokens)
+
+    def answer(self, question: str, settings: Settings | None = None):
+        return compose(
+            question,
+            self.hits,
+            query_vector=QUERY,
+            sentence_vectors=lambda h: self.vectors[h.passage.id],
+            sentence_texts=lambda h: sentence_texts(h.passage),
+            document_terms=self.document_terms,
+            idf=lambda term: 1.0,
+            path_of=lambda source: f"/docs/{source}",
+            settings=settings or Settings(),
+        )
+
+
+def body(text: str) -> str:
+    """The reply without its list of sources."""
+    return text.split("\nSources:")[0]
+
+
+def test_picks_the_sentence_that_answers_not_the_first():
+    corpus = Corpus()
+    corpus.add("uji.txt", [
+        ("Uji is a small town south of Kyoto.", 0.2),
+        ("Good sencha needs water at seventy degrees.", 0.95),
+        ("The shops close early on Sundays.", 0.1),
+    ])
+    answer = corpus.answer("What water temperature does good sencha need?")
+    assert not answer.abstained
+    assert answer.sentences[0] == "Good sencha needs water at seventy degrees."
+    assert "Uji is a small town south of Kyoto." not in answer.sentences
+    first = answer.citations[0]
+    passage = corpus.hits[0].passage
+    assert (first.start, first.end) == (passage.sentences[1].start, passage.sentences[1].end)
+    assert (first.source, first.path, first.passage_id) == ("uji.txt", "/docs/uji.txt", passage.id)
+    assert first.quote == answer.sentences[0]
+
+
+def test_a_later_passage_can_hold_the_answer():
+    corpus = Corpus()
+    corpus.add("a.txt", [("Kyoto is an old capital with many temples.", 0.3)], score=1.0)
+    corpus.add("b.txt", [("A chasen bamboo whisk has about eighty prongs.", 0.9)], score=0.8)
+    answer = corpus.answer("How many prongs does a bamboo whisk have?")
+    assert answer.citations[0].source == "b.txt"
+
+
+def test_near_duplicates_are_dropped():
+    corpus = Corpus()
+    original = "Kyoto tea houses open only in spring for the blossom season."
+    near_copy = "Kyoto tea houses open only in spring for the blossom season visitors."
+    distinct = "Tea houses in Kyoto open in spring because farmers pick fresh leaves and tourists arrive by train."
+    corpus.add("a.txt", [(original, 0.9)])
+    corpus.add("b.txt", [(near_copy, 0.9)])
+    corpus.add("c.txt", [(distinct, 0.9)])
+    answer = corpus.answer("When do Kyoto tea houses open?", Settings(max_sentences=3))
+    assert original in answer.sentences
+    assert distinct in answer.sentences
+    assert near_copy not in answer.sentences
+    assert "b.txt" not in {c.source for c in answer.citations}
+
+
+def test_identical_sentences_in_two_sources_are_both_cited():
+    corpus = Corpus()
+    shared = "Kyoto tea houses open only in spring for the blossom season."
+    corpus.add("a.txt", [("Many visitors come by train.", 0.1), (shared, 0.9)])
+    corpus.add("b.txt", [(shared, 0.9)])
+    answer = corpus.answer("When do Kyoto tea houses open?", Settings(max_sentences=1))
+    assert answer.sentences == (shared,)
+    assert sorted(c.source for c in answer.citations) == ["a.txt", "b.txt"]
+    assert all(c.quote == shared for c in answer.citations)
+    assert body(answer.text).rstrip().endswith("[1][2]")
+
+
+def equally_good(corpus: Corpus, n: int) -> list[str]:
+    """``n`` distinct sentences that answer equally well, one per passage."""
+    extras = [
+        "green sweets with bean paste", "roasted rice crackers and pickles", "warm tofu on lacquer trays",
+        "seasonal fruit from Uji farms", "chestnut cakes in autumn boxes", "cold noodles during hot summers",
+        "miso soup beside grilled fish",
+    ]
+    texts = [f"Kyoto tea houses serve {extra}." for extra in extras[:n]]
+    for i, text in enumerate(texts):
+        corpus.add(f"{i}.txt", [(text, 0.9)])
+    return texts
+
+
+@pytest.mark.parametrize("max_sentences", [1, 2, 3])
+def test_at_most_max_sentences(max_sentences):
+    corpus = Corpus()
+    texts = equally_good(corpus, 7)
+    answer = corpus.answer("What do Kyoto tea houses serve?", Settings(max_sentences=max_sentences))
+    assert len(answer.sentences) == max_sentences
+    assert set(answer.sentences) <= set(texts)
+
+
+@pytest.mark.parametrize("max_sentences", [1, 2, 3])
+def test_why_questions_get_one_more(max_sentences):
+    corpus = Corpus()
+    equally_good(corpus, 7)
+    answer = corpus.answer("Why do Kyoto tea houses serve food?", Settings(max_sentences=max_sentences))
+    assert len(answer.sentences) == max_sentences + 1
+
+
+def test_weak_evidence_abstains_and_lists_the_closest_passages():
+    corpus = Corpus()
+    corpus.add("matcha.md", [("Matcha is whisked, not steeped.", 0.05)], title="Matcha notes")
+    corpus.add("kettle.txt", [("Cast iron kettles keep water hot.", 0.02)], title="Kettles")
+    answer = corpus.answer("Who won the football world cup?")
+    assert answer.abstained
+    assert answer.citations == () and answer.sentences == ()
+    assert answer.confidence < Settings().abstain_below
+    assert "do not answer" in answer.text
+    for needle in ("Matcha notes", "matcha.md", "Kettles", "kettle.txt", "Matcha is whisked"):
+        assert needle in answer.text
+    assert "[1]" in answer.text and "[2]" in answer.text
+
+
+def test_no_hits_abstains():
+    answer = Corpus().answer("Anything at all?")
+    assert answer.abstained and answer.citations == ()
+    assert "do not answer" in answer.text
+
+
+def test_the_abstention_threshold_comes_from_settings():
+    corpus = Corpus()
+    corpus.add("uji.txt", [("Good sencha needs water at seventy degrees.", 0.95)])
+    question = "What water temperature does good sencha need?"
+    assert not corpus.answer(question).abstained
+    assert corpus.answer(question, Settings(abstain_below=10.0)).abstained
+    weak = Corpus()
+    weak.add("matcha.md", [("Matcha is whisked, not steeped.", 0.05)])
+    assert not weak.answer("Who won the football world cup?", Settings(abstain_below=-10.0)).abstained
+
+
+def test_citation_numbers_follow_marker_order():
+    corpus = Corpus()
+    first = "Kyoto tea houses serve green sweets with bean paste."
+    second = "Kyoto tea houses serve roasted rice crackers and pickles."
+    corpus.add("a.txt", [(first, 0.95)])
+    corpus.add("b.txt", [(second, 0.9)])
+    corpus.add("c.txt", [(second, 0.9)])  # a twin: the second sentence gets two numbers
+    answer = corpus.answer("What do Kyoto tea houses serve?", Settings(max_sentences=2))
+    assert answer.sentences == (first, second)
+    numbers = [int(n) for n in re.findall(r"\[(\d+)\]", body(answer.text))]
+    assert numbers == [1, 2, 3]
+    assert [c.n for c in answer.citations] == [1, 2, 3]
+    assert [c.quote for c in answer.citations] == [first, second, second]
+    assert body(answer.text).index("[1]") < body(answer.text).index(second)
+
+
+def test_render_lists_every_source():
+    corpus = Corpus()
+    corpus.add("uji.txt", [("Good sencha needs water at seventy degrees.", 0.95)], title="Sencha")
+    answer = corpus.answer("What water temperature does good sencha need?")
+    assert "[1]" in answer.text
+    sources = answer.text.split("\nSources:")[1]
+    assert "[1]" in sources and "Sencha" in sources and "uji.txt" in sources
+    assert str(answer) == answer.text
+
+
+def test_quotes_are_sentences_of_the_hits():
+    corpus = Corpus()
+    texts = equally_good(corpus, 4)
+    corpus.add("x.txt", [("Unrelated words about the weather.", 0.1), (texts[0], 0.9)])
+    answer = corpus.answer("What do Kyoto tea houses serve?")
+    by_passage = {h.passage.id: h.passage for h in corpus.hits}
+    for c in answer.citations:
+        passage = by_passage[c.passage_id]
+        i = [(s.start, s.end) for s in passage.sentences].index((c.start, c.end))
+        assert sentence_texts(passage)[i] == c.quote
+
+
+def test_answer_carries_its_evidence():
+    corpus = Corpus()
+    corpus.add("uji.txt", [("Good sencha needs water at seventy degrees.", 0.95)])
+    answer = corpus.answer("What water temperature does good sencha need?")
+    assert answer.passages == tuple(corpus.hits)
+    assert answer.question == "What water temperature does good sencha need?"
+    assert answer.searched_for == answer.question
+    data = answer.to_dict()
+    assert data["citations"][0]["quote"] == answer.citations[0].quote
+    assert data["abstained"] is False

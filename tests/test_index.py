@@ -1,0 +1,309 @@
+"""Index: save/load round trips, incremental rebuilds, stale and damaged indexes, atomic swaps."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import EMBEDDINGS, SEEDS, FakeEncoder
+from qa import __version__
+from qa.index import IndexProblem, build_index, load_index, sentence_texts
+from qa.ingest import corpus_hash, file_digests, load_corpus
+from qa.passages import make_passages
+
+
+def all_texts(index) -> list[str]:
+    """What a build embeds: passage texts, then every passage's sentences."""
+    return [p.text for p in index.passages] + [t for p in index.passages for t in sentence_texts(p)]
+
+
+def test_round_trip(corpus, tmp_path, fake_encoder, fake_settings):
+    built = build_index(corpus, tmp_path / "index", settings=fake_settings, encoder=fake_encoder)
+    loaded = load_index(tmp_path / "index")
+    assert loaded.passages == built.passages
+    assert loaded.passages == make_passages(load_corpus(corpus)[0], passage_words=fake_settings.passage_words)
+    np.testing.assert_array_equal(loaded.vectors, built.vectors)
+    np.testing.assert_array_equal(loaded.sentence_vectors, built.sentence_vectors)
+    # Vectors are the encoder's, row for row.
+    np.testing.assert_allclose(loaded.vectors, fake_encoder.encode([p.text for p in loaded.passages]), atol=1e-6)
+    sentences = [t for p in loaded.passages for t in sentence_texts(p)]
+    np.testing.assert_allclose(loaded.sentence_vectors, fake_encoder.encode(sentences), atol=1e-6)
+    assert list(np.diff(loaded.sentence_rows)) == [len(p.sentences) for p in loaded.passages]
+    query = loaded.lexical.scores(["kettl"])
+    np.testing.assert_allclose(query, built.lexical.scores(["kettl"]))
+    assert query.shape == (len(loaded.passages),) and query.max() > 0
+
+
+def test_manifest_fields(fake_index, corpus, fake_settings):
+    m = json.loads((fake_index.root / "manifest.json").read_text())
+    assert m["model"] == "fake-hash-64"
+    assert m["dimension"] == 64
+    assert m["passages"] == len(fake_index.passages)
+    assert m["sentences"] == sum(len(p.sentences) for p in fake_index.passages)
+    assert m["documents"] == 4
+    assert m["files"] == ["latin1.txt", "notes.md", "page.html", "post.txt"]
+    assert m["corpus_hash"] == corpus_hash(file_digests(corpus))
+    assert m["settings"] == fake_settings.build_part() == {"model": "fake-hash-64", "passage_words": 120}
+    assert m["qa_version"] == __version__
+    assert (fake_index.root / m["docs_dir"]).resolve() == corpus.resolve()
+    assert m["titles"]["notes.md"] == "Tea in Kyoto"
+    assert m["embedded"] + m["reused"] == len(all_texts(fake_index)) and m["reused"] == 0
+
+
+def test_index_folder_holds_no_pickles(fake_index):
+    names = {p.name for p in fake_index.root.rglob("*")}
+    assert not any(n.endswith((".pkl", ".pickle")) for n in names)
+    np.load(fake_index.root / "sentences.npy", allow_pickle=False)
+
+
+def test_first_build_embeds_each_distinct_text_once(fake_index, fake_encoder):
+    assert sorted(fake_encoder.texts) == sorted(set(all_texts(fake_index)))
+
+
+def test_rebuild_after_adding_a_file_embeds_only_its_text(corpus, tmp_path, fake_settings):
+    first = build_index(corpus, tmp_path / "index", settings=fake_settings, encoder=FakeEncoder())
+    old_texts = set(all_texts(first))
+    # "aaa" sorts first, so every old passage changes id: reuse must go by text, not position.
+    (corpus / "aaa-new.md").write_text("# Hojicha\n\nHojicha is green tea roasted over charcoal until it turns brown.\n")
+    encoder = FakeEncoder()
+    second = build_index(corpus, tmp_path / "index", settings=fake_settings, encoder=encoder)
+    new = [p for p in second.passages if p.source == "aaa-new.md"]
+    assert new and second.passages[0].source == "aaa-new.md"
+    new_texts = {p.text for p in new} | {t for p in new for t in sentence_texts(p)}
+    assert set(encoder.texts) == new_texts - old_texts
+    assert len(encoder.texts) == len(set(encoder.texts))
+    texts = all_texts(second)
+    fresh = [t for t in texts if t not in old_texts]
+    assert second.manifest["embedded"] == len(fresh)
+    assert second.manifest["reused"] == len(texts) - len(fresh)
+    # Reused vectors are the ones the encoder gives for the same text.
+    np.testing.assert_allclose(second.vectors, FakeEncoder().encode([p.text for p in second.passages]), atol=1e-6)
+
+
+def test_rebuild_without_changes_embeds_nothing(fake_index, corpus, tmp_path, fake_settings):
+    encoder = FakeEncoder()
+    again = build_index(corpus, tmp_path / "index", settings=fake_settings, encoder=encoder)
+    assert encoder.calls == []
+    assert again.manifest["embedded"] == 0
+    assert again.manifest["reused"] == len(all_texts(again))
+    assert again.passages == fake_index.passages
+
+
+def test_another_model_re_embeds_everything(fake_index, corpus, tmp_path, fake_settings):
+    other = FakeEncoder("fake-other")
+    again = build_index(corpus, tmp_path / "index", settings=fake_settings.with_(model="fake-other"), encoder=other)
+    assert again.manifest["reused"] == 0
+    assert sorted(other.texts) == sorted(set(all_texts(again)))
+
+
+@pytest.mark.parametrize("change", ["edit", "add", "remove"])
+def test_stale_index_is_refused(fake_index, corpus, change):
+    if change == "edit":
+        (corpus / "post.txt").write_text("An entirely different post about coffee.\n")
+    elif change == "add":
+        (corpus / "extra.txt").write_text("Genmaicha mixes green tea with roasted rice.\n")
+    else:
+        (corpus / "notes.md").unlink()
+    with pytest.raises(IndexProblem, match="qa build") as info:
+        load_index(fake_index.root)
+    assert "stale" in str(info.value) and "\n" not in str(info.value)
+    if change == "add":
+        assert "extra.txt" in str(info.value)
+    if change == "remove":
+        assert "notes.md" in str(info.value)
+    load_index(fake_index.root, check_corpus=False)  # the files themselves are fine
+
+
+def test_unsupported_files_do_not_make_an_index_stale(fake_index, corpus):
+    (corpus / "photo.jpg").write_bytes(b"\xff\xd8\xff")
+    load_index(fake_index.root)
+
+
+def test_missing_index_folder(tmp_path):
+    with pytest.raises(IndexProblem, match="qa build") as info:
+        load_index(tmp_path / "nothing-here")
+    assert "no index" in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["manifest.json", "passages.jsonl", "passages.faiss", "sentences.npy", "idf.json", "bm25"])
+def test_missing_file(fake_index, name):
+    target = fake_index.root / name
+    shutil.rmtree(target) if target.is_dir() else target.unlink()
+    with pytest.raises(IndexProblem, match="qa build") as info:
+        load_index(fake_index.root)
+    assert name in str(info.value)
+
+
+def test_truncated_faiss_file(fake_index):
+    path = fake_index.root / "passages.faiss"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(IndexProblem, match="qa build"):
+        load_index(fake_index.root)
+
+
+def test_corrupted_sentence_vectors(fake_index):
+    (fake_index.root / "sentences.npy").write_bytes(b"not a numpy file at all" * 10)
+    with pytest.raises(IndexProblem, match="qa build"):
+        load_index(fake_index.root)
+
+
+def test_sentence_vectors_of_the_wrong_shape(fake_index):
+    np.save(fake_index.root / "sentences.npy", np.zeros((3, 64), dtype=np.float32), allow_pickle=False)
+    with pytest.raises(IndexProblem, match="qa build"):
+        load_index(fake_index.root)
+
+
+def test_corrupted_passages_file(fake_index):
+    (fake_index.root / "passages.jsonl").write_text('{"id": 0, "source": \n')
+    with pytest.raises(IndexProblem, match="qa build"):
+        load_index(fake_index.root)
+
+
+def test_passages_file_missing_a_row(fake_index):
+    path = fake_index.root / "passages.jsonl"
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[:-1]))
+    with pytest.raises(IndexProblem, match="qa build"):
+        load_index(fake_index.root)
+
+
+def test_unreadable_manifest(fake_index):
+    (fake_index.root / "manifest.json").write_text("{ half a manifest")
+    with pytest.raises(IndexProblem, match="qa build"):
+        load_index(fake_index.root)
+
+
+@pytest.mark.parametrize("field,value", [("dimension", 32), ("format", 999), ("pipeline", 999), ("passages", 1)])
+def test_manifest_that_disagrees_with_the_files(fake_index, field, value):
+    path = fake_index.root / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest[field] = value
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(IndexProblem, match="qa build") as info:
+        load_index(fake_index.root)
+    assert "\n" not in str(info.value)
+
+
+class ExplodingEncoder(FakeEncoder):
+    """Embeds the first ``after`` calls, then fails like a killed worker."""
+
+    def __init__(self, after: int):
+        super().__init__()
+        self.after = after
+
+    def encode(self, texts, *, progress=False):
+        if len(self.calls) >= self.after:
+            raise RuntimeError("encoder died")
+        return super().encode(texts, progress=progress)
+
+
+def leftovers(index_root: Path) -> list[str]:
+    return sorted(p.name for p in index_root.parent.iterdir() if p.name.startswith(f".{index_root.name}."))
+
+
+def test_failed_build_keeps_the_previous_index(fake_index, corpus, fake_settings):
+    before = (fake_index.root / "passages.jsonl").read_text()
+    # Enough new text for several encoder batches, so the failure comes mid-way.
+    (corpus / "big.txt").write_text("\n\n".join(f"Sentence number {i} talks about tea variety {i}." for i in range(600)))
+    with pytest.raises(RuntimeError, match="encoder died"):
+        build_index(corpus, fake_index.root, settings=fake_settings, encoder=ExplodingEncoder(after=1))
+    assert (fake_index.root / "passages.jsonl").read_text() == before
+    assert load_index(fake_index.root, check_corpus=False).passages == fake_index.passages
+    (corpus / "big.txt").unlink()
+    assert load_index(fake_index.root).passages == fake_index.passages
+    assert leftovers(fake_index.root) == []
+
+
+def test_failed_write_keeps_the_previous_index_and_no_temp_folder(fake_index, corpus, fake_settings, monkeypatch):
+    import qa.index
+
+    def broken_write(*args, **kwargs):
+        raise OSError("disk full")
+
+    (corpus / "extra.txt").write_text("Genmaicha mixes green tea with roasted rice.\n")
+    monkeypatch.setattr(qa.index.np, "save", broken_write)
+    with pytest.raises(OSError, match="disk full"):
+        build_index(corpus, fake_index.root, settings=fake_settings, encoder=FakeEncoder())
+    monkeypatch.undo()
+    assert load_index(fake_index.root, check_corpus=False).passages == fake_index.passages
+    assert leftovers(fake_index.root) == []
+
+
+def test_kill_between_the_two_renames_recovers_on_load(fake_index):
+    root = fake_index.root
+    os.rename(root, root.parent / f".{root.name}.previous")  # first rename done, second never happened
+    assert not root.exists()
+    loaded = load_index(root)
+    assert loaded.passages == fake_index.passages
+    assert root.is_dir() and leftovers(root) == []
+
+
+def test_kill_before_the_backup_was_removed_recovers_on_load(fake_index):
+    root = fake_index.root
+    shutil.copytree(root, root.parent / f".{root.name}.previous")  # both renames done, cleanup not
+    load_index(root)
+    assert leftovers(root) == []
+
+
+def test_kill_recovery_also_happens_on_build(fake_index, corpus, fake_settings):
+    root = fake_index.root
+    os.rename(root, root.parent / f".{root.name}.previous")
+    encoder = FakeEncoder()
+    build_index(corpus, root, settings=fake_settings, encoder=encoder)
+    assert encoder.calls == []  # the recovered index served as the cache
+    assert leftovers(root) == []
+
+
+def test_dead_builds_are_cleared_live_ones_kept(fake_index, corpus, fake_settings):
+    root = fake_index.root
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_dir = root.parent / f".{root.name}.building-{dead.stdout.strip()}-x"
+    live_dir = root.parent / f".{root.name}.building-{os.getppid()}-y"
+    dead_dir.mkdir()
+    live_dir.mkdir()
+    build_index(corpus, root, settings=fake_settings, encoder=FakeEncoder())
+    assert not dead_dir.exists()
+    assert live_dir.exists()
+
+
+def test_build_from_an_empty_folder_is_a_clear_error(tmp_path, fake_settings):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no readable"):
+        build_index(tmp_path / "empty", tmp_path / "index", settings=fake_settings, encoder=FakeEncoder())
+    assert not (tmp_path / "index").exists()
+
+
+# The committed index must match the committed seeds and the current cleaning/chunking code:
+# these fail when either changes without `qa build`.
+
+
+def test_committed_index_is_fresh():
+    index = load_index(EMBEDDINGS)
+    assert index.manifest["corpus_hash"] == corpus_hash(file_digests(SEEDS))
+    assert index.docs_dir == SEEDS.resolve()
+
+
+def test_committed_passages_match_the_current_code():
+    """Read passages.jsonl itself, so a version bump alone does not hide what changed."""
+    manifest = json.loads((EMBEDDINGS / "manifest.json").read_text(encoding="utf-8"))
+    stored = [json.loads(line) for line in (EMBEDDINGS / "passages.jsonl").read_text(encoding="utf-8").splitlines()]
+    documents, skipped = load_corpus(SEEDS)
+    passages = make_passages(documents, passage_words=manifest["settings"]["passage_words"])
+    derived = [
+        {"id": p.id, "source": p.source, "title": p.title, "start": p.start, "end": p.end, "text": p.text,
+         "sentences": [[s.start, s.end] for s in p.sentences]}
+        for p in passages
+    ]
+    assert [(r["id"], r["source"], r["start"], r["end"]) for r in derived] == [
+        (r["id"], r["source"], r["start"], r["end"]) for r in stored
+    ]
+    assert [r["text"] for r in derived] == [r["text"] for r in stored]
+    assert derived == stored  # sentences and titles too
+    assert manifest["titles"] == {d.source: d.title for d in documents}
+    assert manifest["skipped"] == skipped

@@ -1,0 +1,223 @@
+"""Ingest: debris is dropped, content kept, and every block is a verbatim slice of the file."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import pytest
+
+from qa.ingest import file_digests, load_corpus, read_text
+
+
+def by_source(folder):
+    documents, skipped = load_corpus(folder)
+    return {d.source: d for d in documents}, skipped
+
+
+def block_texts(doc) -> list[str]:
+    return [doc.raw[b.start:b.end] for b in doc.blocks]
+
+
+def test_loads_every_supported_file(corpus):
+    docs, skipped = by_source(corpus)
+    assert sorted(docs) == ["latin1.txt", "notes.md", "page.html", "post.txt"]
+    assert skipped == []
+
+
+def test_debris_and_boilerplate_lines_are_dropped(corpus):
+    docs, _ = by_source(corpus)
+    blocks = block_texts(docs["post.txt"])
+    joined = "\n".join(blocks)
+    assert "nttt" not in joined
+    assert not any(b.strip() in ("n", "t") for b in blocks)
+    assert "Enter your email" not in joined
+    assert "comments to this entry" not in joined
+
+
+def test_content_is_kept(corpus):
+    docs, _ = by_source(corpus)
+    joined = " ".join(" ".join(block_texts(docs["post.txt"])).split())
+    for sentence in (
+        "The tea master in Uji told us that good sencha needs water at seventy degrees.",
+        "Boiling water makes the leaves bitter, so she lets the kettle rest for three minutes before pouring.",
+        "Most visitors rush the first cup.",
+        "The second steeping is sweeter, and the third is the one locals drink with rice crackers.",
+    ):
+        assert sentence in joined
+
+
+def test_hard_wrapped_paragraph_is_one_block(corpus):
+    docs, _ = by_source(corpus)
+    blocks = block_texts(docs["post.txt"])
+    wrapped = [b for b in blocks if b.startswith("Most visitors")]
+    assert len(wrapped) == 1 and wrapped[0].endswith("rice crackers.")
+    # A line ending in debris still continues the line above it.
+    assert any(b.startswith("Boiling water") and b.endswith("before pouring.") for b in blocks)
+
+
+def test_markdown_heading_and_list_items_start_blocks(corpus):
+    docs, _ = by_source(corpus)
+    blocks = block_texts(docs["notes.md"])
+    assert "# Tea in Kyoto" in blocks
+    assert "## Matcha" in blocks
+    assert "- Buy matcha in small tins." in blocks
+    assert "- Keep it in the fridge once opened." in blocks
+
+
+@pytest.mark.parametrize("source", ["post.txt", "notes.md", "page.html", "latin1.txt"])
+def test_blocks_are_verbatim_ordered_trimmed_slices(corpus, source):
+    docs, _ = by_source(corpus)
+    doc = docs[source]
+    assert doc.raw == read_text(corpus / source)
+    assert doc.path == str((corpus / source).resolve())
+    previous_end = 0
+    for block in doc.blocks:
+        text = doc.raw[block.start:block.end]
+        assert previous_end <= block.start < block.end <= len(doc.raw)
+        assert text == text.strip() and text
+        previous_end = block.end
+
+
+def test_titles(corpus):
+    docs, _ = by_source(corpus)
+    assert docs["post.txt"].title == "Green tea and the art of waiting"  # dateline skipped
+    assert docs["notes.md"].title == "Tea in Kyoto"  # heading marks stripped
+    assert docs["page.html"].title == "Kettles & Cups"  # <title>, entity decoded
+    assert docs["latin1.txt"].title == "Café crème in Zürich"
+
+
+def test_title_falls_back_to_file_name(tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    long_line = " ".join(["word"] * 30) + "."
+    (folder / "untitled-notes.txt").write_text(long_line + "\n")
+    docs, _ = by_source(folder)
+    assert docs["untitled-notes.txt"].title == "untitled-notes"
+
+
+def test_latin1_file_decodes(corpus):
+    docs, _ = by_source(corpus)
+    raw = docs["latin1.txt"].raw
+    assert "crème brûlée" in raw and "Genève" in raw and "Müller" in raw
+    assert raw == (corpus / "latin1.txt").read_bytes().decode("latin-1")
+
+
+def test_utf8_bom_is_not_text(tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "bom.txt").write_bytes(b"\xef\xbb\xbfA kettle sings before it boils.\n")
+    docs, _ = by_source(folder)
+    assert docs["bom.txt"].raw.startswith("A kettle")
+
+
+def test_bad_files_are_skipped_with_a_warning_naming_them(corpus, caplog):
+    (corpus / "blob.txt").write_bytes(b"PK\x03\x04\x00\x00binary\x00stuff" * 20)
+    (corpus / "empty.md").write_bytes(b"")
+    (corpus / "blank.txt").write_text("\n   \n\t\n")
+    (corpus / "noise.txt").write_bytes(bytes(range(128, 256)) * 20)  # no encoding reads this
+    with caplog.at_level(logging.WARNING, logger="qa"):
+        documents, skipped = load_corpus(corpus)
+    assert sorted(d.source for d in documents) == ["latin1.txt", "notes.md", "page.html", "post.txt"]
+    for name in ("blob.txt", "empty.md", "blank.txt", "noise.txt"):
+        assert any(line.startswith(f"{name}:") for line in skipped), name
+        assert any(name in record.getMessage() for record in caplog.records), name
+
+
+def test_unsupported_and_hidden_files_are_ignored(corpus):
+    (corpus / "data.csv").write_text("a,b\n1,2\n")
+    (corpus / ".hidden.txt").write_text("A hidden draft.\n")
+    (corpus / ".git").mkdir()
+    (corpus / ".git" / "notes.txt").write_text("Git internals.\n")
+    docs, skipped = by_source(corpus)
+    assert sorted(docs) == ["latin1.txt", "notes.md", "page.html", "post.txt"]
+    assert skipped == []
+
+
+def test_subfolders_are_read_with_relative_names(corpus):
+    (corpus / "more").mkdir()
+    (corpus / "more" / "deep.txt").write_text("Hojicha is roasted green tea.\n")
+    docs, _ = by_source(corpus)
+    assert "more/deep.txt" in docs
+
+
+def test_empty_folder_is_a_clear_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no readable") as info:
+        load_corpus(tmp_path / "empty")
+    assert "\n" not in str(info.value)
+
+
+def test_folder_of_only_bad_files_is_a_clear_error(tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "empty.txt").write_text("")
+    with pytest.raises(ValueError, match=r"no readable .*1 skipped"):
+        load_corpus(folder)
+
+
+def test_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        load_corpus(tmp_path / "nowhere")
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symlinks")
+def test_symlink_outside_the_folder_is_not_read(corpus, tmp_path, caplog):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("SECRETWORD lives outside the corpus.\n")
+    (corpus / "link.txt").symlink_to(outside / "secret.txt")
+    (corpus / "inside-link.txt").symlink_to(corpus / "post.txt")
+    with caplog.at_level(logging.WARNING, logger="qa"):
+        documents, _ = load_corpus(corpus)
+    assert "link.txt" not in {d.source for d in documents}
+    assert not any("SECRETWORD" in d.raw for d in documents)
+    assert any("link.txt" in r.getMessage() and "outside" in r.getMessage() for r in caplog.records)
+    assert "link.txt" not in file_digests(corpus)
+    assert "inside-link.txt" in {d.source for d in documents}  # a link within the folder is fine
+
+
+def test_html_script_and_style_text_is_left_out(corpus):
+    docs, _ = by_source(corpus)
+    doc = docs["page.html"]
+    joined = "\n".join(block_texts(doc))
+    assert "SCRIPTWORD" not in joined and "SCRIPTSTYLE" not in joined
+    assert "tracker" not in joined
+
+
+def test_html_blocks_are_text_not_markup(corpus):
+    docs, _ = by_source(corpus)
+    blocks = block_texts(docs["page.html"])
+    assert blocks  # the page has text
+    for text in blocks:
+        assert "<" not in text and ">" not in text, text
+    joined = " ".join(blocks)
+    assert "Cast iron kettles from Morioka keep water hot for an hour." in blocks
+    for word in ("Potters", "Tokoname", "red clay", "teapots", "green tea"):
+        assert word in joined
+
+
+def test_html_entities_stay_as_written_inside_their_block(corpus):
+    docs, _ = by_source(corpus)
+    blocks = block_texts(docs["page.html"])
+    assert "Kettles &amp; Cups" in blocks
+    assert "A tea cup costs about &pound;20 at the market." in blocks
+
+
+@pytest.mark.parametrize("newlines", [("\n",) * 3, ("\r\n",) * 3, ("\r",) * 3, ("\r", "\n", "\n")])
+def test_html_offsets_survive_any_line_ending(tmp_path, newlines):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    lines = ["<html><body>", "<p>First paragraph about oolong.</p>", "<p>Second paragraph about sencha.</p>"]
+    page = "".join(line + end for line, end in zip(lines, newlines)) + "</body></html>"
+    (folder / "page.htm").write_bytes(page.encode())
+    docs, _ = by_source(folder)
+    assert block_texts(docs["page.htm"]) == ["First paragraph about oolong.", "Second paragraph about sencha."]
+
+
+def test_file_digests_change_with_content(corpus):
+    before = file_digests(corpus)
+    (corpus / "post.txt").write_text("A different post.\n")
+    after = file_digests(corpus)
+    assert before.keys() == after.keys()
+    assert before["post.txt"] != after["post.txt"] and before["notes.md"] == after["notes.md"]
