@@ -19,7 +19,7 @@ class Settings:
     # Build time: changing these needs `qa build`.
     model: str = BUNDLED_MODEL  # the bundled model, or a path to a local sentence-transformers model
     passage_words: int = 120  # soft upper bound on words per passage
-    max_file_mb: float = 64.0  # larger files are skipped with a warning
+    max_file_mb: float = 20.0  # larger files are skipped with a warning (embedding 20 MB takes minutes)
 
     # Query time.
     k: int = 5  # passages returned with an answer
