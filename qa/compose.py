@@ -28,6 +28,7 @@ _NUMBER = re.compile(r"\d|\b(two|three|four|five|six|seven|eight|nine|ten|twenty
 W_COSINE, W_COVERAGE, W_PASSAGE = 0.55, 0.45, 0.1
 P_NO_NUMBER, P_FRAGMENT = 0.15, 0.2
 NEIGHBOUR_LIFT = 0.5
+W_FOCUS = 0.4
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def compose(
     """
     candidates = rank_sentences(question, hits, query_vector=query_vector, sentence_vectors=sentence_vectors,
                                 sentence_texts=sentence_texts, document_terms=document_terms, idf=idf,
-                                settings=settings)
+                                settings=settings, focus_vector=focus_vector)
     confidence = 0.0
     if candidates:
         best = candidates[0]
@@ -96,7 +97,8 @@ def compose(
 
 
 def rank_sentences(
-    question, hits, *, query_vector, sentence_vectors, sentence_texts, document_terms, idf, settings
+    question, hits, *, query_vector, sentence_vectors, sentence_texts, document_terms, idf, settings,
+    focus_vector=None,
 ) -> list[Candidate]:
     """Every sentence of the top passages, best answer first.
 
@@ -115,13 +117,17 @@ def rank_sentences(
         texts = sentence_texts(hit)
         vectors = sentence_vectors(hit)
         cosines = vectors @ query_vector
+        focused = vectors @ focus_vector if focus_vector is not None else cosines
         in_document = terms & document_terms(hit.passage.source)
-        for span, text, vector, cosine, tokens in zip(hit.passage.sentences, texts, vectors, cosines, tokenize(texts)):
+        for span, text, vector, cosine, fcos, tokens in zip(
+            hit.passage.sentences, texts, vectors, cosines, focused, tokenize(texts)
+        ):
             words = set(tokens)
             found = terms & words
             covered = sum(idf(t) for t in found) + 0.5 * sum(idf(t) for t in in_document - found)
             coverage = covered / total if total else 0.0
-            score = W_COSINE * float(cosine) + W_COVERAGE * coverage + W_PASSAGE * max(hit.score, 0.0) / top
+            score = (W_COSINE * float(cosine) + W_COVERAGE * coverage + W_PASSAGE * max(hit.score, 0.0) / top
+                     + W_FOCUS * (float(fcos) - float(cosine)))
             if wants_number and not _NUMBER.search(text):
                 score -= P_NO_NUMBER
             if _is_fragment(text, words):

@@ -32,7 +32,7 @@ class Settings:
     max_sentences: int = 2  # per reply; "why"/list questions get one more
     # Confidence (best sentence score + its cosine to the question's focus) under which
     # the reply abstains; the balanced-accuracy optimum on the 102 labelled seed questions.
-    abstain_below: float = 0.9
+    abstain_below: float = 0.74
 
     def __post_init__(self) -> None:
         if self.fusion not in ("convex", "rrf"):
