@@ -1,0 +1,71 @@
+"""Conversation: turn a follow-up question into a search that carries the earlier subject."""
+
+from __future__ import annotations
+
+import re
+
+# A follow-up leans on what came before: it opens with a connector ("and in Korea?"),
+# is a bare fragment ("Why?"), or points back with a pronoun while naming little itself.
+_CONNECTOR = re.compile(
+    r"^\s*(and|but|also|so|then|what about|how about|what else|same for|and what|and how|and why)\b",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"[^\W_]+(?:['’.&-][^\W_]+)*")
+PRONOUNS = frozenset(
+    "it its it's itself that those they them their theirs this these there he she him her his".split()
+)
+# Question and filler words: they carry no subject, so they are never folded into a search.
+FILLER = frozenset(
+    """a about after again also am among an and any are as at be because been before being between but
+    by can could did do does doing done during else for from had has have having how i if in into is
+    just many me more most much my no not of on once only or other our out over per same say says said
+    should so some such tell than the then through to too under until very via was we were what when
+    where which while who whom why will with within without would yet you your""".split()
+) | PRONOUNS
+
+MAX_FRAGMENT_WORDS = 2  # "Why?", "In Korea?": too short to be a question of its own
+MAX_OWN_TERMS = 3  # a pronoun question naming more than this has its own subject
+MAX_FOLDED_TERMS = 8  # keeps a chain of follow-ups from growing the search without end
+
+
+def search_query(question: str, previous: list[str]) -> str:
+    """What to search for: ``question``, plus the subject of the last search if it is a follow-up.
+
+    ``previous`` holds what earlier turns searched for, oldest first. A question that
+    stands on its own, or the first one, is returned unchanged.
+    """
+    question = question.strip()
+    if not previous or not is_follow_up(question):
+        return question
+    own = {w.lower() for w in words(question)}
+    carried = [t for t in key_terms(previous[-1]) if t.lower() not in own]
+    if not carried:
+        return question
+    return f"{' '.join(carried)} {question}"
+
+
+def is_follow_up(question: str) -> bool:
+    """True when ``question`` only makes sense after the previous one."""
+    found = words(question)
+    if not found:
+        return False
+    if _CONNECTOR.match(question) or len(found) <= MAX_FRAGMENT_WORDS:
+        return True
+    points_back = any(w.lower() in PRONOUNS for w in found)
+    return points_back and len(key_terms(question)) <= MAX_OWN_TERMS
+
+
+def key_terms(text: str) -> list[str]:
+    """The subject words of ``text``, in order, each once, as written."""
+    seen, terms = set(), []
+    for word in words(text):
+        low = word.lower()
+        if low in FILLER or low in seen:
+            continue
+        seen.add(low)
+        terms.append(word)
+    return terms[:MAX_FOLDED_TERMS]
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(text)
