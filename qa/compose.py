@@ -93,7 +93,7 @@ def compose(
         markers.append(numbers)
     sentences = tuple(c.text for c in chosen)
     return Answer(text=render(sentences, markers, citations), abstained=False, sentences=sentences,
-                  citations=tuple(citations), **common)
+                  citations=tuple(citations), markers=tuple(tuple(m) for m in markers), **common)
 
 
 def rank_sentences(

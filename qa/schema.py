@@ -75,6 +75,7 @@ class Answer:
     abstained: bool
     sentences: tuple[str, ...] = ()
     citations: tuple[Citation, ...] = ()
+    markers: tuple[tuple[int, ...], ...] = ()  # citation numbers after each sentence
     passages: tuple[Hit, ...] = ()
     searched_for: str = ""
     confidence: float = 0.0
@@ -91,6 +92,7 @@ class Answer:
             "confidence": round(self.confidence, 4),
             "text": self.text,
             "sentences": list(self.sentences),
+            "markers": [list(m) for m in self.markers],
             "citations": [
                 {
                     "n": c.n, "source": c.source, "path": c.path, "title": c.title,

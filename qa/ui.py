@@ -182,7 +182,9 @@ def render_answer(answer: Answer) -> str:
 
 def sentence_markers(answer: Answer) -> list[list[int]]:
     """The citation numbers behind each answer sentence (a quote found in several files has several)."""
-    markers = [[] for _ in answer.sentences]
+    if answer.markers:
+        return [list(m) for m in answer.markers]
+    markers = [[] for _ in answer.sentences]  # hand-made answers carry no markers
     for c in answer.citations if markers else ():
         same = [i for i, s in enumerate(answer.sentences) if _squash(s) == _squash(c.quote)]
         markers[same[0] if same else len(markers) - 1].append(c.n)

@@ -197,6 +197,7 @@ def test_citation_numbers_follow_marker_order():
     assert [c.n for c in answer.citations] == [1, 2, 3]
     assert [c.quote for c in answer.citations] == [first, second, second]
     assert body(answer.text).index("[1]") < body(answer.text).index(second)
+    assert answer.markers == ((1,), (2, 3))
 
 
 def test_render_lists_every_source():
