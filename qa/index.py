@@ -120,7 +120,7 @@ def build_index(
         "skipped": skipped,
         "settings": settings.build_part(),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "build_seconds": round(time.perf_counter() - started, 2),
+        "build_seconds": round(time.perf_counter() - started, 3),
         "embedded": len(texts) - reused,
         "reused": reused,
     }
@@ -192,8 +192,10 @@ def check_fresh(index: Index) -> None:
     digests = file_digests(docs)
     if corpus_hash(digests) == index.manifest["corpus_hash"]:
         return
-    indexed = set(index.manifest["files"]) | {s.split(":")[0] for s in index.manifest["skipped"]}
-    added, removed = sorted(set(digests) - indexed), sorted(indexed - set(digests))
+    # Skipped files count as seen but not as removed: unreadable files and links have no digest.
+    indexed = set(index.manifest["files"])
+    seen = indexed | {s.split(":")[0] for s in index.manifest["skipped"]}
+    added, removed = sorted(set(digests) - seen), sorted(indexed - set(digests))
     what = "; ".join(
         part for part in (
             f"added {', '.join(added[:3])}" if added else "",
