@@ -12,6 +12,7 @@ from qa.compose import compose, focus
 from qa.config import DEFAULT_INDEX_DIR, Settings, default_settings
 from qa.embed import Encoder
 from qa.index import Index, IndexProblem, load_index
+from qa.ingest import replace_undecodable
 from qa.lexical import tokenize
 from qa.retrieve import search
 from qa.schema import Answer, Hit
@@ -76,7 +77,7 @@ class Engine:
 def check_question(question: str) -> str:
     if not isinstance(question, str):
         raise ValueError("the question must be text")
-    question = question.strip()
+    question = replace_undecodable(question).strip()
     if not question:
         raise ValueError("the question is empty: type a question about the documents")
     if len(question) > MAX_QUESTION_CHARS:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.config import BUNDLED_MODEL
+from qa.ingest import replace_undecodable
 
 
 def model_path(model: str) -> Path:
@@ -63,7 +64,7 @@ class Encoder:
             if not texts:
                 return np.zeros((0, self.dim), dtype=np.float32)
             vectors = model.encode(
-                texts,
+                [replace_undecodable(t) for t in texts],  # the tokenizer rejects lone surrogates
                 batch_size=self.batch_size,
                 normalize_embeddings=True,
                 convert_to_numpy=True,

@@ -41,6 +41,7 @@ _ESCAPE_RUN = re.compile(r"^[nt]{4,}|[nt]{4,}$")
 _ESCAPE_ONLY = re.compile(r"[nt]{1,3}")
 _LIST_OR_HEADING = re.compile(r"\s*(#{1,6}\s|[-*•]\s|\d+[.)]\s)")
 _REFERENCE = re.compile(r"&(#[xX]?[0-9a-fA-F]+|[a-zA-Z][-.a-zA-Z0-9]*);?")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _DATELINE = re.compile(
     r"^(\w+day,\s*)?(\w+\s+\d{1,2},\s*\d{4}|\d{1,2}\s+\w+\s+\d{4}|\d{4}-\d\d-\d\d)$", re.IGNORECASE
 )
@@ -68,6 +69,15 @@ def decode(data: bytes) -> str:
     return str(best)
 
 
+def replace_undecodable(text: str) -> str:
+    """``text`` with lone surrogates made U+FFFD.
+
+    Undecodable bytes reach us as lone surrogates (argv's surrogateescape, JSON ``"\\udcff"``);
+    they cannot be encoded as UTF-8, so tokenizers, loggers and the browser all reject them.
+    """
+    return _SURROGATE.sub("\ufffd", text)
+
+
 def read_text(path: str | Path) -> str:
     """The decoded text of a source file, exactly as ingest saw it."""
     data = Path(path).read_bytes()
@@ -76,20 +86,33 @@ def read_text(path: str | Path) -> str:
     return decode(data)
 
 
-def list_files(folder: Path) -> list[Path]:
-    """Supported files below ``folder``, sorted; links that lead outside are left out."""
+def scan(folder: Path) -> tuple[list[Path], list[str]]:
+    """Supported files below ``folder``, sorted, and one line per link left out.
+
+    Following a link out of the folder would index files the user never chose; a broken
+    or looping link leads nowhere (Python 3.11 reports a loop as RuntimeError, not OSError).
+    """
     root = folder.resolve()
-    found = []
+    found, refused = [], []
     for path in sorted(folder.rglob("*")):
-        if path.suffix.lower() not in SUPPORTED or any(p.startswith(".") for p in path.relative_to(folder).parts):
+        name = path.relative_to(folder)
+        if path.suffix.lower() not in SUPPORTED or any(p.startswith(".") for p in name.parts):
             continue
-        real = path.resolve()
+        try:
+            real = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            refused.append(f"{name.as_posix()}: a broken or looping link")
+            continue
         if not real.is_relative_to(root):
-            log.warning("skipped %s: it links outside the corpus folder", path.relative_to(folder))
-            continue
-        if real.is_file():
+            refused.append(f"{name.as_posix()}: it links outside the corpus folder")
+        elif real.is_file():
             found.append(path)
-    return found
+    return found, refused
+
+
+def list_files(folder: Path) -> list[Path]:
+    """Supported files below ``folder`` that stay inside it, sorted."""
+    return scan(folder)[0]
 
 
 def file_digests(folder: str | Path) -> dict[str, str]:
@@ -114,8 +137,11 @@ def load_corpus(folder: str | Path, *, max_file_mb: float = 64.0) -> tuple[list[
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"corpus folder {folder} does not exist: pass --docs DIR with your documents")
-    documents, skipped = [], []
-    for path in list_files(folder):
+    files, skipped = scan(folder)
+    for line in skipped:  # logged here only: freshness checks scan on every load
+        log.warning("skipped %s", line)
+    documents = []
+    for path in files:
         source = path.relative_to(folder).as_posix()
         try:
             if path.stat().st_size > max_file_mb * 2**20:

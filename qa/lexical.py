@@ -74,4 +74,22 @@ class Lexical:
     def load(cls, folder: Path) -> "Lexical":
         bm25 = bm25s.BM25.load(str(folder / "bm25"), show_progress=False, verbosity=0)
         data = json.loads((folder / "idf.json").read_text())
-        return cls(bm25, data["idf"], data["n_docs"])
+        lexical = cls(bm25, data["idf"], data["n_docs"])
+        lexical.check()
+        return lexical
+
+    def check(self) -> None:
+        """Raise ValueError unless the BM25 files fit together and cover ``n_docs`` passages.
+
+        A bm25s file from another index parses fine, then fails at query time or never.
+        """
+        scores, vocab = self.bm25.scores, self.bm25.vocab_dict
+        indptr, indices = scores["indptr"], scores["indices"]
+        if (
+            scores["num_docs"] != self.n_docs
+            # one column per term; bm25s may add an empty-string term without a column
+            or len(indptr) - 1 not in (len(vocab), len(vocab) - 1)
+            or not len(scores["data"]) == len(indices) == indptr[-1]
+            or (len(indices) and indices.max() >= self.n_docs)
+        ):
+            raise ValueError("the BM25 files do not fit together or do not match idf.json")

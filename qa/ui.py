@@ -14,7 +14,7 @@ from pathlib import Path
 from qa.api import Engine
 from qa.conversation import search_query
 from qa.index import build_index
-from qa.ingest import SUPPORTED, read_document
+from qa.ingest import SUPPORTED, read_document, replace_undecodable
 from qa.schema import Answer
 
 EXAMPLES = (
@@ -327,13 +327,13 @@ def build_app(library: Library):
     gr = _gradio()
 
     def echo(question: str, history: list):
-        question = question.strip()
+        question = replace_undecodable(question).strip()
         if not question:
             return "", history, ""
         return "", history + [{"role": "user", "content": render_question(question)}], question
 
     def echo_example(event: gr.SelectData, history: list):
-        question = event.value["text"]
+        question = replace_undecodable(event.value["text"])
         return history + [{"role": "user", "content": render_question(question)}], question
 
     def reply(question: str, history: list, asked: list[str]):

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+import qa.api
+import qa.embed
 
 from qa.config import Settings
 from qa.lexical import tokenize
@@ -122,6 +126,15 @@ def write_corpus(folder: Path) -> Path:
     return folder
 
 
+@pytest.fixture(autouse=True)
+def no_leftover_handlers():
+    """cli.main() installs a stderr handler on the "qa" logger; later tests must not inherit it."""
+    logger = logging.getLogger("qa")
+    before = list(logger.handlers)
+    yield
+    logger.handlers[:] = before
+
+
 @pytest.fixture
 def corpus(tmp_path) -> Path:
     """A folder of four small documents (txt, md, html, Latin-1 txt) with scraping debris."""
@@ -152,6 +165,23 @@ def fake_engine(fake_index, fake_encoder, fake_settings):
     from qa.api import Engine
 
     return Engine(fake_index, fake_encoder, fake_settings)
+
+
+@pytest.fixture
+def fake_model(monkeypatch):
+    """Make the CLI's encoder the fake one, whatever model name it is given."""
+    monkeypatch.delenv("QA_MODEL", raising=False)
+    monkeypatch.setattr(qa.embed, "Encoder", FakeEncoder)
+    monkeypatch.setattr(qa.api, "Encoder", FakeEncoder)
+
+
+def one_error_line(capsys) -> str:
+    out, err = capsys.readouterr()
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("qa: error: ")
+    assert out == ""
+    return lines[0]
 
 
 def copy_seeds_index(target: Path) -> Path:

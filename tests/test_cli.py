@@ -3,42 +3,13 @@
 from __future__ import annotations
 
 import json
-import logging
 
 import pytest
 
-import qa.api
-import qa.embed
-from conftest import FakeEncoder
+from conftest import one_error_line
 from qa.cli import main
 from qa.index import load_index
 from qa.ingest import read_text
-
-
-@pytest.fixture
-def fake_model(monkeypatch):
-    """Make the CLI's encoder the fake one, whatever model name it is given."""
-    monkeypatch.delenv("QA_MODEL", raising=False)
-    monkeypatch.setattr(qa.embed, "Encoder", FakeEncoder)
-    monkeypatch.setattr(qa.api, "Encoder", FakeEncoder)
-
-
-@pytest.fixture(autouse=True)
-def no_leftover_handlers():
-    """main() installs a stderr handler on the "qa" logger; later tests must not inherit it."""
-    logger = logging.getLogger("qa")
-    before = list(logger.handlers)
-    yield
-    logger.handlers[:] = before
-
-
-def one_error_line(capsys) -> str:
-    out, err = capsys.readouterr()
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("qa: error: ")
-    assert out == ""
-    return lines[0]
 
 
 def test_ask_without_an_index(tmp_path, capsys):
