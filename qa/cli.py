@@ -33,8 +33,18 @@ def _log_warnings() -> None:
         logger.addHandler(handler)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line, like every other error of ``qa``."""
+
+    def error(self, message: str):
+        hint = f"see `{self.prog} --help`"
+        if self.prog == "qa ask":
+            hint += "; a question that starts with '-' goes after --: qa ask -- '-x ...'"
+        self.exit(2, f"qa: error: {message} ({hint})\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="qa", description="Grounded answers from your documents, quoted and cited.")
+    parser = _Parser(prog="qa", description="Grounded answers from your documents, quoted and cited.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     build = sub.add_parser("build", help="index a folder of documents")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import html
 import logging
+import os
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -87,17 +88,29 @@ def read_text(path: str | Path) -> str:
 
 
 def scan(folder: Path) -> tuple[list[Path], list[str]]:
-    """Supported files below ``folder``, sorted, and one line per link left out.
+    """Supported files below ``folder``, sorted, and one line per link or folder left out.
 
     Following a link out of the folder would index files the user never chose; a broken
     or looping link leads nowhere (Python 3.11 reports a loop as RuntimeError, not OSError).
+    A subfolder that cannot be listed is named, not silently passed over.
     """
     root = folder.resolve()
-    found, refused = [], []
-    for path in sorted(folder.rglob("*")):
-        name = path.relative_to(folder)
-        if path.suffix.lower() not in SUPPORTED or any(p.startswith(".") for p in name.parts):
+    refused = []
+
+    def unlisted(error: OSError) -> None:
+        name = Path(error.filename).relative_to(folder).as_posix()
+        refused.append(f"{name}/: {error.strerror or error}")
+
+    paths = []
+    for top, dirs, names in os.walk(folder, onerror=unlisted):  # links to folders are not entered
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        paths += [Path(top, n) for n in names + [d for d in dirs if os.path.islink(os.path.join(top, d))]
+                  if not n.startswith(".")]
+    found = []
+    for path in sorted(paths):
+        if path.suffix.lower() not in SUPPORTED:
             continue
+        name = path.relative_to(folder)
         try:
             real = path.resolve(strict=True)
         except (OSError, RuntimeError):
@@ -107,7 +120,7 @@ def scan(folder: Path) -> tuple[list[Path], list[str]]:
             refused.append(f"{name.as_posix()}: it links outside the corpus folder")
         elif real.is_file():
             found.append(path)
-    return found, refused
+    return found, sorted(refused)
 
 
 def list_files(folder: Path) -> list[Path]:

@@ -116,3 +116,18 @@ def test_ask_json_with_the_real_model(real_engine, capsys, monkeypatch):
     assert data["citations"]
     for c in data["citations"]:
         assert read_text(c["path"])[c["start"]:c["end"]] == c["quote"]
+
+
+@pytest.mark.parametrize("argv", [["ask"], ["ask", "-x"], ["bogus"], ["ask", "q", "-k", "many"]])
+def test_usage_errors_are_one_line(argv, capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(argv)
+    assert exit.value.code == 2
+    assert "--help" in one_error_line(capsys)
+
+
+def test_a_question_starting_with_a_dash_goes_after_double_dash(fake_model, corpus, tmp_path, capsys):
+    assert main(["build", "--docs", str(corpus), "--index", str(tmp_path / "index")]) == 0
+    capsys.readouterr()
+    assert main(["ask", "--index", str(tmp_path / "index"), "--", "-x how hot is the water for sencha?"]) == 0
+    assert "[1]" in capsys.readouterr().out

@@ -383,6 +383,32 @@ def test_unreadable_file_is_skipped_and_named(helper, corpus, tmp_path):
     assert manifest["files"] == ["latin1.txt", "notes.md", "page.html", "post.txt"]
 
 
+def test_unlistable_subfolder_is_skipped_and_named(helper, corpus, tmp_path):
+    locked = corpus / "private"
+    locked.mkdir()
+    (locked / "diary.txt").write_text("A note nobody may read.\n")
+    locked.chmod(0)
+    as_root = os.geteuid() == 0
+    if as_root:
+        probe = subprocess.run([sys.executable, "-c", f"import os; os.listdir({str(locked)!r})"],
+                               preexec_fn=drop_file_permission_override, capture_output=True, text=True)
+        if "PermissionError" not in probe.stderr:
+            pytest.skip(f"running as root and cannot drop CAP_DAC_OVERRIDE here: {probe.stderr.strip()[-200:]}")
+    try:
+        run = subprocess.run(
+            [sys.executable, str(helper), "build", "--docs", str(corpus), "--index", str(tmp_path / "index")],
+            preexec_fn=drop_file_permission_override if as_root else None,
+            env=helper_env(), capture_output=True, text=True, timeout=120,
+        )
+    finally:
+        locked.chmod(0o755)  # so that tmp_path can be cleaned up
+    assert run.returncode == 0, run.stderr
+    manifest = json.loads((tmp_path / "index" / "manifest.json").read_text())
+    assert manifest["skipped"] == ["private/: Permission denied"]
+    assert run.stderr.count("private/: Permission denied") == 1
+    assert manifest["files"] == ["latin1.txt", "notes.md", "page.html", "post.txt"]
+
+
 # ---- broken indexes ----
 
 BM25_FILES = ["data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy",
