@@ -359,22 +359,30 @@ def helper_env(pause: float = 0.0) -> dict:
     return env
 
 
+def build_without_root_powers(helper: Path, corpus: Path, index: Path, probe: str) -> subprocess.CompletedProcess:
+    """Build with the fake encoder as a user for whom chmod 000 counts.
+
+    chmod 000 does not stop root, so as root the build runs without the capabilities that
+    let it read anyway; ``probe`` (Python code) must hit a PermissionError once they are gone.
+    """
+    as_root = os.geteuid() == 0
+    if as_root:
+        check = subprocess.run([sys.executable, "-c", probe], preexec_fn=drop_file_permission_override,
+                               capture_output=True, text=True)
+        if "PermissionError" not in check.stderr:
+            pytest.skip(f"running as root and cannot drop CAP_DAC_OVERRIDE here: {check.stderr.strip()[-200:]}")
+    return subprocess.run(
+        [sys.executable, str(helper), "build", "--docs", str(corpus), "--index", str(index)],
+        preexec_fn=drop_file_permission_override if as_root else None,
+        env=helper_env(), capture_output=True, text=True, timeout=120,
+    )
+
+
 def test_unreadable_file_is_skipped_and_named(helper, corpus, tmp_path):
     locked = corpus / "locked.txt"
     locked.write_text("A locked note about oolong.\n")
     locked.chmod(0)
-    # chmod 000 does not stop root, so as root the build runs without the capabilities that let it read anyway.
-    as_root = os.geteuid() == 0
-    if as_root:
-        probe = subprocess.run([sys.executable, "-c", f"open({str(locked)!r}).close()"],
-                               preexec_fn=drop_file_permission_override, capture_output=True, text=True)
-        if "PermissionError" not in probe.stderr:
-            pytest.skip(f"running as root and cannot drop CAP_DAC_OVERRIDE here: {probe.stderr.strip()[-200:]}")
-    run = subprocess.run(
-        [sys.executable, str(helper), "build", "--docs", str(corpus), "--index", str(tmp_path / "index")],
-        preexec_fn=drop_file_permission_override if as_root else None,
-        env=helper_env(), capture_output=True, text=True, timeout=120,
-    )
+    run = build_without_root_powers(helper, corpus, tmp_path / "index", f"open({str(locked)!r}).close()")
     assert run.returncode == 0, run.stderr
     assert "skipped locked.txt: Permission denied\n" in run.stdout
     assert run.stderr.count("locked.txt") == 1
@@ -388,18 +396,8 @@ def test_unlistable_subfolder_is_skipped_and_named(helper, corpus, tmp_path):
     locked.mkdir()
     (locked / "diary.txt").write_text("A note nobody may read.\n")
     locked.chmod(0)
-    as_root = os.geteuid() == 0
-    if as_root:
-        probe = subprocess.run([sys.executable, "-c", f"import os; os.listdir({str(locked)!r})"],
-                               preexec_fn=drop_file_permission_override, capture_output=True, text=True)
-        if "PermissionError" not in probe.stderr:
-            pytest.skip(f"running as root and cannot drop CAP_DAC_OVERRIDE here: {probe.stderr.strip()[-200:]}")
     try:
-        run = subprocess.run(
-            [sys.executable, str(helper), "build", "--docs", str(corpus), "--index", str(tmp_path / "index")],
-            preexec_fn=drop_file_permission_override if as_root else None,
-            env=helper_env(), capture_output=True, text=True, timeout=120,
-        )
+        run = build_without_root_powers(helper, corpus, tmp_path / "index", f"import os; os.listdir({str(locked)!r})")
     finally:
         locked.chmod(0o755)  # so that tmp_path can be cleaned up
     assert run.returncode == 0, run.stderr
