@@ -28,6 +28,7 @@ import pytest
 
 import qa.cli
 import qa.ui
+import qa.uploads
 from conftest import REPO, FakeEncoder, write_corpus
 from qa.api import check_question
 from qa.config import Settings
@@ -106,7 +107,7 @@ def chat(tmp_path_factory) -> dict:
     settings, encoder = Settings(model="fake-hash-64"), FakeEncoder()
     engine = Engine(build_index(write_corpus(root / "docs"), root / "index", settings=settings, encoder=encoder),
                     encoder, settings)
-    app = qa.ui.build_app(qa.ui.Library(engine))
+    app = qa.ui.build_app(qa.uploads.Library(engine))
     handlers = {fn.name: fn.fn for fn in app.fns.values()}
     return {name: handlers[name] for name in ("echo", "reply", "ask")}
 

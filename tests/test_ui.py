@@ -1,4 +1,4 @@
-"""Chat UI helpers: rendering and escaping, follow-up searches, uploads; the /ask endpoint (slow)."""
+"""Chat UI: rendering and escaping, follow-up searches, uploads; the /ask endpoint (slow)."""
 
 import re
 import socket
@@ -10,10 +10,9 @@ from qa.api import Engine
 from qa.conversation import is_follow_up, key_terms, search_query
 from qa.index import build_index
 from qa.schema import Answer, Citation, Hit, Passage, Span
-from qa.ui import (
-    MAX_UPLOAD_FILES, MAX_UPLOAD_MB, Library, api_answer, highlight, render_about, render_answer,
-    render_question, render_uploads, safe_name, save_upload, sentence_markers,
-)
+from qa.render import highlight, render_about, render_answer, render_question, render_uploads, sentence_markers
+from qa.ui import api_answer
+from qa.uploads import MAX_UPLOAD_FILES, MAX_UPLOAD_MB, Library, safe_name, save_upload
 
 EVIL = '<img src=x onerror="window.__pwned=1">'
 
