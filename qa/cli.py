@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     build = sub.add_parser("build", help="index a folder of documents")
-    build.add_argument("--docs", default=None, help=f"folder of .txt/.md/.html files (default: {DEFAULT_DOCS_DIR})")
+    build.add_argument("--docs", default=None, help=f"folder of .txt/.md/.html/.pdf files (default: {DEFAULT_DOCS_DIR})")
     build.add_argument("--index", default=str(DEFAULT_INDEX_DIR), help="index folder to write (default: %(default)s)")
     build.add_argument("--model", default=None, help="local sentence-transformers folder (default: bundled all-MiniLM-L6-v2)")
     build.set_defaults(run=_build)

@@ -16,7 +16,9 @@ log = logging.getLogger("qa")
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst"}
 HTML_SUFFIXES = {".html", ".htm"}
-SUPPORTED = TEXT_SUFFIXES | HTML_SUFFIXES
+PDF_SUFFIXES = {".pdf"}
+HEADING_WORDS = 6
+SUPPORTED = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
 
 # Scraped blog pages carry widget and comment boilerplate; a line that is all of one of
 # these is not content. Each pattern matches a whole stripped line, case-insensitively.
@@ -80,11 +82,38 @@ def replace_undecodable(text: str) -> str:
 
 
 def read_text(path: str | Path) -> str:
-    """The decoded text of a source file, exactly as ingest saw it."""
+    """The decoded text of a source file, exactly as ingest saw it (a PDF's: its text layer)."""
     data = Path(path).read_bytes()
+    if Path(path).suffix.lower() in PDF_SUFFIXES:
+        return pdf_text(data)
     if b"\x00" in data[:8192]:
         raise ValueError("binary file (NUL bytes)")
     return decode(data)
+
+
+def pdf_text(data: bytes) -> str:
+    """The text layer of a PDF, page after page; citations are offsets into this string.
+
+    Pages are joined by a line break, not a blank line, so that a sentence running over
+    a page break stays one sentence (``text_blocks`` joins lines that stop mid-sentence).
+    """
+    import io
+
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # its repair notes would drown our one line
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            raise ValueError("an encrypted PDF")
+        text = "\n".join(page.extract_text() or "" for page in reader.pages)
+    except (PyPdfError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
+        # pypdf reports damaged files with whatever the broken structure made it trip on.
+        raise ValueError(f"not a readable PDF ({type(exc).__name__})") from None
+    if not text.strip():
+        raise ValueError("no text layer in this PDF (a scan?)")
+    return text
 
 
 def scan(folder: Path) -> tuple[list[Path], list[str]]:
@@ -172,7 +201,7 @@ def load_corpus(folder: str | Path, *, max_file_mb: float = 64.0) -> tuple[list[
         documents.append(document)
     if not documents:
         raise ValueError(
-            f"no readable .txt/.md/.html documents in {folder}"
+            f"no readable .txt/.md/.html/.pdf documents in {folder}"
             + (f" ({len(skipped)} skipped)" if skipped else "")
             + ": add documents or pass --docs DIR"
         )
@@ -215,6 +244,7 @@ def text_blocks(raw: str) -> list[Span]:
             not structural
             and span[1] == stripped[1]
             and not line.endswith((".", "!", "?", ":", ";", "…", '"', "”"))
+            and len(line.split()) > HEADING_WORDS  # a short unpunctuated line is a heading, not a wrap
         )
     return blocks
 

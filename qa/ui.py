@@ -70,7 +70,7 @@ INTRO = (
 
 PLACEHOLDER = ("Ask about the documents listed on the right, or pick an example.<br>"
                "Follow-ups such as “what about China?” carry on from the previous question.")
-UPLOAD_HINT = (f'<p class="qa-hint">.txt, .md or .html files, up to {MAX_UPLOAD_MB} MB each and '
+UPLOAD_HINT = (f'<p class="qa-hint">.txt, .md, .html or .pdf files, up to {MAX_UPLOAD_MB} MB each and '
                f'{MAX_UPLOAD_FILES} at a time. They can be asked about as soon as they are indexed.</p>')
 
 

@@ -7,10 +7,11 @@ import json
 import pytest
 
 import qa.api
-from conftest import REPO, FakeEncoder
+from conftest import REPO, FakeEncoder, make_pdf
 from qa import Engine, IndexProblem
 from qa.api import MAX_QUESTION_CHARS, check_question
 from qa.config import Settings
+from qa.index import build_index
 from qa.ingest import read_text
 
 FAKE_QUESTIONS = [
@@ -168,3 +169,13 @@ def test_ask_loads_the_real_engine_once(real_engine, monkeypatch):
     assert len(loads) == 1
     assert_offset_contract(first)
     assert_offset_contract(second)
+
+
+def test_a_pdf_citation_quotes_its_text_layer_exactly(corpus, tmp_path, fake_encoder, fake_settings):
+    (corpus / "kettles.pdf").write_bytes(make_pdf([
+        ["Cast iron kettles", "", "Kettles from Nanbu are cast in sand moulds and weigh about two kilograms."],
+    ]))
+    index = build_index(corpus, tmp_path / "pdf-index", settings=fake_settings, encoder=fake_encoder)
+    answer = Engine(index, fake_encoder, fake_settings).ask("How much do kettles from Nanbu weigh?")
+    assert [c.source for c in answer.citations][:1] == ["kettles.pdf"]
+    assert_offset_contract(answer)

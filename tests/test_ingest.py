@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from conftest import make_pdf
 from qa.ingest import file_digests, load_corpus, read_text
 
 
@@ -221,3 +222,47 @@ def test_file_digests_change_with_content(corpus):
     after = file_digests(corpus)
     assert before.keys() == after.keys()
     assert before["post.txt"] != after["post.txt"] and before["notes.md"] == after["notes.md"]
+
+
+# ---- PDF: the text layer (pypdf) is the decoded text that citations point into ----
+
+KETTLE_PAGES = [
+    ["Cast iron kettles", "",
+     "Kettles from Morioka keep water hot for an hour because the iron walls are thick and",
+     "hold the heat."],
+    ["A kettle that is dried over a low flame after use does not rust."],
+]
+
+
+def test_pdf_text_layer_becomes_a_document(tmp_path):
+    (tmp_path / "kettles.pdf").write_bytes(make_pdf(KETTLE_PAGES))
+    docs, skipped = by_source(tmp_path)
+    doc = docs["kettles.pdf"]
+    assert skipped == [] and doc.title == "Cast iron kettles"
+    assert doc.raw == read_text(tmp_path / "kettles.pdf")  # what citations are checked against
+    text = " ".join(" ".join(block_texts(doc)).split())
+    assert "keep water hot for an hour because the iron walls are thick and hold the heat." in text
+    assert "dried over a low flame after use does not rust." in text
+
+
+def test_a_sentence_over_a_pdf_page_break_stays_whole(tmp_path):
+    (tmp_path / "split.pdf").write_bytes(make_pdf([["Matcha is whisked with a bamboo whisk that"],
+                                                   ["has about eighty prongs."]]))
+    docs, _ = by_source(tmp_path)
+    assert [" ".join(b.split()) for b in block_texts(docs["split.pdf"])] == [
+        "Matcha is whisked with a bamboo whisk that has about eighty prongs."]
+
+
+@pytest.mark.parametrize("data, reason", [
+    (b"%PDF-1.4\nnot really", "not a readable PDF"),
+    (b"\x00\x01\x02 binary", "not a readable PDF"),
+    (None, "no text layer"),  # a valid PDF whose page has no text, like a scan
+])
+def test_unreadable_pdfs_are_skipped_and_named(tmp_path, caplog, data, reason):
+    (tmp_path / "good.txt").write_text("Sencha is steeped at seventy degrees.\n")
+    (tmp_path / "bad.pdf").write_bytes(make_pdf([[]]) if data is None else data)
+    with caplog.at_level(logging.WARNING, logger="qa"):
+        docs, skipped = by_source(tmp_path)
+    assert sorted(docs) == ["good.txt"]
+    assert len(skipped) == 1 and skipped[0].startswith("bad.pdf: " + reason)
+    assert [r.getMessage() for r in caplog.records] == [f"skipped {skipped[0]}"]
