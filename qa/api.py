@@ -36,7 +36,7 @@ class Engine:
     @classmethod
     def load(cls, index_dir: str | Path | None = None, *, settings: Settings | None = None) -> "Engine":
         settings = settings or default_settings()
-        return cls(load_index(index_dir or DEFAULT_INDEX_DIR), Encoder(settings.model), settings)
+        return cls(load_index(index_dir or DEFAULT_INDEX_DIR), Encoder(settings.model, backend=settings.backend), settings)
 
     def encode_query(self, texts: list[str]) -> np.ndarray:
         vectors = self.encoder.encode(texts)  # one batch: a second short text costs little
@@ -64,6 +64,7 @@ class Engine:
             query_vector=vector,
             sentence_vectors=lambda h: index.sentence_vectors_of(h.passage),
             sentence_texts=lambda h: index.sentence_texts(h.passage),
+            sentence_tokens=lambda h: index.sentence_tokens(h.passage),
             document_terms=index.document_terms,
             idf=index.lexical.term_idf,
             path_of=index.path_of,

@@ -90,7 +90,7 @@ def _build(args) -> int:
             docs = str(load_index(args.index, check_corpus=False).docs_dir)
         except IndexProblem:
             docs = str(DEFAULT_DOCS_DIR)
-    index = build_index(docs, args.index, settings=settings, encoder=Encoder(settings.model),
+    index = build_index(docs, args.index, settings=settings, encoder=Encoder(settings.model, backend=settings.backend),
                         progress=sys.stderr.isatty())
     m = index.manifest
     print(f"indexed {m['documents']} documents, {m['passages']} passages, {m['sentences']} sentences "

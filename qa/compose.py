@@ -42,6 +42,7 @@ class Candidate:
     cosine: float
     coverage: float
     score: float
+    words: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
 
 def compose(
@@ -57,6 +58,7 @@ def compose(
     settings: Settings,
     focus_vector: np.ndarray | None = None,
     searched_for: str = "",
+    sentence_tokens: Callable[[Hit], list[list[str]]] | None = None,
 ) -> Answer:
     """Build the reply to ``question`` from ``hits`` (best first).
 
@@ -64,10 +66,11 @@ def compose(
     source's file path; passing them in keeps this stage free of any model or index.
     ``focus_vector`` embeds the question without its names (see ``focus``): the
     confidence asks whether the best sentence says what is asked, not just whom it names.
+    ``sentence_tokens`` gives each hit's sentences tokenized (default: tokenize them now).
     """
     candidates = rank_sentences(question, hits, query_vector=query_vector, sentence_vectors=sentence_vectors,
                                 sentence_texts=sentence_texts, document_terms=document_terms, idf=idf,
-                                settings=settings, focus_vector=focus_vector)
+                                settings=settings, focus_vector=focus_vector, sentence_tokens=sentence_tokens)
     confidence = 0.0
     if candidates:
         best = candidates[0]
@@ -98,7 +101,7 @@ def compose(
 
 def rank_sentences(
     question, hits, *, query_vector, sentence_vectors, sentence_texts, document_terms, idf, settings,
-    focus_vector=None,
+    focus_vector=None, sentence_tokens=None,
 ) -> list[Candidate]:
     """Every sentence of the top passages, best answer first.
 
@@ -120,7 +123,8 @@ def rank_sentences(
         focused = vectors @ focus_vector if focus_vector is not None else cosines
         in_document = terms & document_terms(hit.passage.source)
         for span, text, vector, cosine, fcos, tokens in zip(
-            hit.passage.sentences, texts, vectors, cosines, focused, tokenize(texts)
+            hit.passage.sentences, texts, vectors, cosines, focused,
+            sentence_tokens(hit) if sentence_tokens else tokenize(texts),
         ):
             words = set(tokens)
             found = terms & words
@@ -132,7 +136,7 @@ def rank_sentences(
                 score -= P_NO_NUMBER
             if _is_fragment(text, words):
                 score -= P_FRAGMENT
-            out.append(Candidate(hit, span, text, vector, float(cosine), coverage, score))
+            out.append(Candidate(hit, span, text, vector, float(cosine), coverage, score, frozenset(words)))
     out = _lift_neighbours(out)
     out.sort(key=lambda c: (-c.score, c.hit.passage.id, c.span.start))
     return out
@@ -167,11 +171,11 @@ def select(question: str, candidates: list[Candidate], *, settings: Settings) ->
     limit = settings.max_sentences + (1 if _WANTS_MORE.search(question) else 0)
     best = candidates[0]
     chosen = [best]
-    seen = [set(tokenize([best.text])[0])]
+    seen = [best.words]
     for cand in candidates[1:]:
         if len(chosen) >= limit or cand.score < best.score - 0.12:
             break
-        words = set(tokenize([cand.text])[0])
+        words = cand.words
         if any(_jaccard(words, other) > 0.6 for other in seen):
             continue  # a near-duplicate adds nothing
         chosen.append(cand)

@@ -22,6 +22,7 @@ class Settings:
     max_file_mb: float = 20.0  # larger files are skipped with a warning (embedding 20 MB takes minutes)
 
     # Query time.
+    backend: str = "auto"  # how the model runs: "onnx" (ONNX Runtime), "torch", or "auto" (onnx if it works)
     k: int = 5  # passages returned with an answer
     candidates: int = 100  # per retriever, before fusion
     fusion: str = "convex"  # "convex" (weighted scores) or "rrf" (reciprocal rank fusion)
@@ -35,6 +36,8 @@ class Settings:
     abstain_below: float = 0.74
 
     def __post_init__(self) -> None:
+        if self.backend not in ("auto", "onnx", "torch"):
+            raise ValueError(f"backend must be 'auto', 'onnx' or 'torch', not {self.backend!r}")
         if self.fusion not in ("convex", "rrf"):
             raise ValueError(f"fusion must be 'convex' or 'rrf', not {self.fusion!r}")
         if not 0.0 <= self.dense_weight <= 1.0:
@@ -58,6 +61,5 @@ class Settings:
 
 
 def default_settings() -> Settings:
-    """Settings with the one environment override users need: ``QA_MODEL``."""
-    model = os.environ.get("QA_MODEL")
-    return Settings(model=model) if model else Settings()
+    """Settings with the environment overrides users need: ``QA_MODEL`` and ``QA_BACKEND``."""
+    return Settings().with_(model=os.environ.get("QA_MODEL") or None, backend=os.environ.get("QA_BACKEND") or None)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 import sys
 import time
@@ -12,6 +11,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from qa.embed import cache_root
 from qa.metrics import Outcome, Question, by_kind, distinct, judge, summarize
 from qa.plots import check_available, plot_abstention, plot_recall
 
@@ -56,10 +56,6 @@ def load_squad(path: str | Path) -> tuple[list[Question], dict[str, str]]:
                 questions.append(Question(id=qa["id"], question=qa["question"], answers=(answers,) if answers else (),
                                           source=name if answerable else None, answerable=answerable))
     return questions, documents
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "qa"
 
 
 def squad_corpus(path: str | Path) -> tuple[list[Question], Path]:
@@ -138,7 +134,7 @@ def run(args) -> int:
         raise ValueError("pass a questions .jsonl file or --squad FILE.json (one of them)")
     check_available()
     settings = default_settings()
-    encoder = Encoder(settings.model)
+    encoder = Encoder(settings.model, backend=settings.backend)
     questions, index = _dataset(args, settings, encoder)
     questions = sample(questions, args.limit, args.seed)
     # Abstention off: every question gets its best sentences and a confidence, and the

@@ -48,6 +48,7 @@ class Index:
     sentence_rows: np.ndarray  # passage i owns rows sentence_rows[i]:sentence_rows[i + 1]
     lexical: Lexical
     _terms: dict = field(default_factory=dict, repr=False)
+    _tokens: dict = field(default_factory=dict, repr=False)
 
     @property
     def docs_dir(self) -> Path:
@@ -58,6 +59,12 @@ class Index:
 
     def sentence_texts(self, passage: Passage) -> list[str]:
         return sentence_texts(passage)
+
+    def sentence_tokens(self, passage: Passage) -> list[list[str]]:
+        """The passage's sentences tokenized (on first use, then kept: most of a query's tokenizing)."""
+        if passage.id not in self._tokens:
+            self._tokens[passage.id] = tokenize(sentence_texts(passage))
+        return self._tokens[passage.id]
 
     def sentence_vectors_of(self, passage: Passage) -> np.ndarray:
         return self.sentence_vectors[self.sentence_rows[passage.id]:self.sentence_rows[passage.id + 1]]

@@ -90,8 +90,9 @@ class FakeEncoder:
     what a build embedded.
     """
 
-    def __init__(self, model: str = FAKE_MODEL, *, dim: int = 64):
+    def __init__(self, model: str = FAKE_MODEL, *, dim: int = 64, backend: str = "auto"):
         self.model_id = model
+        self.backend = backend
         self._dim = dim
         self.calls: list[list[str]] = []
 
