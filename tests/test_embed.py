@@ -68,3 +68,22 @@ def test_a_failing_export_falls_back_to_torch_with_one_warning(monkeypatch, capl
         "running the model with PyTorch (slower): ONNX Runtime unusable here: no exporter here"]
     with pytest.raises(ValueError, match="no exporter here"):
         Encoder(backend="onnx").encode(["tea"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault, message", [("skew", "differ from PyTorch's"), ("crash", "graph crashed")])
+def test_an_export_that_misbehaves_is_not_used(monkeypatch, caplog, fault, message):
+    import onnxruntime
+
+    class Faulty(onnxruntime.InferenceSession):  # a graph that computes something else, or fails
+        def run(self, *args, **kwargs):
+            if fault == "crash":
+                raise RuntimeError("graph crashed")
+            return [out + 1.0 for out in super().run(*args, **kwargs)]
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", Faulty)
+    with caplog.at_level(logging.WARNING, logger="qa"):
+        encoder = Encoder()
+        vectors = encoder.encode(["tea", "green tea"])
+    assert encoder.backend == "torch" and message in caplog.text
+    np.testing.assert_allclose(vectors, Encoder(backend="torch").encode(["tea", "green tea"]), atol=1e-6)
