@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 BUNDLED_MODEL = "all-MiniLM-L6-v2"
+BACKENDS = ("auto", "onnx", "torch")  # how the model runs; "auto" is ONNX Runtime when it works
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INDEX_DIR = PROJECT_ROOT / "embeddings"
 DEFAULT_DOCS_DIR = PROJECT_ROOT / "seeds"
@@ -36,8 +37,8 @@ class Settings:
     abstain_below: float = 0.74
 
     def __post_init__(self) -> None:
-        if self.backend not in ("auto", "onnx", "torch"):
-            raise ValueError(f"backend must be 'auto', 'onnx' or 'torch', not {self.backend!r}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
         if self.fusion not in ("convex", "rrf"):
             raise ValueError(f"fusion must be 'convex' or 'rrf', not {self.fusion!r}")
         if not 0.0 <= self.dense_weight <= 1.0:

@@ -11,12 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.config import BUNDLED_MODEL
+from qa.config import BACKENDS, BUNDLED_MODEL
 from qa.ingest import replace_undecodable
 
 log = logging.getLogger("qa")
 
-BACKENDS = ("auto", "onnx", "torch")
 # Texts of every length the model sees, from one word to past its 256-token window:
 # the ONNX graph must give PyTorch's vectors on all of them before it is trusted.
 _PROBE = ["tea", "Which SNS ranks first among Japanese users?",
