@@ -195,7 +195,7 @@ def focus(question: str) -> str:
 
 
 def render(sentences: tuple[str, ...], markers: list[list[int]], citations: list[Citation]) -> str:
-    body = " ".join(f"{_one_line(s)} {''.join(f'[{n}]' for n in ns)}" for s, ns in zip(sentences, markers))
+    body = " ".join(f"{one_line(s)} {''.join(f'[{n}]' for n in ns)}" for s, ns in zip(sentences, markers))
     lines = [body, "", "Sources:"]
     for c in citations:
         lines.append(f"[{c.n}] {c.title} — {c.source}, characters {c.start}–{c.end}")
@@ -207,16 +207,18 @@ def render_abstention(hits: list[Hit]) -> str:
     if hits:
         lines += ["", "Closest passages:"]
         for i, hit in enumerate(hits[:3], 1):
-            lines.append(f"[{i}] {hit.passage.title} — {hit.passage.source}: {_excerpt(hit.passage.text)}")
+            lines.append(f"[{i}] {hit.passage.title} — {hit.passage.source}: {excerpt(hit.passage.text)}")
     return "\n".join(lines)
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
+    """``text`` with every run of white space (line breaks too) made one space."""
     return " ".join(text.split())
 
 
-def _excerpt(text: str, limit: int = 200) -> str:
-    text = _one_line(text)
+def excerpt(text: str, limit: int = 200) -> str:
+    """``text`` on one line, cut at a word boundary to at most ``limit`` characters."""
+    text = one_line(text)
     return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 

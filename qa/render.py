@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 
+from qa.compose import excerpt, one_line
 from qa.schema import Answer
 from qa.uploads import Upload
 
@@ -49,7 +50,7 @@ def sentence_markers(answer: Answer) -> list[list[int]]:
         return [list(m) for m in answer.markers]
     markers = [[] for _ in answer.sentences]  # hand-made answers carry no markers
     for c in answer.citations if markers else ():
-        same = [i for i, s in enumerate(answer.sentences) if _squash(s) == _squash(c.quote)]
+        same = [i for i, s in enumerate(answer.sentences) if one_line(s) == one_line(c.quote)]
         markers[same[0] if same else len(markers) - 1].append(c.n)
     return markers
 
@@ -78,7 +79,7 @@ def render_nearest(answer: Answer) -> str:
     hits = answer.passages[:NEAREST_SHOWN]
     if not hits:
         return ""
-    items = "".join(_source_item(h.passage.title, h.passage.source, _esc(_excerpt(h.passage.text))) for h in hits)
+    items = "".join(_source_item(h.passage.title, h.passage.source, _esc(excerpt(h.passage.text, 320))) for h in hits)
     return (f'<details class="qa-sources" open><summary>Nearest passages ({len(hits)})</summary>'
             f'<ol>{items}</ol></details>')
 
@@ -132,12 +133,3 @@ def render_uploads(uploads: list[Upload]) -> str:
         else:
             lines.append(f'<li class="qa-refused">Refused <code>{_esc(u.name)}</code>: {_esc(u.detail)}.</li>')
     return f'<ul class="qa-uploads">{"".join(lines)}</ul>'
-
-
-def _squash(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _excerpt(text: str, limit: int = 320) -> str:
-    text = _squash(text)
-    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
