@@ -147,9 +147,12 @@ def _exported(first, path: Path) -> Path:
     import torch
     import transformers
 
-    digest = hashlib.sha256(f"{torch.__version__} {transformers.__version__}".encode())
+    # Keyed by the model files' names, sizes and times, not their bytes: hashing 90 MB of
+    # weights cost ~0.3 s on every start, and the probe check catches any stale graph anyway.
+    digest = hashlib.sha256(f"{torch.__version__} {transformers.__version__} {path.resolve()}".encode())
     for file in sorted(path.glob("*.json")) + sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
-        digest.update(file.name.encode() + file.read_bytes())
+        stat = file.stat()
+        digest.update(f"{file.name} {stat.st_size} {stat.st_mtime_ns}".encode())
     graph = cache_root() / "onnx" / f"{digest.hexdigest()[:16]}.onnx"
     if graph.exists():
         return graph
