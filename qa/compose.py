@@ -29,6 +29,7 @@ W_COSINE, W_COVERAGE, W_PASSAGE = 0.55, 0.45, 0.1
 P_NO_NUMBER, P_FRAGMENT = 0.15, 0.2
 NEIGHBOUR_LIFT = 0.5
 W_FOCUS = 0.4
+MAX_GAP = 0.12  # a runner-up this far below the best sentence is not quoted
 
 
 @dataclass(frozen=True)
@@ -167,20 +168,30 @@ def _is_fragment(text: str, words: set[str]) -> bool:
 
 
 def select(question: str, candidates: list[Candidate], *, settings: Settings) -> list[Candidate]:
-    """The best sentence, plus close runners-up that add something new."""
+    """The best sentence, plus close runners-up that add something new.
+
+    Two sentences always fit; a third (a fourth for "why" and list questions) only
+    while the reply stays within ``settings.max_words``: a close runner-up often
+    holds the fact, but a reply should still read at a glance.
+    """
     limit = settings.max_sentences + (1 if _WANTS_MORE.search(question) else 0)
     best = candidates[0]
     chosen = [best]
-    seen = [best.words]
+    length = _length(best.text)
     for cand in candidates[1:]:
-        if len(chosen) >= limit or cand.score < best.score - 0.12:
+        if len(chosen) >= limit or cand.score < best.score - MAX_GAP:
             break
-        words = cand.words
-        if any(_jaccard(words, other) > 0.6 for other in seen):
+        if any(_jaccard(cand.words, other.words) > 0.6 for other in chosen):
             continue  # a near-duplicate adds nothing
+        if len(chosen) >= 2 and length + _length(cand.text) > settings.max_words:
+            continue
         chosen.append(cand)
-        seen.append(words)
+        length += _length(cand.text)
     return chosen
+
+
+def _length(text: str) -> int:
+    return len(text.split())
 
 
 def focus(question: str) -> str:

@@ -31,7 +31,8 @@ class Settings:
     rrf_k: int = 60
     sentence_weight: float = 0.7  # share of the best sentence's cosine in a passage's dense score
     answer_passages: int = 5  # passages whose sentences compete for the answer
-    max_sentences: int = 2  # per reply; "why"/list questions get one more
+    max_sentences: int = 3  # per reply; "why"/list questions get one more
+    max_words: int = 80  # a sentence past the second joins only if the reply stays this short
     # Confidence (best sentence score + its cosine to the question's focus) under which
     # the reply abstains; the balanced-accuracy optimum on the 102 labelled seed questions.
     abstain_below: float = 0.74

@@ -152,6 +152,22 @@ def test_why_questions_get_one_more(max_sentences):
     assert len(answer.sentences) == max_sentences + 1
 
 
+def test_a_third_sentence_only_fits_within_the_word_budget():
+    corpus = Corpus()
+    texts = equally_good(corpus, 3)
+    question = "What do Kyoto tea houses serve?"
+    words = sum(len(t.split()) for t in texts)
+    assert len(corpus.answer(question, Settings(max_sentences=3, max_words=words)).sentences) == 3
+    two = corpus.answer(question, Settings(max_sentences=3, max_words=words - 1)).sentences
+    assert len(two) == 2  # the first two always fit, whatever their length
+
+
+def test_two_sentences_fit_whatever_the_word_budget():
+    corpus = Corpus()
+    equally_good(corpus, 3)
+    assert len(corpus.answer("What do Kyoto tea houses serve?", Settings(max_sentences=3, max_words=1)).sentences) == 2
+
+
 def test_weak_evidence_abstains_and_lists_the_closest_passages():
     corpus = Corpus()
     corpus.add("matcha.md", [("Matcha is whisked, not steeped.", 0.05)], title="Matcha notes")
