@@ -34,9 +34,10 @@ class Engine:
         self.settings = settings
 
     @classmethod
-    def load(cls, index_dir: str | Path | None = None, *, settings: Settings | None = None) -> "Engine":
+    def load(cls, index_dir: str | Path | None = None, *, settings: Settings | None = None) -> Engine:
         settings = settings or default_settings()
-        return cls(load_index(index_dir or DEFAULT_INDEX_DIR), Encoder(settings.model, backend=settings.backend), settings)
+        index = load_index(index_dir or DEFAULT_INDEX_DIR)
+        return cls(index, Encoder(settings.model, backend=settings.backend), settings)
 
     def encode_query(self, texts: list[str]) -> np.ndarray:
         vectors = self.encoder.encode(texts)  # one batch: a second short text costs little

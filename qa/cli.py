@@ -48,9 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     build = sub.add_parser("build", help="index a folder of documents")
-    build.add_argument("--docs", default=None, help=f"folder of .txt/.md/.html/.pdf files (default: {DEFAULT_DOCS_DIR})")
+    build.add_argument("--docs", default=None,
+                       help=f"folder of .txt/.md/.html/.pdf files (default: {DEFAULT_DOCS_DIR})")
     build.add_argument("--index", default=str(DEFAULT_INDEX_DIR), help="index folder to write (default: %(default)s)")
-    build.add_argument("--model", default=None, help="local sentence-transformers folder (default: bundled all-MiniLM-L6-v2)")
+    build.add_argument("--model", default=None,
+                       help="local sentence-transformers folder (default: bundled all-MiniLM-L6-v2)")
     build.set_defaults(run=_build)
 
     ask = sub.add_parser("ask", help="answer one question")
@@ -81,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
 def _build(args) -> int:
     from qa.config import default_settings
     from qa.embed import Encoder
-    from qa.index import build_index, load_index, IndexProblem
+    from qa.index import IndexProblem, build_index, load_index
 
     settings = default_settings().with_(model=args.model)
     docs = args.docs

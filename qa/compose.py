@@ -15,13 +15,18 @@ from qa.schema import Answer, Citation, Hit, Span
 NO_ANSWER = "The documents do not answer this question."
 
 _WANTS_NUMBER = re.compile(
-    r"\b(how (many|much|long|old|far|often|big|large)|what (percentage|percent|share|proportion|number|fraction|year|age)"
+    r"\b(how (many|much|long|old|far|often|big|large)"
+    r"|what (percentage|percent|share|proportion|number|fraction|year|age)"
     r"|when|which year|what portion)\b",
     re.IGNORECASE,
 )
 _WANTS_MORE = re.compile(r"\b(why|reasons?|explain|list|which (ones|are)|what are)\b", re.IGNORECASE)
 # "one" is left out: far more often a pronoun than a count.
-_NUMBER = re.compile(r"\d|\b(two|three|four|five|six|seven|eight|nine|ten|twenty|hundred|thousand|million|billion|half|third|quarter|fifth|tenth)s?\b", re.IGNORECASE)
+_NUMBER = re.compile(
+    r"\d|\b(two|three|four|five|six|seven|eight|nine|ten|twenty|hundred|thousand|million|billion"
+    r"|half|third|quarter|fifth|tenth)s?\b",
+    re.IGNORECASE,
+)
 
 
 # Sentence score weights, fitted on the SQuAD dev half and the seed question sets.
@@ -85,7 +90,9 @@ def compose(
     citations, markers = [], []
     for cand in chosen:
         numbers = []
-        for twin in [cand] + [c for c in candidates if c.text == cand.text and c.hit.passage.source != cand.hit.passage.source]:
+        # The same sentence in other files: every source that says it is cited.
+        twins = [c for c in candidates if c.text == cand.text and c.hit.passage.source != cand.hit.passage.source]
+        for twin in [cand, *twins]:
             if any(c.source == twin.hit.passage.source and c.start == twin.span.start for c in citations):
                 continue
             citations.append(Citation(

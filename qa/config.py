@@ -51,7 +51,7 @@ class Settings:
         """The settings an index is built with; a mismatch makes the index stale."""
         return {"model": self.model, "passage_words": self.passage_words}
 
-    def with_(self, **changes) -> "Settings":
+    def with_(self, **changes) -> Settings:
         known = {f.name for f in fields(self)}
         unknown = set(changes) - known
         if unknown:

@@ -46,7 +46,7 @@ class Lexical:
         self.unknown_idf = math.log(1 + (n_docs + 0.5) / 0.5)
 
     @classmethod
-    def build(cls, texts: list[str]) -> "Lexical":
+    def build(cls, texts: list[str]) -> Lexical:
         tokens = tokenize(texts)
         bm25 = bm25s.BM25()
         # bm25s cannot index an empty vocabulary; a placeholder keeps tiny corpora valid.
@@ -71,7 +71,7 @@ class Lexical:
         (folder / "idf.json").write_text(json.dumps({"n_docs": self.n_docs, "idf": self.idf}))
 
     @classmethod
-    def load(cls, folder: Path) -> "Lexical":
+    def load(cls, folder: Path) -> Lexical:
         bm25 = bm25s.BM25.load(str(folder / "bm25"), show_progress=False, verbosity=0)
         data = json.loads((folder / "idf.json").read_text())
         lexical = cls(bm25, data["idf"], data["n_docs"])

@@ -107,9 +107,8 @@ def highlight(text: str, quotes: list[str]) -> str:
 
 def render_about(manifest: dict) -> str:
     """What the index holds: its documents by title and file, its size, model and build time."""
-    docs = "".join(
-        f"<li>{_esc(title)} <code>{_esc(source)}</code></li>" for source, title in sorted(manifest.get("titles", {}).items())
-    )
+    titles = sorted(manifest.get("titles", {}).items())
+    docs = "".join(f"<li>{_esc(title)} <code>{_esc(source)}</code></li>" for source, title in titles)
     skipped = "".join(f"<li>{_esc(line)}</li>" for line in manifest.get("skipped", []))
     skipped = f'<p class="qa-hint">Skipped:</p><ul class="qa-skipped">{skipped}</ul>' if skipped else ""
     return (
@@ -127,7 +126,8 @@ def render_uploads(uploads: list[Upload]) -> str:
     for u in uploads:
         if u.status == "added":
             plural = "s" * (u.passages != 1)
-            lines.append(f'<li class="qa-added">Added {u.passages} passage{plural} from <code>{_esc(u.name)}</code>.</li>')
+            added = f"Added {u.passages} passage{plural} from <code>{_esc(u.name)}</code>."
+            lines.append(f'<li class="qa-added">{added}</li>')
         elif u.status == "unchanged":
             lines.append(f"<li><code>{_esc(u.name)}</code> is {_esc(u.detail)}.</li>")
         else:

@@ -12,7 +12,6 @@ import pytest
 
 import qa.api
 import qa.embed
-
 from qa.config import Settings
 from qa.lexical import tokenize
 

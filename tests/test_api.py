@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import REPO, FakeEncoder, make_pdf
 
 import qa.api
-from conftest import REPO, FakeEncoder, make_pdf
 from qa import Engine, IndexProblem
 from qa.api import MAX_QUESTION_CHARS, check_question
 from qa.config import Settings

@@ -7,9 +7,9 @@ import logging
 
 import numpy as np
 import pytest
+from conftest import EMBEDDINGS
 
 import qa.embed
-from conftest import EMBEDDINGS
 from qa.config import Settings
 from qa.embed import Encoder
 

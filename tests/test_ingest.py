@@ -6,8 +6,8 @@ import logging
 import os
 
 import pytest
-
 from conftest import make_pdf
+
 from qa.ingest import file_digests, load_corpus, read_text
 
 

@@ -25,16 +25,15 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import REPO, FakeEncoder, one_error_line, write_corpus
 
 import qa.cli
 import qa.ui
 import qa.uploads
-from conftest import REPO, FakeEncoder, write_corpus
 from qa.api import check_question
 from qa.config import Settings
 from qa.index import IndexProblem, build_index, load_index
 from qa.ingest import corpus_hash, file_digests, read_text
-from conftest import one_error_line
 
 GOOD = "How long do cast iron kettles from Morioka keep water hot?"
 

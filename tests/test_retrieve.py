@@ -36,7 +36,8 @@ def reference_dense(index, vector, settings, *, sentences: bool) -> np.ndarray:
     if not sentences or not weight:
         return cosine
     best = np.array([
-        max(float(index.sentence_vectors[row] @ vector) for row in range(index.sentence_rows[i], index.sentence_rows[i + 1]))
+        max(float(index.sentence_vectors[row] @ vector)
+            for row in range(index.sentence_rows[i], index.sentence_rows[i + 1]))
         for i in range(len(index.passages))
     ])
     return (1 - weight) * cosine + weight * best

@@ -9,8 +9,8 @@ import pytest
 from qa.api import Engine
 from qa.conversation import is_follow_up, key_terms, search_query
 from qa.index import build_index
-from qa.schema import Answer, Citation, Hit, Passage, Span
 from qa.render import highlight, render_about, render_answer, render_question, render_uploads, sentence_markers
+from qa.schema import Answer, Citation, Hit, Passage, Span
 from qa.ui import api_answer
 from qa.uploads import MAX_UPLOAD_FILES, MAX_UPLOAD_MB, Library, safe_name, save_upload
 
