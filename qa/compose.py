@@ -184,21 +184,18 @@ def select(question: str, candidates: list[Candidate], *, settings: Settings) ->
     limit = settings.max_sentences + (1 if _WANTS_MORE.search(question) else 0)
     best = candidates[0]
     chosen = [best]
-    length = _length(best.text)
+    length = len(best.text.split())
     for cand in candidates[1:]:
         if len(chosen) >= limit or cand.score < best.score - MAX_GAP:
             break
         if any(_jaccard(cand.words, other.words) > 0.6 for other in chosen):
             continue  # a near-duplicate adds nothing
-        if len(chosen) >= 2 and length + _length(cand.text) > settings.max_words:
+        words = len(cand.text.split())
+        if len(chosen) >= 2 and length + words > settings.max_words:
             continue
         chosen.append(cand)
-        length += _length(cand.text)
+        length += words
     return chosen
-
-
-def _length(text: str) -> int:
-    return len(text.split())
 
 
 def focus(question: str) -> str:
