@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import REPO, FakeEncoder, make_pdf
 
 import qa.api
 from qa import Engine, IndexProblem
@@ -13,6 +12,8 @@ from qa.api import MAX_QUESTION_CHARS, check_question
 from qa.config import Settings
 from qa.index import build_index
 from qa.ingest import read_text
+
+from conftest import REPO, FakeEncoder, make_pdf
 
 FAKE_QUESTIONS = [
     "What water temperature does good sencha need?",

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import one_error_line
 
 from qa.cli import main
 from qa.index import load_index
 from qa.ingest import read_text
+
+from conftest import one_error_line
 
 
 def test_ask_without_an_index(tmp_path, capsys):

@@ -7,11 +7,12 @@ import logging
 
 import numpy as np
 import pytest
-from conftest import EMBEDDINGS
 
 import qa.embed
 from qa.config import Settings
 from qa.embed import Encoder
+
+from conftest import EMBEDDINGS
 
 
 def test_unknown_backends_are_refused():

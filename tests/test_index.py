@@ -11,12 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import EMBEDDINGS, SEEDS, FakeEncoder
 
 from qa import __version__
-from qa.index import IndexProblem, build_index, load_index, sentence_texts
+from qa.index import FILES, IndexProblem, build_index, load_index, sentence_texts
 from qa.ingest import corpus_hash, file_digests, load_corpus
 from qa.passages import make_passages
+
+from conftest import EMBEDDINGS, SEEDS, FakeEncoder
 
 
 def all_texts(index) -> list[str]:
@@ -71,7 +72,9 @@ def test_rebuild_after_adding_a_file_embeds_only_its_text(corpus, tmp_path, fake
     first = build_index(corpus, tmp_path / "index", settings=fake_settings, encoder=FakeEncoder())
     old_texts = set(all_texts(first))
     # "aaa" sorts first, so every old passage changes id: reuse must go by text, not position.
-    (corpus / "aaa-new.md").write_text("# Hojicha\n\nHojicha is green tea roasted over charcoal until it browns.\n")
+    (corpus / "aaa-new.md").write_text(
+        "# Hojicha\n\nHojicha is green tea roasted over charcoal until it turns brown.\n"
+    )
     encoder = FakeEncoder()
     second = build_index(corpus, tmp_path / "index", settings=fake_settings, encoder=encoder)
     new = [p for p in second.passages if p.source == "aaa-new.md"]
@@ -132,9 +135,7 @@ def test_missing_index_folder(tmp_path):
     assert "no index" in str(info.value)
 
 
-@pytest.mark.parametrize(
-    "name", ["manifest.json", "passages.jsonl", "passages.faiss", "sentences.npy", "idf.json", "bm25"]
-)
+@pytest.mark.parametrize("name", FILES)
 def test_missing_file(fake_index, name):
     target = fake_index.root / name
     shutil.rmtree(target) if target.is_dir() else target.unlink()

@@ -6,9 +6,10 @@ import logging
 import os
 
 import pytest
-from conftest import make_pdf
 
 from qa.ingest import file_digests, load_corpus, read_text
+
+from conftest import make_pdf
 
 
 def by_source(folder):

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import copy_seeds_index
 
 from qa.index import load_index
 from qa.ui import EXAMPLES
+
+from conftest import copy_seeds_index
 
 pytestmark = pytest.mark.slow
 

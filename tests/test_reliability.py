@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, FakeEncoder, one_error_line, write_corpus
 
 import qa.cli
 import qa.ui
@@ -34,6 +33,8 @@ from qa.api import check_question
 from qa.config import Settings
 from qa.index import IndexProblem, build_index, load_index
 from qa.ingest import corpus_hash, file_digests, read_text
+
+from conftest import REPO, FakeEncoder, one_error_line, write_corpus
 
 GOOD = "How long do cast iron kettles from Morioka keep water hot?"
 
