@@ -64,7 +64,6 @@ class Engine:
             hits,
             query_vector=vector,
             sentence_vectors=lambda h: index.sentence_vectors_of(h.passage),
-            sentence_texts=lambda h: index.sentence_texts(h.passage),
             sentence_tokens=lambda h: index.sentence_tokens(h.passage),
             document_terms=index.document_terms,
             idf=index.lexical.term_idf,

@@ -43,7 +43,8 @@ class Candidate:
 
     hit: Hit
     span: Span
-    text: str
+    text: str  # as the reply shows it
+    quote: str  # the exact characters of the file: differs from text only by markup
     vector: np.ndarray = field(repr=False, compare=False)
     cosine: float
     coverage: float
@@ -57,7 +58,6 @@ def compose(
     *,
     query_vector: np.ndarray,
     sentence_vectors: Callable[[Hit], np.ndarray],
-    sentence_texts: Callable[[Hit], list[str]],
     document_terms: Callable[[str], frozenset[str]],
     idf: Callable[[str], float],
     path_of: Callable[[str], str],
@@ -68,15 +68,15 @@ def compose(
 ) -> Answer:
     """Build the reply to ``question`` from ``hits`` (best first).
 
-    The callables give each hit's sentence vectors and texts, a term's rarity and a
-    source's file path; passing them in keeps this stage free of any model or index.
+    The callables give each hit's sentence vectors, a term's rarity and a source's
+    file path; passing them in keeps this stage free of any model or index.
     ``focus_vector`` embeds the question without its names (see ``focus``): the
     confidence asks whether the best sentence says what is asked, not just whom it names.
     ``sentence_tokens`` gives each hit's sentences tokenized (default: tokenize them now).
     """
     candidates = rank_sentences(question, hits, query_vector=query_vector, sentence_vectors=sentence_vectors,
-                                sentence_texts=sentence_texts, document_terms=document_terms, idf=idf,
-                                settings=settings, focus_vector=focus_vector, sentence_tokens=sentence_tokens)
+                                document_terms=document_terms, idf=idf, settings=settings,
+                                focus_vector=focus_vector, sentence_tokens=sentence_tokens)
     confidence = 0.0
     if candidates:
         best = candidates[0]
@@ -97,8 +97,8 @@ def compose(
                 continue
             citations.append(Citation(
                 n=len(citations) + 1, source=twin.hit.passage.source, path=path_of(twin.hit.passage.source),
-                title=twin.hit.passage.title, start=twin.span.start, end=twin.span.end, quote=twin.text,
-                score=twin.score, passage_id=twin.hit.passage.id,
+                title=twin.hit.passage.title, start=twin.span.start, end=twin.span.end, quote=twin.quote,
+                text=twin.text, score=twin.score, passage_id=twin.hit.passage.id,
             ))
             numbers.append(len(citations))
         markers.append(numbers)
@@ -108,7 +108,7 @@ def compose(
 
 
 def rank_sentences(
-    question, hits, *, query_vector, sentence_vectors, sentence_texts, document_terms, idf, settings,
+    question, hits, *, query_vector, sentence_vectors, document_terms, idf, settings,
     focus_vector=None, sentence_tokens=None,
 ) -> list[Candidate]:
     """Every sentence of the top passages, best answer first.
@@ -125,14 +125,14 @@ def rank_sentences(
     top = hits[0].score if hits and hits[0].score > 0 else 1.0
     out = []
     for hit in hits[: settings.answer_passages]:
-        texts = sentence_texts(hit)
+        texts = hit.passage.texts
         vectors = sentence_vectors(hit)
         cosines = vectors @ query_vector
         focused = vectors @ focus_vector if focus_vector is not None else cosines
         in_document = terms & document_terms(hit.passage.source)
-        for span, text, vector, cosine, fcos, tokens in zip(
-            hit.passage.sentences, texts, vectors, cosines, focused,
-            sentence_tokens(hit) if sentence_tokens else tokenize(texts),
+        for span, text, quote, vector, cosine, fcos, tokens in zip(
+            hit.passage.sentences, texts, hit.passage.quotes, vectors, cosines, focused,
+            sentence_tokens(hit) if sentence_tokens else tokenize(list(texts)),
         ):
             words = set(tokens)
             found = terms & words
@@ -144,7 +144,7 @@ def rank_sentences(
                 score -= P_NO_NUMBER
             if _is_fragment(text, words):
                 score -= P_FRAGMENT
-            out.append(Candidate(hit, span, text, vector, float(cosine), coverage, score, frozenset(words)))
+            out.append(Candidate(hit, span, text, quote, vector, float(cosine), coverage, score, frozenset(words)))
     out = _lift_neighbours(out)
     out.sort(key=lambda c: (-c.score, c.hit.passage.id, c.span.start))
     return out

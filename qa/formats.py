@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import html
 import io
 import logging
@@ -13,16 +14,59 @@ from qa.schema import Span
 _REFERENCE = re.compile(r"&(#[xX]?[0-9a-fA-F]+|[a-zA-Z][-.a-zA-Z0-9]*);?")
 
 
-def html_text_runs(raw: str) -> tuple[list[Span], str]:
-    """Runs of text between the tags of ``raw`` (offsets into it), and the page's <title>."""
+# Elements that sit inside a line of text: a sentence runs on through them. Any other
+# tag (p, li, td, h1, br, div, ...) ends a paragraph of the page.
+INLINE = frozenset(
+    "a abbr acronym b bdi bdo big cite code data del dfn em font i img ins kbd mark nobr q s samp small span "
+    "strike strong sub sup time tt u var wbr".split()
+)
+
+
+def html_paragraphs(raw: str) -> tuple[list[tuple[Span, ...]], str]:
+    """The text of ``raw`` as paragraphs, each the runs of raw text between its inline
+    tags (offsets into ``raw``), outside script and style; and the page's <title>."""
     parser = _TextRuns(raw)
     parser.feed(raw)
     parser.close()
-    return parser.runs, " ".join(parser.title.split())
+    paragraphs = [tuple(runs) for runs in parser.paragraphs if runs]
+    return paragraphs, " ".join(parser.title.split())
+
+
+def visible_text(raw: str, runs: tuple[Span, ...], span: Span) -> tuple[str, list[int], list[int]]:
+    """What a browser shows of ``raw[span.start:span.end]``: the text of the runs inside it,
+    tags left out and character references decoded ("&amp;" -> "&").
+
+    Also returns, for each character of that text, where it starts and ends in ``raw``,
+    so that a piece of the text maps back to the exact raw characters it came from.
+    """
+    pieces: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    for run in runs[bisect.bisect_right(runs, span.start, key=lambda r: r.end):]:
+        lo, hi = max(run.start, span.start), min(run.end, span.end)
+        if run.start >= span.end:
+            break
+        if lo >= hi:
+            continue
+        at = lo
+        for match in _REFERENCE.finditer(raw, lo, hi):
+            pieces.append(raw[at:match.start()])
+            starts.extend(range(at, match.start()))
+            ends.extend(range(at + 1, match.start() + 1))
+            decoded = html.unescape(match.group())
+            pieces.append(decoded)
+            starts.extend([match.start()] * len(decoded))
+            ends.extend([match.end()] * len(decoded))
+            at = match.end()
+        pieces.append(raw[at:hi])
+        starts.extend(range(at, hi))
+        ends.extend(range(at + 1, hi + 1))
+    return "".join(pieces), starts, ends
 
 
 class _TextRuns(HTMLParser):
-    """Collects runs of raw text between tags, with their offsets, outside script/style."""
+    """Collects runs of raw text between tags, with their offsets, outside script/style,
+    grouped into paragraphs: a tag that is not inline (see INLINE) starts a new one."""
 
     SKIP = {"script", "style", "noscript", "template", "svg", "head"}
 
@@ -31,7 +75,7 @@ class _TextRuns(HTMLParser):
         self.raw = raw
         # HTMLParser.getpos() counts lines by "\n" alone, so a lone "\r" is no line break here.
         self.line_starts = [0] + [m.end() for m in re.finditer(r"\n", raw)]
-        self.runs: list[Span] = []
+        self.paragraphs: list[list[Span]] = [[]]
         self.skipping = 0
         self.in_title = False
         self.title = ""
@@ -40,13 +84,19 @@ class _TextRuns(HTMLParser):
         line, col = self.getpos()
         return self.line_starts[line - 1] + col
 
+    def _break(self, tag: str) -> None:
+        if tag not in INLINE and self.paragraphs[-1]:
+            self.paragraphs.append([])
+
     def handle_starttag(self, tag, attrs):
+        self._break(tag)
         if tag == "title":
             self.in_title = True
         elif tag in self.SKIP:
             self.skipping += 1
 
     def handle_endtag(self, tag):
+        self._break(tag)
         if tag == "title":
             self.in_title = False
         elif tag in self.SKIP and self.skipping:
@@ -82,11 +132,12 @@ class _TextRuns(HTMLParser):
             self._add(start, match.end())
 
     def _add(self, start: int, end: int) -> None:
+        runs = self.paragraphs[-1]
         # Text touching the previous run (across "&amp;" and the like) continues it.
-        if self.runs and self.runs[-1].end == start:
-            self.runs[-1] = Span(self.runs[-1].start, end)
+        if runs and runs[-1].end == start:
+            runs[-1] = Span(runs[-1].start, end)
         else:
-            self.runs.append(Span(start, end))
+            runs.append(Span(start, end))
 
 
 def pdf_text(data: bytes) -> str:

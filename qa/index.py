@@ -25,7 +25,7 @@ from qa.schema import Passage, Span
 
 log = logging.getLogger("qa")
 
-FORMAT = 1
+FORMAT = 2  # 2: passages.jsonl keeps each sentence's text (and its quote, where markup makes them differ)
 # Bump when cleaning or chunking rules change what passages a corpus yields.
 PIPELINE = 2
 FILES = ("manifest.json", "passages.jsonl", "passages.faiss", "sentences.npy", "idf.json", "bm25")
@@ -57,13 +57,10 @@ class Index:
     def path_of(self, source: str) -> str:
         return str(self.docs_dir / source)
 
-    def sentence_texts(self, passage: Passage) -> list[str]:
-        return sentence_texts(passage)
-
     def sentence_tokens(self, passage: Passage) -> list[list[str]]:
         """The passage's sentences tokenized (on first use, then kept: most of a query's tokenizing)."""
         if passage.id not in self._tokens:
-            self._tokens[passage.id] = tokenize(sentence_texts(passage))
+            self._tokens[passage.id] = tokenize(list(passage.texts))
         return self._tokens[passage.id]
 
     def sentence_vectors_of(self, passage: Passage) -> np.ndarray:
@@ -75,16 +72,6 @@ class Index:
             texts = [p.text for p in self.passages if p.source == source]
             self._terms[source] = frozenset(t for tokens in tokenize(texts) for t in tokens)
         return self._terms[source]
-
-
-def sentence_texts(passage: Passage) -> list[str]:
-    """The passage's sentences; its text is them joined by single spaces."""
-    texts, cursor = [], 0
-    for span in passage.sentences:
-        length = span.end - span.start
-        texts.append(passage.text[cursor:cursor + length])
-        cursor += length + 1
-    return texts
 
 
 def build_index(
@@ -101,7 +88,7 @@ def build_index(
     _recover(root)
     documents, skipped = load_corpus(docs_dir, max_file_mb=settings.max_file_mb)
     passages = make_passages(documents, passage_words=settings.passage_words)
-    sentences = [text for p in passages for text in sentence_texts(p)]
+    sentences = [text for p in passages for text in p.texts]
 
     cache = _cached_vectors(root, settings.model)
     texts = [p.text for p in passages] + sentences
@@ -135,8 +122,10 @@ def build_index(
     def write(folder: Path) -> None:
         with (folder / "passages.jsonl").open("w", encoding="utf-8") as out:
             for p in passages:
-                row = {"id": p.id, "source": p.source, "title": p.title, "start": p.start,
-                       "end": p.end, "text": p.text, "sentences": [[s.start, s.end] for s in p.sentences]}
+                row = {"id": p.id, "source": p.source, "title": p.title, "start": p.start, "end": p.end,
+                       "sentences": [[s.start, s.end] for s in p.sentences], "texts": p.texts,
+                       # A quote is stored only where it differs from its text (markup in it).
+                       "quotes": {i: q for i, (q, t) in enumerate(zip(p.quotes, p.texts)) if q != t}}
                 out.write(json.dumps(row, ensure_ascii=False) + "\n")
         faiss.write_index(flat, str(folder / "passages.faiss"))
         np.save(folder / "sentences.npy", sentence_vectors, allow_pickle=False)
@@ -215,9 +204,13 @@ def check_fresh(index: Index) -> None:
 
 
 def _passage(row: dict) -> Passage:
+    texts = tuple(row["texts"])
+    if len(texts) != len(row["sentences"]):
+        raise ValueError(f"passage {row['id']} has {len(row['sentences'])} sentences but {len(texts)} texts")
     return Passage(
         id=row["id"], source=row["source"], title=row["title"], start=row["start"], end=row["end"],
-        text=row["text"], sentences=tuple(Span(s, e) for s, e in row["sentences"]),
+        sentences=tuple(Span(s, e) for s, e in row["sentences"]), texts=texts,
+        quotes=tuple(row["quotes"].get(str(i), text) for i, text in enumerate(texts)),
     )
 
 
@@ -237,7 +230,7 @@ def _cached_vectors(root: Path, model: str) -> dict[str, np.ndarray]:
     cache = {_key(model, p.text): old.vectors[p.id] for p in old.passages}
     for p in old.passages:
         rows = old.sentence_vectors[old.sentence_rows[p.id]:old.sentence_rows[p.id + 1]]
-        cache.update((_key(model, t), v) for t, v in zip(sentence_texts(p), rows))
+        cache.update((_key(model, t), v) for t, v in zip(p.texts, rows))
     return cache
 
 

@@ -6,9 +6,10 @@ import hashlib
 import logging
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 
-from qa.formats import html_text_runs, pdf_text
+from qa.formats import html_paragraphs, pdf_text, visible_text
 from qa.schema import Document, Span
 
 log = logging.getLogger("qa")
@@ -183,12 +184,16 @@ def load_corpus(folder: str | Path, *, max_file_mb: float = 64.0) -> tuple[list[
 
 def read_document(path: Path, source: str) -> Document:
     raw = read_text(path)
+    runs: tuple[Span, ...] = ()
     if path.suffix.lower() in HTML_SUFFIXES:
-        blocks, title = html_blocks(raw)
+        blocks, runs, title = html_blocks(raw)
     else:
         blocks, title = text_blocks(raw), ""
-    title = title or guess_title(raw, blocks) or Path(source).stem
-    return Document(source=source, path=str(path.resolve()), title=title, raw=raw, blocks=tuple(blocks))
+    document = Document(source=source, path=str(path.resolve()), title=title, raw=raw, blocks=tuple(blocks),
+                        runs=runs)
+    if not title:
+        title = guess_title(document) or Path(source).stem
+    return replace(document, title=title)
 
 
 def text_blocks(raw: str) -> list[Span]:
@@ -222,10 +227,10 @@ def text_blocks(raw: str) -> list[Span]:
     return blocks
 
 
-def guess_title(raw: str, blocks: list[Span]) -> str:
+def guess_title(document: Document) -> str:
     """The first short block that is not a dateline, without Markdown heading marks."""
-    for block in blocks[:8]:
-        text = raw[block.start:block.end].strip().lstrip("#").strip()
+    for block in document.blocks[:8]:
+        text = document.text(block).strip().lstrip("#").strip()
         if text and len(text.split()) <= 14 and not _DATELINE.match(text):
             return text
     return ""
@@ -258,30 +263,38 @@ def _content_span(raw: str, start: int, end: int) -> tuple[int, int] | None:
             end -= len(line) - match.start()
             break
     start, end = _strip(raw, start, end)
-    line = raw[start:end]
-    if not line or _ESCAPE_ONLY.fullmatch(line) or _BOILERPLATE.fullmatch(line):
-        return None
-    if not any(ch.isalnum() for ch in line):
-        return None
-    return start, end
+    return None if _is_debris(raw[start:end]) else (start, end)
 
 
-def html_blocks(raw: str) -> tuple[list[Span], str]:
-    """Text runs of an HTML page as blocks, and its <title>. Entities stay as written."""
-    runs, title = html_text_runs(raw)
+def _is_debris(line: str) -> bool:
+    """Blank, escape leftovers, widget boilerplate, or no word at all."""
+    return (not line or bool(_ESCAPE_ONLY.fullmatch(line)) or bool(_BOILERPLATE.fullmatch(line))
+            or not any(ch.isalnum() for ch in line))
+
+
+def html_blocks(raw: str) -> tuple[list[Span], tuple[Span, ...], str]:
+    """The paragraphs of an HTML page as blocks, the runs of text between its tags, and
+    its <title>. A block runs on across inline tags (<a>, <code>, <em>...) and ends at a
+    blank line or any other tag; it is cited as written, tags and references included."""
+    paragraphs, title = html_paragraphs(raw)
     blocks = []
+    for runs in paragraphs:
+        for piece in _blank_line_pieces(raw, runs):
+            text, starts, ends = visible_text(raw, runs, piece)
+            if _is_debris(text.strip()):
+                continue
+            first = len(text) - len(text.lstrip())
+            last = len(text.rstrip()) - 1
+            blocks.append(Span(starts[first], ends[last]))
+    return blocks, tuple(run for runs in paragraphs for run in runs), title
+
+
+def _blank_line_pieces(raw: str, runs: tuple[Span, ...]):
+    """The spans of one paragraph's runs between blank lines (a page without <p> tags
+    often separates its paragraphs by blank lines alone)."""
+    start = runs[0].start
     for run in runs:
-        for start, end in _lines_in(raw, run):
-            span = _content_span(raw, start, end)
-            if span:
-                blocks.append(Span(*span))
-    return blocks, title
-
-
-def _lines_in(raw: str, run: Span):
-    """Paragraphs (blank-line separated) inside one text run."""
-    start = run.start
-    for match in re.finditer(r"(?:\r?\n|\r)\s*(?:\r?\n|\r)", raw[run.start:run.end]):
-        yield start, run.start + match.start()
-        start = run.start + match.end()
-    yield start, run.end
+        for match in re.finditer(r"(?:\r?\n|\r)\s*(?:\r?\n|\r)", raw[run.start:run.end]):
+            yield Span(start, run.start + match.start())
+            start = run.start + match.end()
+    yield Span(start, runs[-1].end)

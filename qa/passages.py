@@ -11,10 +11,14 @@ from qa.schema import Document, Passage, Span
 LANGUAGE = "en"
 
 
-def split_sentences(raw: str, block: Span) -> list[Span]:
-    """Sentences of one block as spans of ``raw``, surrounding white space trimmed."""
-    text = raw[block.start:block.end]
-    spans = []
+def split_sentences(doc: Document, block: Span) -> list[tuple[Span, str]]:
+    """Sentences of one block: each as a span of ``doc.raw`` and the text it reads as.
+
+    The block's visible text is what gets split (for a web page: without its tags), and
+    each sentence maps back to the raw characters it came from, white space trimmed.
+    """
+    text, starts, ends = doc.visible(block)
+    sentences = []
     for bound in get_sentence_boundaries(LANGUAGE, text):
         start, end = bound["start_index"], bound["end_index"]
         while start < end and text[start].isspace():
@@ -22,8 +26,8 @@ def split_sentences(raw: str, block: Span) -> list[Span]:
         while end > start and text[end - 1].isspace():
             end -= 1
         if end > start:
-            spans.append(Span(block.start + start, block.start + end))
-    return spans
+            sentences.append((Span(starts[start], ends[end - 1]), text[start:end]))
+    return sentences
 
 
 def make_passages(documents: Iterable[Document], *, passage_words: int) -> list[Passage]:
@@ -34,14 +38,14 @@ def make_passages(documents: Iterable[Document], *, passage_words: int) -> list[
     """
     passages: list[Passage] = []
     for doc in documents:
-        pending: list[Span] = []
+        pending: list[tuple[Span, str]] = []
         words = 0
         for block in doc.blocks:
             if pending and words >= passage_words // 2:
                 passages.append(_passage(doc, pending, len(passages)))
                 pending, words = [], 0
-            for sentence in split_sentences(doc.raw, block):
-                n = len(doc.raw[sentence.start:sentence.end].split())
+            for sentence in split_sentences(doc, block):
+                n = len(sentence[1].split())
                 if pending and words + n > passage_words:
                     passages.append(_passage(doc, pending, len(passages)))
                     pending, words = [], 0
@@ -52,14 +56,15 @@ def make_passages(documents: Iterable[Document], *, passage_words: int) -> list[
     return passages
 
 
-def _passage(doc: Document, sentences: list[Span], pid: int) -> Passage:
-    text = " ".join(doc.raw[s.start:s.end] for s in sentences)
+def _passage(doc: Document, sentences: list[tuple[Span, str]], pid: int) -> Passage:
+    spans = tuple(span for span, _ in sentences)
     return Passage(
         id=pid,
         source=doc.source,
         title=doc.title,
-        start=sentences[0].start,
-        end=sentences[-1].end,
-        text=text,
-        sentences=tuple(sentences),
+        start=spans[0].start,
+        end=spans[-1].end,
+        sentences=spans,
+        texts=tuple(text for _, text in sentences),
+        quotes=tuple(doc.raw[s.start:s.end] for s in spans),
     )

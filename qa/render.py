@@ -50,7 +50,7 @@ def sentence_markers(answer: Answer) -> list[list[int]]:
         return [list(m) for m in answer.markers]
     markers = [[] for _ in answer.sentences]  # hand-made answers carry no markers
     for c in answer.citations if markers else ():
-        same = [i for i, s in enumerate(answer.sentences) if one_line(s) == one_line(c.quote)]
+        same = [i for i, s in enumerate(answer.sentences) if one_line(s) == one_line(c.text)]
         markers[same[0] if same else len(markers) - 1].append(c.n)
     return markers
 
@@ -67,9 +67,9 @@ def render_sources(answer: Answer) -> str:
     for (passage_id, _), cites in groups.items():
         first = cites[0]
         hit = hits.get(passage_id)
-        text = hit.passage.text if hit else " ".join(c.quote for c in cites)
+        text = hit.passage.text if hit else " ".join(c.text for c in cites)
         numbers = "".join(f"[{c.n}]" for c in cites)
-        items.append(_source_item(first.title, first.source, highlight(text, [c.quote for c in cites]), numbers))
+        items.append(_source_item(first.title, first.source, highlight(text, [c.text for c in cites]), numbers))
     label = "Sources " + " ".join(f"[{c.n}]" for c in answer.citations)
     return f'<details class="qa-sources"><summary>{label}</summary><ol>{"".join(items)}</ol></details>'
 

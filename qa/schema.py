@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -19,6 +20,8 @@ class Document:
 
     ``raw`` is the file's decoded text; ``blocks`` are the spans of ``raw`` that
     survived cleaning (paragraphs, in order). Every later offset points into ``raw``.
+    An HTML page also has ``runs``: the spans of ``raw`` between its tags, the only
+    characters it shows; a block then runs on across inline tags such as <a> or <code>.
     """
 
     source: str  # file name relative to the corpus folder: the document's identity
@@ -26,19 +29,42 @@ class Document:
     title: str
     raw: str
     blocks: tuple[Span, ...]
+    runs: tuple[Span, ...] = ()
+
+    def text(self, span: Span) -> str:
+        """What a reader sees of ``raw[span.start:span.end]`` (for markup: without its tags)."""
+        return self.visible(span)[0]
+
+    def visible(self, span: Span) -> tuple[str, Sequence[int], Sequence[int]]:
+        """The text of ``span`` and, for each of its characters, where it starts and ends in ``raw``."""
+        if not self.runs:
+            return self.raw[span.start:span.end], range(span.start, span.end), range(span.start + 1, span.end + 1)
+        from qa.formats import visible_text  # here, not at the top: formats imports this module
+
+        return visible_text(self.raw, self.runs, span)
 
 
 @dataclass(frozen=True)
 class Passage:
-    """A sentence-aligned chunk of one document, with its sentences' spans in ``raw``."""
+    """A sentence-aligned chunk of one document.
+
+    Sentence i is ``raw[sentences[i].start:sentences[i].end] == quotes[i]``, the exact
+    characters cited, and reads as ``texts[i]``; the two differ only where the sentence
+    runs across markup (an HTML tag, "&amp;").
+    """
 
     id: int
     source: str
     title: str
     start: int
     end: int
-    text: str
     sentences: tuple[Span, ...]
+    texts: tuple[str, ...]
+    quotes: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.texts)
 
 
 @dataclass(frozen=True)
@@ -53,7 +79,11 @@ class Hit:
 
 @dataclass(frozen=True)
 class Citation:
-    """Where an answer sentence came from: ``file text[start:end] == quote``."""
+    """Where an answer sentence came from: ``file text[start:end] == quote``.
+
+    ``text`` is the sentence as the reply shows it: the quote itself, or for a web page
+    the quote without its tags.
+    """
 
     n: int
     source: str
@@ -62,6 +92,7 @@ class Citation:
     start: int
     end: int
     quote: str
+    text: str
     score: float
     passage_id: int
 
@@ -96,7 +127,7 @@ class Answer:
             "citations": [
                 {
                     "n": c.n, "source": c.source, "path": c.path, "title": c.title,
-                    "start": c.start, "end": c.end, "quote": c.quote,
+                    "start": c.start, "end": c.end, "quote": c.quote, "text": c.text,
                     "score": round(c.score, 4),
                 }
                 for c in self.citations

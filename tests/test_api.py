@@ -147,7 +147,7 @@ def test_seed_questions_keep_the_offset_contract(real_engine, row):
     answer = real_engine.ask(row["question"])
     assert_offset_contract(answer)
     for c in answer.citations:
-        assert " ".join(c.quote.split()) in answer.text
+        assert " ".join(c.text.split()) in answer.text
     assert answer.abstained == (answer.citations == ())
 
 
@@ -180,3 +180,14 @@ def test_a_pdf_citation_quotes_its_text_layer_exactly(corpus, tmp_path, fake_enc
     answer = Engine(index, fake_encoder, fake_settings).ask("How much do kettles from Nanbu weigh?")
     assert [c.source for c in answer.citations][:1] == ["kettles.pdf"]
     assert_offset_contract(answer)
+
+
+def test_a_sentence_across_html_tags_is_cited_whole_and_shown_without_them(fake_engine):
+    answer = fake_engine.ask("What do potters in Tokoname make?")
+    (cited,) = [c for c in answer.citations if "Tokoname" in c.text]
+    assert cited.source == "page.html"
+    assert cited.text == "Potters in Tokoname make red clay teapots that soften the taste of green tea."
+    assert cited.quote == "Potters in Tokoname make <b>red clay</b> teapots that soften the taste of green tea."
+    assert_offset_contract(answer)
+    assert cited.text in answer.sentences and cited.text in answer.text
+    assert "<b>" not in answer.text

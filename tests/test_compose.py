@@ -10,7 +10,6 @@ import pytest
 
 from qa.compose import compose
 from qa.config import Settings
-from qa.index import sentence_texts
 from qa.lexical import tokenize
 from qa.schema import Hit, Passage, Span
 
@@ -33,14 +32,17 @@ class Corpus:
         self.hits: list[Hit] = []
         self.vectors: dict[int, np.ndarray] = {}
 
-    def add(self, source: str, sentences: list[tuple[str, float]], *, score: float = 1.0, title: str = "") -> Passage:
+    def add(self, source: str, sentences: list[tuple[str, float]], *, score: float = 1.0, title: str = "",
+            quotes: list[str] | None = None) -> Passage:
+        """``quotes``: the raw characters behind each sentence, where markup makes them differ."""
+        quotes = quotes or [text for text, _ in sentences]
         spans, cursor = [], 10  # offsets need not start at zero
-        for text, _ in sentences:
-            spans.append(Span(cursor, cursor + len(text)))
-            cursor += len(text) + 1
+        for quote in quotes:
+            spans.append(Span(cursor, cursor + len(quote)))
+            cursor += len(quote) + 1
         passage = Passage(
             id=len(self.hits), source=source, title=title or f"Title of {source}", start=spans[0].start,
-            end=spans[-1].end, text=" ".join(t for t, _ in sentences), sentences=tuple(spans),
+            end=spans[-1].end, sentences=tuple(spans), texts=tuple(t for t, _ in sentences), quotes=tuple(quotes),
         )
         self.hits.append(Hit(passage=passage, score=score, dense=score, lexical=0.0))
         self.vectors[passage.id] = np.stack([unit(c, axis=1 + i % (DIM - 1)) for i, (_, c) in enumerate(sentences)])
@@ -56,7 +58,6 @@ class Corpus:
             self.hits,
             query_vector=QUERY,
             sentence_vectors=lambda h: self.vectors[h.passage.id],
-            sentence_texts=lambda h: sentence_texts(h.passage),
             document_terms=self.document_terms,
             idf=lambda term: 1.0,
             path_of=lambda source: f"/docs/{source}",
@@ -235,7 +236,20 @@ def test_quotes_are_sentences_of_the_hits():
     for c in answer.citations:
         passage = by_passage[c.passage_id]
         i = [(s.start, s.end) for s in passage.sentences].index((c.start, c.end))
-        assert sentence_texts(passage)[i] == c.quote
+        assert passage.quotes[i] == c.quote and passage.texts[i] == c.text
+
+
+def test_a_sentence_across_markup_reads_as_text_and_cites_the_markup():
+    corpus = Corpus()
+    shown = "Integer types default to i32 in Rust."
+    raw = "Integer types default to <code>i32</code> in Rust."
+    corpus.add("book.html", [(shown, 0.9)], quotes=[raw])
+    answer = corpus.answer("What do integer types default to in Rust?")
+    assert answer.sentences == (shown,)
+    assert body(answer.text).startswith(shown + " [1]")
+    (citation,) = answer.citations
+    assert citation.quote == raw and citation.text == shown
+    assert citation.end - citation.start == len(raw)
 
 
 def test_answer_carries_its_evidence():

@@ -25,7 +25,7 @@ def test_unknown_backends_are_refused():
 # Slow: the real model.
 
 def sample_texts() -> list[str]:
-    passages = [json.loads(line)["text"] for line in (EMBEDDINGS / "passages.jsonl").open(encoding="utf-8")]
+    passages = [" ".join(json.loads(line)["texts"]) for line in (EMBEDDINGS / "passages.jsonl").open(encoding="utf-8")]
     odd = ["x", "🍵", "京都には茶屋がいくつありますか？", "What is matcha? \udcff", "tea " * 400]
     return passages[:40] + odd
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from qa import __version__
-from qa.index import FILES, IndexProblem, build_index, load_index, sentence_texts
+from qa.index import FILES, IndexProblem, build_index, load_index
 from qa.ingest import corpus_hash, file_digests, load_corpus
 from qa.passages import make_passages
 
@@ -22,7 +22,7 @@ from conftest import EMBEDDINGS, SEEDS, FakeEncoder
 
 def all_texts(index) -> list[str]:
     """What a build embeds: passage texts, then every passage's sentences."""
-    return [p.text for p in index.passages] + [t for p in index.passages for t in sentence_texts(p)]
+    return [p.text for p in index.passages] + [t for p in index.passages for t in p.texts]
 
 
 def test_round_trip(corpus, tmp_path, fake_encoder, fake_settings):
@@ -34,7 +34,7 @@ def test_round_trip(corpus, tmp_path, fake_encoder, fake_settings):
     np.testing.assert_array_equal(loaded.sentence_vectors, built.sentence_vectors)
     # Vectors are the encoder's, row for row.
     np.testing.assert_allclose(loaded.vectors, fake_encoder.encode([p.text for p in loaded.passages]), atol=1e-6)
-    sentences = [t for p in loaded.passages for t in sentence_texts(p)]
+    sentences = [t for p in loaded.passages for t in p.texts]
     np.testing.assert_allclose(loaded.sentence_vectors, fake_encoder.encode(sentences), atol=1e-6)
     assert list(np.diff(loaded.sentence_rows)) == [len(p.sentences) for p in loaded.passages]
     query = loaded.lexical.scores(["kettl"])
@@ -79,7 +79,7 @@ def test_rebuild_after_adding_a_file_embeds_only_its_text(corpus, tmp_path, fake
     second = build_index(corpus, tmp_path / "index", settings=fake_settings, encoder=encoder)
     new = [p for p in second.passages if p.source == "aaa-new.md"]
     assert new and second.passages[0].source == "aaa-new.md"
-    new_texts = {p.text for p in new} | {t for p in new for t in sentence_texts(p)}
+    new_texts = {p.text for p in new} | {t for p in new for t in p.texts}
     assert set(encoder.texts) == new_texts - old_texts
     assert len(encoder.texts) == len(set(encoder.texts))
     texts = all_texts(second)
@@ -300,14 +300,15 @@ def test_committed_passages_match_the_current_code():
     documents, skipped = load_corpus(SEEDS)
     passages = make_passages(documents, passage_words=manifest["settings"]["passage_words"])
     derived = [
-        {"id": p.id, "source": p.source, "title": p.title, "start": p.start, "end": p.end, "text": p.text,
-         "sentences": [[s.start, s.end] for s in p.sentences]}
+        {"id": p.id, "source": p.source, "title": p.title, "start": p.start, "end": p.end,
+         "sentences": [[s.start, s.end] for s in p.sentences], "texts": list(p.texts),
+         "quotes": {str(i): q for i, (q, t) in enumerate(zip(p.quotes, p.texts)) if q != t}}
         for p in passages
     ]
     assert [(r["id"], r["source"], r["start"], r["end"]) for r in derived] == [
         (r["id"], r["source"], r["start"], r["end"]) for r in stored
     ]
-    assert [r["text"] for r in derived] == [r["text"] for r in stored]
-    assert derived == stored  # sentences and titles too
+    assert [r["texts"] for r in derived] == [r["texts"] for r in stored]
+    assert derived == stored  # sentences, quotes and titles too
     assert manifest["titles"] == {d.source: d.title for d in documents}
     assert manifest["skipped"] == skipped

@@ -187,9 +187,10 @@ def test_html_script_and_style_text_is_left_out(corpus):
     assert "tracker" not in joined
 
 
-def test_html_blocks_are_text_not_markup(corpus):
+def test_html_blocks_read_as_text_not_markup(corpus):
     docs, _ = by_source(corpus)
-    blocks = block_texts(docs["page.html"])
+    page = docs["page.html"]
+    blocks = [page.text(b) for b in page.blocks]
     assert blocks  # the page has text
     for text in blocks:
         assert "<" not in text and ">" not in text, text
@@ -199,11 +200,15 @@ def test_html_blocks_are_text_not_markup(corpus):
         assert word in joined
 
 
-def test_html_entities_stay_as_written_inside_their_block(corpus):
+def test_html_blocks_cite_markup_as_written_and_read_it_as_text(corpus):
     docs, _ = by_source(corpus)
-    blocks = block_texts(docs["page.html"])
-    assert "Kettles &amp; Cups" in blocks
-    assert "A tea cup costs about &pound;20 at the market." in blocks
+    page = docs["page.html"]
+    assert "Kettles &amp; Cups" in block_texts(page)
+    assert "A tea cup costs about &pound;20 at the market." in block_texts(page)
+    assert "Potters in Tokoname make <b>red clay</b> teapots that soften the taste of green tea." in block_texts(page)
+    shown = [page.text(b) for b in page.blocks]
+    assert "Kettles & Cups" in shown and "A tea cup costs about £20 at the market." in shown
+    assert "Potters in Tokoname make red clay teapots that soften the taste of green tea." in shown
 
 
 @pytest.mark.parametrize("newlines", [("\n",) * 3, ("\r\n",) * 3, ("\r",) * 3, ("\r", "\n", "\n")])

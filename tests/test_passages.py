@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.index import sentence_texts
-from qa.ingest import load_corpus
+from qa.ingest import html_blocks, load_corpus
 from qa.passages import make_passages, split_sentences
 from qa.schema import Document, Span
 
@@ -57,8 +56,8 @@ def test_sentences_tile_each_block(documents, budget):
         for block in d.blocks:
             inside = [s for s in spans if block.start <= s.start < block.end]
             assert all(s.end <= block.end for s in inside)
-            covered = "".join(d.raw[s.start:s.end] for s in inside)
-            assert "".join(covered.split()) == "".join(d.raw[block.start:block.end].split())
+            covered = "".join(d.text(s) for s in inside)
+            assert "".join(covered.split()) == "".join(d.text(block).split())
         assert all(any(b.start <= s.start and s.end <= b.end for b in d.blocks) for s in spans)
 
 
@@ -76,18 +75,18 @@ def test_sentence_spans_slice_to_sentences(documents):
 
 @pytest.mark.parametrize("budget", [8, 20, 120])
 def test_passage_text_is_its_sentences_joined(documents, budget):
-    raw_of = {d.source: d.raw for d in documents}
+    doc_of = {d.source: d for d in documents}
     for p in make_passages(documents, passage_words=budget):
-        sentences = [raw_of[p.source][s.start:s.end] for s in p.sentences]
-        assert p.text == " ".join(sentences)
-        assert sentence_texts(p) == sentences  # the index's inverse of the join
+        d = doc_of[p.source]
+        assert list(p.quotes) == [d.raw[s.start:s.end] for s in p.sentences]
+        assert list(p.texts) == [d.text(s) for s in p.sentences]
+        assert p.text == " ".join(p.texts)
 
 
 @pytest.mark.parametrize("budget", [5, 8, 20, 40])
 def test_word_budget_is_respected(documents, budget):
-    raw_of = {d.source: d.raw for d in documents}
     for p in make_passages(documents, passage_words=budget):
-        words = sum(len(raw_of[p.source][s.start:s.end].split()) for s in p.sentences)
+        words = sum(len(t.split()) for t in p.texts)
         assert words <= budget or len(p.sentences) == 1, (budget, p.text)
 
 
@@ -111,18 +110,48 @@ def test_small_budget_splits_and_large_budget_packs():
 
 def test_split_sentences_offsets_point_into_raw():
     raw = "xx  Dr. Tanaka arrived at 9 a.m. on Monday.  Then he left!  "
-    spans = split_sentences(raw, Span(2, len(raw)))
-    texts = [raw[s.start:s.end] for s in spans]
+    d = Document(source="t.txt", path="/nowhere/t.txt", title="t", raw=raw, blocks=(Span(2, len(raw)),))
+    sentences = split_sentences(d, d.blocks[0])
+    texts = [raw[s.start:s.end] for s, _ in sentences]
+    assert texts == [text for _, text in sentences]
     assert texts and all(t == t.strip() for t in texts)
     assert "".join("".join(texts).split()) == "".join(raw[2:].split())
     assert texts[-1] == "Then he left!"
 
 
-def test_sentence_texts_round_trips_odd_spacing():
+def test_sentence_texts_keep_odd_spacing():
     raw = "Tabs\tinside. Two  spaces inside.\nA wrapped\nline."
     d = doc("odd.txt", raw)
     for p in make_passages([d], passage_words=100):
-        assert sentence_texts(p) == [raw[s.start:s.end] for s in p.sentences]
+        assert list(p.texts) == list(p.quotes) == [raw[s.start:s.end] for s in p.sentences]
+
+
+def html_document(body: str) -> Document:
+    raw = f"<html><body>{body}</body></html>"
+    blocks, runs, _ = html_blocks(raw)
+    return Document(source="p.html", path="/nowhere/p.html", title="p", raw=raw, blocks=tuple(blocks), runs=runs)
+
+
+def test_a_sentence_runs_on_across_inline_tags():
+    d = html_document("<p>Integer types default to <code>i32</code>. See <a href='x.html'>the\n"
+                      "appendix</a> for <em>more</em>.</p><p>Next paragraph.</p>")
+    (p,) = make_passages([d], passage_words=100)
+    assert p.texts == ("Integer types default to i32.", "See the\nappendix for more.", "Next paragraph.")
+    assert p.quotes == ("Integer types default to <code>i32</code>.",
+                        "See <a href='x.html'>the\nappendix</a> for <em>more</em>.", "Next paragraph.")
+    assert [d.raw[s.start:s.end] for s in p.sentences] == list(p.quotes)
+
+
+def test_references_read_decoded_and_are_cited_as_written():
+    d = html_document("<p>Tea &amp; cakes cost &pound;5&nbsp;each.</p>")
+    (p,) = make_passages([d], passage_words=100)
+    assert p.texts == ("Tea & cakes cost £5\xa0each.",)
+    assert p.quotes == ("Tea &amp; cakes cost &pound;5&nbsp;each.",)
+
+
+def test_block_tags_end_a_sentence_that_inline_tags_do_not():
+    d = html_document("<ul><li>Sencha</li><li>Gyokuro is <b>shaded</b></li></ul><h2>Brewing</h2>Use cool water")
+    assert [d.text(b) for b in d.blocks] == ["Sencha", "Gyokuro is shaded", "Brewing", "Use cool water"]
 
 
 def test_no_documents_no_passages():

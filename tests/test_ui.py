@@ -20,8 +20,8 @@ EVIL = '<img src=x onerror="window.__pwned=1">'
 # ---- hand-made answers ----
 
 def passage(pid: int, text: str, *, source="a.txt", title="Doc A") -> Passage:
-    return Passage(id=pid, source=source, title=title, start=0, end=len(text), text=text,
-                   sentences=(Span(0, len(text)),))
+    return Passage(id=pid, source=source, title=title, start=0, end=len(text), sentences=(Span(0, len(text)),),
+                   texts=(text,), quotes=(text,))
 
 
 def hit(p: Passage, score: float = 0.5) -> Hit:
@@ -31,7 +31,7 @@ def hit(p: Passage, score: float = 0.5) -> Hit:
 def citation(n: int, p: Passage, quote: str) -> Citation:
     start = p.text.index(quote)
     return Citation(n=n, source=p.source, path=f"/docs/{p.source}", title=p.title, start=start,
-                    end=start + len(quote), quote=quote, score=0.8, passage_id=p.id)
+                    end=start + len(quote), quote=quote, text=quote, score=0.8, passage_id=p.id)
 
 
 def answered(question="Who ranks first?", searched_for="") -> Answer:
