@@ -18,16 +18,22 @@ def split_sentences(doc: Document, block: Span) -> list[tuple[Span, str]]:
     each sentence maps back to the raw characters it came from, white space trimmed.
     """
     text, starts, ends = doc.visible(block)
-    sentences = []
+    bounds: list[tuple[int, int]] = []
     for bound in get_sentence_boundaries(LANGUAGE, text):
         start, end = bound["start_index"], bound["end_index"]
         while start < end and text[start].isspace():
             start += 1
         while end > start and text[end - 1].isspace():
             end -= 1
-        if end > start:
-            sentences.append((Span(starts[start], ends[end - 1]), text[start:end]))
-    return sentences
+        if end <= start:
+            continue
+        if bounds and text[start].islower() and text[bounds[-1][1] - 1] in "!?":
+            # "If Hello, world! did print", "the vec! macro": an exclamation or question
+            # mark followed by a lower-case word ends no sentence.
+            bounds[-1] = (bounds[-1][0], end)
+        else:
+            bounds.append((start, end))
+    return [(Span(starts[a], ends[b - 1]), text[a:b]) for a, b in bounds]
 
 
 def make_passages(documents: Iterable[Document], *, passage_words: int) -> list[Passage]:

@@ -119,6 +119,14 @@ def test_split_sentences_offsets_point_into_raw():
     assert texts[-1] == "Then he left!"
 
 
+def test_a_lower_case_word_after_an_exclamation_mark_continues_the_sentence():
+    raw = "If Hello, world! did print, you are set. Use the vec! macro. It works! Then stop? no."
+    d = doc("bang.md", raw)
+    assert [text for _, text in split_sentences(d, d.blocks[0])] == [
+        "If Hello, world! did print, you are set.", "Use the vec! macro.", "It works!", "Then stop? no.",
+    ]
+
+
 def test_sentence_texts_keep_odd_spacing():
     raw = "Tabs\tinside. Two  spaces inside.\nA wrapped\nline."
     d = doc("odd.txt", raw)
