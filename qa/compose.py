@@ -50,6 +50,7 @@ class Candidate:
     coverage: float
     score: float
     words: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    fragment: bool = False  # a heading, byline or name rather than a sentence
 
 
 def compose(
@@ -142,9 +143,11 @@ def rank_sentences(
                      + W_FOCUS * (float(fcos) - float(cosine)))
             if wants_number and not _NUMBER.search(text):
                 score -= P_NO_NUMBER
-            if _is_fragment(text, words):
+            fragment = _is_fragment(text, words)
+            if fragment:
                 score -= P_FRAGMENT
-            out.append(Candidate(hit, span, text, quote, vector, float(cosine), coverage, score, frozenset(words)))
+            out.append(Candidate(hit, span, text, quote, vector, float(cosine), coverage, score, frozenset(words),
+                                 fragment))
     out = _lift_neighbours(out)
     out.sort(key=lambda c: (-c.score, c.hit.passage.id, c.span.start))
     return out
@@ -188,8 +191,8 @@ def select(question: str, candidates: list[Candidate], *, settings: Settings) ->
     for cand in candidates[1:]:
         if len(chosen) >= limit or cand.score < best.score - MAX_GAP:
             break
-        if any(_jaccard(cand.words, other.words) > 0.6 for other in chosen):
-            continue  # a near-duplicate adds nothing
+        if cand.fragment or any(_jaccard(cand.words, other.words) > 0.6 for other in chosen):
+            continue  # a heading beside the answer, or a near-duplicate, adds nothing
         words = len(cand.text.split())
         if len(chosen) >= 2 and length + words > settings.max_words:
             continue

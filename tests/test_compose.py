@@ -111,6 +111,19 @@ def test_near_duplicates_are_dropped():
     assert "b.txt" not in {c.source for c in answer.citations}
 
 
+def test_a_heading_beside_the_answer_is_not_quoted():
+    corpus = Corpus()
+    corpus.add("rules.html", [
+        ("Ownership rules", 0.8),  # lifted toward its strong neighbour, close to the best
+        ("Each value in Rust has exactly one owner at a time.", 0.9),
+        ("A value is dropped when its owner goes out of scope.", 0.88),
+    ])
+    answer = corpus.answer("What are the ownership rules?")
+    assert answer.sentences == (
+        "Each value in Rust has exactly one owner at a time.", "A value is dropped when its owner goes out of scope.",
+    )
+
+
 def test_identical_sentences_in_two_sources_are_both_cited():
     corpus = Corpus()
     shared = "Kyoto tea houses open only in spring for the blossom season."
