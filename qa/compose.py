@@ -198,7 +198,32 @@ def select(question: str, candidates: list[Candidate], *, settings: Settings) ->
             continue
         chosen.append(cand)
         length += words
-    return chosen
+    return _with_what_they_introduce(chosen, candidates, room=settings.max_words - length)
+
+
+def _with_what_they_introduce(chosen: list[Candidate], candidates: list[Candidate], *, room: int) -> list[Candidate]:
+    """Each quoted sentence that ends with a colon, followed by the sentence after it.
+
+    "Keep these rules in mind:" says nothing without the rule that follows, which
+    often scores lower for sharing fewer of the question's words. Added while the
+    reply stays within the word budget.
+    """
+    by_span = {(c.hit.passage.id, c.span.start): c for c in candidates}
+    out = []
+    for cand in chosen:
+        out.append(cand)
+        if not cand.text.rstrip().endswith(":"):
+            continue
+        spans = cand.hit.passage.sentences
+        at = spans.index(cand.span)
+        follower = by_span.get((cand.hit.passage.id, spans[at + 1].start)) if at + 1 < len(spans) else None
+        if follower is None or follower in chosen or follower in out:
+            continue
+        words = len(follower.text.split())
+        if words <= room:
+            out.append(follower)
+            room -= words
+    return out
 
 
 def focus(question: str) -> str:

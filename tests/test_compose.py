@@ -124,6 +124,27 @@ def test_a_heading_beside_the_answer_is_not_quoted():
     )
 
 
+def test_a_sentence_ending_in_a_colon_brings_what_it_introduces():
+    corpus = Corpus()
+    corpus.add("rules.html", [
+        ("Keep these ownership rules in mind:", 0.95),
+        ("Each value has one owner.", 0.1),
+        ("Unrelated words about the weather.", 0.1),
+    ])
+    answer = corpus.answer("Which ownership rules should I keep in mind?")
+    assert answer.sentences[:2] == ("Keep these ownership rules in mind:", "Each value has one owner.")
+    assert "Unrelated words about the weather." not in answer.sentences
+    assert [c.start for c in answer.citations[:2]] == [s.start for s in corpus.hits[0].passage.sentences[:2]]
+
+
+def test_what_a_colon_introduces_must_fit_the_word_budget():
+    corpus = Corpus()
+    long = "Each value has one owner, " + "and so on " * 30 + "until the end."
+    corpus.add("rules.html", [("Keep these ownership rules in mind:", 0.95), (long, 0.1)])
+    answer = corpus.answer("Which ownership rules should I keep in mind?", Settings(max_words=40))
+    assert answer.sentences == ("Keep these ownership rules in mind:",)
+
+
 def test_identical_sentences_in_two_sources_are_both_cited():
     corpus = Corpus()
     shared = "Kyoto tea houses open only in spring for the blossom season."
