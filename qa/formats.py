@@ -68,7 +68,8 @@ class _TextRuns(HTMLParser):
     """Collects runs of raw text between tags, with their offsets, outside script/style,
     grouped into paragraphs: a tag that is not inline (see INLINE) starts a new one."""
 
-    SKIP = {"script", "style", "noscript", "template", "svg", "head"}
+    # Code, and the page's controls: menus, buttons and drop-downs label things, they say nothing.
+    SKIP = {"script", "style", "noscript", "template", "svg", "head", "nav", "button", "select"}
 
     def __init__(self, raw: str):
         super().__init__(convert_charrefs=False)

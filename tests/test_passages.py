@@ -157,6 +157,13 @@ def test_references_read_decoded_and_are_cited_as_written():
     assert p.quotes == ("Tea &amp; cakes cost &pound;5&nbsp;each.",)
 
 
+def test_menus_and_buttons_are_not_text():
+    d = html_document("<nav><a href='/'>Home</a> <a href='/blog'>Blog posts</a></nav>"
+                      "<button>Toggle dark theme</button><select><option>English version</option></select>"
+                      "<p>Matcha is ground green tea.</p>")
+    assert [d.text(b) for b in d.blocks] == ["Matcha is ground green tea."]
+
+
 def test_block_tags_end_a_sentence_that_inline_tags_do_not():
     d = html_document("<ul><li>Sencha</li><li>Gyokuro is <b>shaded</b></li></ul><h2>Brewing</h2>Use cool water")
     assert [d.text(b) for b in d.blocks] == ["Sencha", "Gyokuro is shaded", "Brewing", "Use cool water"]
