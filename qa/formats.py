@@ -43,9 +43,9 @@ def visible_text(raw: str, runs: tuple[Span, ...], span: Span) -> tuple[str, lis
     starts: list[int] = []
     ends: list[int] = []
     for run in runs[bisect.bisect_right(runs, span.start, key=lambda r: r.end):]:
-        lo, hi = max(run.start, span.start), min(run.end, span.end)
         if run.start >= span.end:
             break
+        lo, hi = max(run.start, span.start), min(run.end, span.end)
         if lo >= hi:
             continue
         at = lo

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,9 @@ class Passage:
     texts: tuple[str, ...]
     quotes: tuple[str, ...]
 
-    @property
+    @cached_property
     def text(self) -> str:
+        """The sentences' texts joined by single spaces: what is embedded and searched."""
         return " ".join(self.texts)
 
 
