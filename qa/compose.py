@@ -35,6 +35,9 @@ P_NO_NUMBER, P_FRAGMENT = 0.15, 0.2
 NEIGHBOUR_LIFT = 0.5
 W_FOCUS = 0.4
 MAX_GAP = 0.12  # a runner-up this far below the best sentence is not quoted
+# A focus with fewer topic words than this says too little to embed on its own ("What is
+# KISA responsible for?" -> "What is responsible for?"): the confidence uses the whole question.
+MIN_FOCUS_TERMS = 2
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,8 @@ def compose(
     The callables give each hit's sentence vectors, a term's rarity and a source's
     file path; passing them in keeps this stage free of any model or index.
     ``focus_vector`` embeds the question without its names (see ``focus``): the
-    confidence asks whether the best sentence says what is asked, not just whom it names.
+    confidence asks whether the best sentence says what is asked, not just whom it names
+    (when the focus keeps at least ``MIN_FOCUS_TERMS`` topic words).
     ``sentence_tokens`` gives each hit's sentences tokenized (default: tokenize them now).
     """
     candidates = rank_sentences(question, hits, query_vector=query_vector, sentence_vectors=sentence_vectors,
@@ -81,8 +85,8 @@ def compose(
     confidence = 0.0
     if candidates:
         best = candidates[0]
-        focus_cosine = best.cosine if focus_vector is None else float(best.vector @ focus_vector)
-        confidence = best.score + focus_cosine
+        focused = focus_vector is not None and len(set(tokenize([focus(question)])[0])) >= MIN_FOCUS_TERMS
+        confidence = best.score + (float(best.vector @ focus_vector) if focused else best.cosine)
     common = dict(question=question, passages=tuple(hits), searched_for=searched_for or question,
                   confidence=confidence)
     if not candidates or confidence < settings.abstain_below:

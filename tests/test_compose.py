@@ -52,7 +52,7 @@ class Corpus:
         texts = [h.passage.text for h in self.hits if h.passage.source == source]
         return frozenset(t for tokens in tokenize(texts) for t in tokens)
 
-    def answer(self, question: str, settings: Settings | None = None):
+    def answer(self, question: str, settings: Settings | None = None, focus_vector: np.ndarray | None = None):
         return compose(
             question,
             self.hits,
@@ -62,6 +62,7 @@ class Corpus:
             idf=lambda term: 1.0,
             path_of=lambda source: f"/docs/{source}",
             settings=settings or Settings(),
+            focus_vector=focus_vector,
         )
 
 
@@ -232,6 +233,17 @@ def test_the_abstention_threshold_comes_from_settings():
     weak = Corpus()
     weak.add("matcha.md", [("Matcha is whisked, not steeped.", 0.05)])
     assert not weak.answer("Who won the football world cup?", Settings(abstain_below=-10.0)).abstained
+
+
+def test_the_confidence_asks_about_the_focus_when_it_has_words_enough():
+    corpus = Corpus()
+    corpus.add("kettles.txt", [("Morioka kettles keep water hot for an hour.", 0.9)])
+    away = np.eye(DIM, dtype=np.float32)[DIM - 1]  # a focus no sentence is near: cosine 0
+    always = Settings(abstain_below=-10.0)
+    rich = corpus.answer("How long do Morioka kettles keep water hot?", always, focus_vector=away)
+    assert rich.confidence == pytest.approx(rich.citations[0].score + 0.0)  # "How long do kettles keep water hot?"
+    thin = corpus.answer("What is Morioka known for?", always, focus_vector=away)
+    assert thin.confidence == pytest.approx(thin.citations[0].score + 0.9)  # "What is known for?": the question's
 
 
 def test_citation_numbers_follow_marker_order():
