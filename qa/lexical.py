@@ -50,7 +50,11 @@ class Lexical:
         tokens = tokenize(texts)
         bm25 = bm25s.BM25()
         # bm25s cannot index an empty vocabulary; a placeholder keeps tiny corpora valid.
-        bm25.index([t or ["\u2400"] for t in tokens], show_progress=False)
+        docs = [t or ["\u2400"] for t in tokens]
+        # Term ids in sorted order, not in set order (which changes with Python's hash
+        # seed): the same corpus gives the same index files, byte for byte.
+        vocab = {term: i for i, term in enumerate(sorted({term for doc in docs for term in doc}))}
+        bm25.index(([[vocab[term] for term in doc] for doc in docs], vocab), show_progress=False)
         df = Counter(term for doc in tokens for term in set(doc))
         n = len(texts)
         idf = {term: math.log(1 + (n - f + 0.5) / (f + 0.5)) for term, f in df.items()}
@@ -68,7 +72,7 @@ class Lexical:
 
     def save(self, folder: Path) -> None:
         self.bm25.save(str(folder / "bm25"), show_progress=False)
-        (folder / "idf.json").write_text(json.dumps({"n_docs": self.n_docs, "idf": self.idf}))
+        (folder / "idf.json").write_text(json.dumps({"n_docs": self.n_docs, "idf": self.idf}, sort_keys=True))
 
     @classmethod
     def load(cls, folder: Path) -> Lexical:

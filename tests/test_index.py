@@ -312,3 +312,19 @@ def test_committed_passages_match_the_current_code():
     assert derived == stored  # sentences, quotes and titles too
     assert manifest["titles"] == {d.source: d.title for d in documents}
     assert manifest["skipped"] == skipped
+
+
+def test_the_lexical_files_do_not_depend_on_the_hash_seed(tmp_path):
+    """Python orders sets by a per-process hash seed; the index files must not follow it."""
+    script = (
+        "import sys; from pathlib import Path; from qa.lexical import Lexical; "
+        "texts = ['Sencha is steamed green tea.', 'Matcha is ground and whisked.', 'Kettles keep water hot.']; "
+        "folder = Path(sys.argv[1]); folder.mkdir(); Lexical.build(texts).save(folder)"
+    )
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        subprocess.run([sys.executable, "-c", script, str(tmp_path / seed)], check=True, env=env)
+    files = sorted(p.relative_to(tmp_path / "1") for p in (tmp_path / "1").rglob("*") if p.is_file())
+    assert files
+    for name in files:
+        assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes(), name
