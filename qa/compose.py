@@ -186,7 +186,8 @@ def select(question: str, candidates: list[Candidate], *, settings: Settings) ->
 
     Two sentences always fit; a third (a fourth for "why" and list questions) only
     while the reply stays within ``settings.max_words``: a close runner-up often
-    holds the fact, but a reply should still read at a glance.
+    holds the fact, but a reply should still read at a glance. Headings are left out
+    beside a better sentence; a sentence ending in a colon brings the one after it.
     """
     limit = settings.max_sentences + (1 if _WANTS_MORE.search(question) else 0)
     best = candidates[0]
