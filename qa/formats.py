@@ -9,7 +9,7 @@ import logging
 import re
 from html.parser import HTMLParser
 
-from qa.schema import Span
+from qa.schema import Span, Visible
 
 _REFERENCE = re.compile(r"&(#[xX]?[0-9a-fA-F]+|[a-zA-Z][-.a-zA-Z0-9]*);?")
 
@@ -32,36 +32,31 @@ def html_paragraphs(raw: str) -> tuple[list[tuple[Span, ...]], str]:
     return paragraphs, " ".join(parser.title.split())
 
 
-def visible_text(raw: str, runs: tuple[Span, ...], span: Span) -> tuple[str, list[int], list[int]]:
+def visible_text(raw: str, runs: tuple[Span, ...], span: Span) -> Visible:
     """What a browser shows of ``raw[span.start:span.end]``: the text of the runs inside it,
-    tags left out and character references decoded ("&amp;" -> "&").
+    tags left out and character references decoded ("&amp;" -> "&"), mapped back to ``raw``."""
+    parts: list[str] = []
+    pieces: list[tuple[int, int, int, bool]] = []
+    length = 0
 
-    Also returns, for each character of that text, where it starts and ends in ``raw``,
-    so that a piece of the text maps back to the exact raw characters it came from.
-    """
-    pieces: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
+    def add(text: str, start: int, end: int, verbatim: bool) -> None:
+        nonlocal length
+        if text:
+            parts.append(text)
+            pieces.append((length, start, end, verbatim))
+            length += len(text)
+
     for run in runs[bisect.bisect_right(runs, span.start, key=lambda r: r.end):]:
         if run.start >= span.end:
             break
         lo, hi = max(run.start, span.start), min(run.end, span.end)
-        if lo >= hi:
-            continue
         at = lo
         for match in _REFERENCE.finditer(raw, lo, hi):
-            pieces.append(raw[at:match.start()])
-            starts.extend(range(at, match.start()))
-            ends.extend(range(at + 1, match.start() + 1))
-            decoded = html.unescape(match.group())
-            pieces.append(decoded)
-            starts.extend([match.start()] * len(decoded))
-            ends.extend([match.end()] * len(decoded))
+            add(raw[at:match.start()], at, match.start(), True)
+            add(html.unescape(match.group()), match.start(), match.end(), False)
             at = match.end()
-        pieces.append(raw[at:hi])
-        starts.extend(range(at, hi))
-        ends.extend(range(at + 1, hi + 1))
-    return "".join(pieces), starts, ends
+        add(raw[at:hi], at, hi, True)
+    return Visible("".join(parts), tuple(pieces))
 
 
 class _TextRuns(HTMLParser):

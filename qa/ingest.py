@@ -280,12 +280,11 @@ def html_blocks(raw: str) -> tuple[list[Span], tuple[Span, ...], str]:
     blocks = []
     for runs in paragraphs:
         for piece in _blank_line_pieces(raw, runs):
-            text, starts, ends = visible_text(raw, runs, piece)
+            visible = visible_text(raw, runs, piece)
+            text = visible.text
             if _is_debris(text.strip()):
                 continue
-            first = len(text) - len(text.lstrip())
-            last = len(text.rstrip()) - 1
-            blocks.append(Span(starts[first], ends[last]))
+            blocks.append(visible.raw_span(len(text) - len(text.lstrip()), len(text.rstrip())))
     return blocks, tuple(run for runs in paragraphs for run in runs), title
 
 

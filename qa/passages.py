@@ -17,7 +17,8 @@ def split_sentences(doc: Document, block: Span) -> list[tuple[Span, str]]:
     The block's visible text is what gets split (for a web page: without its tags), and
     each sentence maps back to the raw characters it came from, white space trimmed.
     """
-    text, starts, ends = doc.visible(block)
+    visible = doc.visible(block)
+    text = visible.text
     bounds: list[tuple[int, int]] = []
     for bound in get_sentence_boundaries(LANGUAGE, text):
         start, end = bound["start_index"], bound["end_index"]
@@ -33,7 +34,7 @@ def split_sentences(doc: Document, block: Span) -> list[tuple[Span, str]]:
             bounds[-1] = (bounds[-1][0], end)
         else:
             bounds.append((start, end))
-    return [(Span(starts[a], ends[b - 1]), text[a:b]) for a, b in bounds]
+    return [(visible.raw_span(a, b), text[a:b]) for a, b in bounds]
 
 
 def make_passages(documents: Iterable[Document], *, passage_words: int) -> list[Passage]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import bisect
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -34,15 +35,39 @@ class Document:
 
     def text(self, span: Span) -> str:
         """What a reader sees of ``raw[span.start:span.end]`` (for markup: without its tags)."""
-        return self.visible(span)[0]
+        return self.visible(span).text
 
-    def visible(self, span: Span) -> tuple[str, Sequence[int], Sequence[int]]:
-        """The text of ``span`` and, for each of its characters, where it starts and ends in ``raw``."""
+    def visible(self, span: Span) -> Visible:
+        """The text of ``span``, with the way back from each of its characters to ``raw``."""
         if not self.runs:
-            return self.raw[span.start:span.end], range(span.start, span.end), range(span.start + 1, span.end + 1)
+            return Visible(self.raw[span.start:span.end], ((0, span.start, span.end, True),))
         from qa.formats import visible_text  # here, not at the top: formats imports this module
 
         return visible_text(self.raw, self.runs, span)
+
+
+@dataclass(frozen=True)
+class Visible:
+    """A text read off a raw file, and where each of its characters came from.
+
+    ``pieces`` are ``(offset in text, raw start, raw end, verbatim)`` in text order: a
+    verbatim piece is ``raw[start:end]`` character for character; any other (a decoded
+    "&amp;") stands for all of its raw characters at once. Pieces, not one offset per
+    character, so that a page of many megabytes maps back in little memory.
+    """
+
+    text: str
+    pieces: tuple[tuple[int, int, int, bool], ...]
+
+    def raw_span(self, start: int, end: int) -> Span:
+        """The raw characters behind ``text[start:end]`` (``end > start``)."""
+        return Span(self._raw(start, first=True), self._raw(end - 1, first=False))
+
+    def _raw(self, i: int, *, first: bool) -> int:
+        at, raw_start, raw_end, verbatim = self.pieces[bisect.bisect_right(self.pieces, (i, math.inf)) - 1]
+        if verbatim:
+            return raw_start + i - at + (0 if first else 1)
+        return raw_start if first else raw_end
 
 
 @dataclass(frozen=True)

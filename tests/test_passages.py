@@ -157,6 +157,13 @@ def test_references_read_decoded_and_are_cited_as_written():
     assert p.quotes == ("Tea &amp; cakes cost &pound;5&nbsp;each.",)
 
 
+def test_a_sentence_that_starts_or_ends_in_a_reference_cites_all_of_it():
+    d = html_document("<p>Sencha is green. &ldquo;Drink it,&rdquo; she said &hellip;</p>")
+    (p,) = make_passages([d], passage_words=100)
+    assert p.texts == ("Sencha is green.", "“Drink it,” she said …")
+    assert p.quotes == ("Sencha is green.", "&ldquo;Drink it,&rdquo; she said &hellip;")
+
+
 def test_menus_and_buttons_are_not_text():
     d = html_document("<nav><a href='/'>Home</a> <a href='/blog'>Blog posts</a></nav>"
                       "<button>Toggle dark theme</button><select><option>English version</option></select>"
