@@ -1,4 +1,4 @@
-"""Formats: the text of an HTML page as runs of its raw markup, and the text layer of a PDF."""
+"""Formats: an HTML page's paragraphs and visible text, mapped back to its raw markup; a PDF's text layer."""
 
 from __future__ import annotations
 
