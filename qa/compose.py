@@ -187,7 +187,7 @@ def select(question: str, candidates: list[Candidate], *, settings: Settings) ->
     Two sentences always fit; a third (a fourth for "why" and list questions) only
     while the reply stays within ``settings.max_words``: a close runner-up often
     holds the fact, but a reply should still read at a glance. Headings are left out
-    beside a better sentence; a sentence ending in a colon brings the one after it.
+    beside a better sentence; a sentence ending in a colon brings what it introduces.
     """
     limit = settings.max_sentences + (1 if _WANTS_MORE.search(question) else 0)
     best = candidates[0]
@@ -203,31 +203,33 @@ def select(question: str, candidates: list[Candidate], *, settings: Settings) ->
             continue
         chosen.append(cand)
         length += words
-    return _with_what_they_introduce(chosen, candidates, room=settings.max_words - length)
+    return _with_what_they_introduce(chosen, candidates, room=settings.max_words - length,
+                                     most=settings.max_sentences)
 
 
-def _with_what_they_introduce(chosen: list[Candidate], candidates: list[Candidate], *, room: int) -> list[Candidate]:
-    """Each quoted sentence that ends with a colon, followed by the sentence after it.
+def _with_what_they_introduce(chosen: list[Candidate], candidates: list[Candidate], *, room: int,
+                              most: int) -> list[Candidate]:
+    """Each quoted sentence that ends with a colon, followed by the sentences it introduces.
 
-    "Keep these rules in mind:" says nothing without the rule that follows, which
-    often scores lower for sharing fewer of the question's words. Added while the
-    reply stays within the word budget.
+    "Keep these rules in mind:" says nothing without the rules that follow, which often
+    score lower for sharing fewer of the question's words. Up to ``most`` of them, in
+    order, while the reply stays within ``room`` more words.
     """
     by_span = {(c.hit.passage.id, c.span.start): c for c in candidates}
-    out = []
+    out: list[Candidate] = []
     for cand in chosen:
         out.append(cand)
         if not cand.text.rstrip().endswith(":"):
             continue
         spans = cand.hit.passage.sentences
-        at = spans.index(cand.span)
-        follower = by_span.get((cand.hit.passage.id, spans[at + 1].start)) if at + 1 < len(spans) else None
-        if follower is None or follower in chosen or follower in out:
-            continue
-        words = len(follower.text.split())
-        if words <= room:
+        for span in spans[spans.index(cand.span) + 1:][:most]:
+            follower = by_span.get((cand.hit.passage.id, span.start))
+            if follower is None or follower in chosen or follower in out:
+                break
+            room -= len(follower.text.split())
+            if room < 0:
+                break
             out.append(follower)
-            room -= words
     return out
 
 
