@@ -191,9 +191,8 @@ def read_document(path: Path, source: str) -> Document:
         blocks, title = text_blocks(raw), ""
     document = Document(source=source, path=str(path.resolve()), title=title, raw=raw, blocks=tuple(blocks),
                         runs=runs)
-    if not title:
-        title = guess_title(document) or Path(source).stem
-    return replace(document, title=title)
+    # A title read off the text needs the document's blocks as a reader sees them.
+    return document if title else replace(document, title=guess_title(document) or Path(source).stem)
 
 
 def text_blocks(raw: str) -> list[Span]:
