@@ -187,50 +187,61 @@ def select(question: str, candidates: list[Candidate], *, settings: Settings) ->
     Two sentences always fit; a third (a fourth for "why" and list questions) only
     while the reply stays within ``settings.max_words``: a close runner-up often
     holds the fact, but a reply should still read at a glance. Headings are left out
-    beside a better sentence; a sentence ending in a colon brings what it introduces.
+    beside a better sentence. A sentence that introduces a list brings its items next
+    (see ``_introduced``), up to ``settings.max_sentences`` of them, under the same
+    word budget.
     """
     limit = settings.max_sentences + (1 if _WANTS_MORE.search(question) else 0)
     best = candidates[0]
-    chosen = [best]
-    length = len(best.text.split())
-    for cand in candidates[1:]:
-        if len(chosen) >= limit or cand.score < best.score - MAX_GAP:
-            break
-        if cand.fragment or any(_jaccard(cand.words, other.words) > 0.6 for other in chosen):
-            continue  # a heading beside the answer, or a near-duplicate, adds nothing
-        words = len(cand.text.split())
-        if len(chosen) >= 2 and length + words > settings.max_words:
-            continue
-        chosen.append(cand)
-        length += words
-    return _with_what_they_introduce(chosen, candidates, room=settings.max_words - length,
-                                     most=settings.max_sentences)
-
-
-def _with_what_they_introduce(chosen: list[Candidate], candidates: list[Candidate], *, room: int,
-                              most: int) -> list[Candidate]:
-    """Each quoted sentence that ends with a colon, followed by the sentences it introduces.
-
-    "Keep these rules in mind:" says nothing without the rules that follow, which often
-    score lower for sharing fewer of the question's words. Up to ``most`` of them, in
-    order, while the reply stays within ``room`` more words.
-    """
     by_span = {(c.hit.passage.id, c.span.start): c for c in candidates}
-    out: list[Candidate] = []
-    for cand in chosen:
-        out.append(cand)
-        if not cand.text.rstrip().endswith(":"):
+    chosen: list[Candidate] = []
+    length = 0
+
+    def fits(cand: Candidate) -> bool:
+        return len(chosen) < 2 or length + len(cand.text.split()) <= settings.max_words
+
+    for cand in candidates:
+        if chosen and (len(chosen) >= limit or cand.score < best.score - MAX_GAP):
+            break
+        if cand in chosen or not fits(cand):
             continue
-        spans = cand.hit.passage.sentences
-        for span in spans[spans.index(cand.span) + 1:][:most]:
-            follower = by_span.get((cand.hit.passage.id, span.start))
-            if follower is None or follower in chosen or follower in out:
+        if chosen and (cand.fragment or any(_jaccard(cand.words, other.words) > 0.6 for other in chosen)):
+            continue  # a heading beside the answer, or a near-duplicate, adds nothing
+        chosen.append(cand)
+        length += len(cand.text.split())
+        for item in _introduced(cand, by_span, most=settings.max_sentences):
+            if item in chosen or not fits(item):
                 break
-            room -= len(follower.text.split())
-            if room < 0:
-                break
-            out.append(follower)
-    return out
+            chosen.append(item)
+            length += len(item.text.split())
+    return chosen
+
+
+# A sentence opening with one of these starts a list that the sentence before announced
+# ("Japanese companies are behind for several reasons. First, ...").
+_FIRST_ITEM = re.compile(r"(first(ly)?|first of all|to (begin|start) with|1[.)])[\s,:]", re.IGNORECASE)
+_NEXT_ITEM = re.compile(r"(second(ly)?|third(ly)?|fourth(ly)?|next|finally|lastly|[2-9][.)])[\s,:]", re.IGNORECASE)
+
+
+def _introduced(cand: Candidate, by_span: dict, *, most: int) -> list[Candidate]:
+    """The sentences that ``cand`` introduces, in order, at most ``most`` of them.
+
+    "Keep these rules in mind:" says nothing without the rules that follow, and "We are
+    behind for several reasons." nothing without "First, ...": the items often score
+    lower for sharing fewer of the question's words. After a colon, the next sentences
+    are the items; otherwise, a next sentence that opens with "First" begins a list
+    that runs on while sentences open with "Second", "Finally" and the like.
+    """
+    spans = cand.hit.passage.sentences
+    following = [by_span.get((cand.hit.passage.id, span.start)) for span in spans[spans.index(cand.span) + 1:]]
+    items: list[Candidate] = []
+    colon = cand.text.rstrip().endswith(":")
+    for follower in following[:most]:
+        opens_item = _FIRST_ITEM if not items else _NEXT_ITEM
+        if follower is None or not (colon or opens_item.match(follower.text)):
+            break
+        items.append(follower)
+    return items
 
 
 def focus(question: str) -> str:

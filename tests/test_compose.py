@@ -138,9 +138,31 @@ def test_a_sentence_ending_in_a_colon_brings_what_it_introduces():
 def test_what_a_colon_introduces_must_fit_the_word_budget():
     corpus = Corpus()
     long = "Each value has one owner, " + "and so on " * 30 + "until the end."
-    corpus.add("rules.html", [("Keep these ownership rules in mind:", 0.95), (long, 0.1)])
+    corpus.add("rules.html", [("Keep these ownership rules in mind:", 0.95), ("There is one owner at a time.", 0.1),
+                              (long, 0.1)])
     answer = corpus.answer("Which ownership rules should I keep in mind?", Settings(max_words=40))
-    assert answer.sentences == ("Keep these ownership rules in mind:",)
+    # Two sentences always fit; the third would take the reply past 40 words.
+    assert answer.sentences == ("Keep these ownership rules in mind:", "There is one owner at a time.")
+
+
+def test_a_sentence_before_first_brings_the_list_it_announces():
+    corpus = Corpus()
+    corpus.add("tea.txt", [
+        ("Sencha is hard to brew for several reasons.", 0.95),
+        ("First, the water must be cooler than boiling.", 0.1),
+        ("Secondly, the leaves steep for one minute only.", 0.1),
+        ("Tea shops sell many kinds of cups and pots.", 0.1),
+    ])
+    answer = corpus.answer("Why is sencha hard to brew?")
+    assert answer.sentences == (
+        "Sencha is hard to brew for several reasons.", "First, the water must be cooler than boiling.",
+        "Secondly, the leaves steep for one minute only.",
+    )
+    # Without "First", the next sentence is just a weak neighbour.
+    plain = Corpus()
+    plain.add("tea.txt", [("Sencha is hard to brew for several reasons.", 0.95),
+                          ("The water must be cooler than boiling.", 0.1)])
+    assert plain.answer("Why is sencha hard to brew?").sentences == ("Sencha is hard to brew for several reasons.",)
 
 
 def test_identical_sentences_in_two_sources_are_both_cited():
