@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from sentencex import get_sentence_boundaries
@@ -9,6 +10,9 @@ from sentencex import get_sentence_boundaries
 from qa.schema import Document, Passage, Span
 
 LANGUAGE = "en"
+# A quotation: curly or guillemet pairs, or straight double quotes within one line.
+MIN_QUOTED_WORDS = 4  # a quoted sentence this long may stand alone
+_QUOTATION = re.compile(r'“[^“”]*”|«[^«»]*»|"[^"\n]*"')
 
 
 def split_sentences(doc: Document, block: Span) -> list[tuple[Span, str]]:
@@ -20,8 +24,7 @@ def split_sentences(doc: Document, block: Span) -> list[tuple[Span, str]]:
     visible = doc.visible(block)
     text = visible.text
     bounds: list[tuple[int, int]] = []
-    for bound in get_sentence_boundaries(LANGUAGE, text):
-        start, end = bound["start_index"], bound["end_index"]
+    for start, end in _pieces(text):
         while start < end and text[start].isspace():
             start += 1
         while end > start and text[end - 1].isspace():
@@ -35,6 +38,32 @@ def split_sentences(doc: Document, block: Span) -> list[tuple[Span, str]]:
         else:
             bounds.append((start, end))
     return [(visible.raw_span(a, b), text[a:b]) for a, b in bounds]
+
+
+def _pieces(text: str) -> list[tuple[int, int]]:
+    """sentencex's sentences of ``text``, with quotations of several sentences split up.
+
+    sentencex never ends a sentence inside quotation marks, so a press release's quoted
+    paragraph ("..., comments: “We are behind for three reasons. First, ... Third, ...”")
+    would be one sentence of 150 words: too long to quote, too diluted to embed. Each
+    sentence of such a quotation is a sentence of its own; short exclamations ("Yes.
+    Fine,") stay together.
+    """
+    pieces = []
+    for bound in get_sentence_boundaries(LANGUAGE, text):
+        start, end = bound["start_index"], bound["end_index"]
+        cuts = []
+        for quotation in _QUOTATION.finditer(text, start, end):
+            inner = quotation.start() + 1
+            quoted = [(inner + b["start_index"], inner + b["end_index"])
+                      for b in get_sentence_boundaries(LANGUAGE, text[inner:quotation.end() - 1])]
+            cuts += [a_end for (a_start, a_end), (b_start, b_end) in zip(quoted, quoted[1:])
+                     if _words(text, a_start, a_end) >= MIN_QUOTED_WORDS <= _words(text, b_start, b_end)]
+        for cut in cuts:
+            pieces.append((start, cut))
+            start = cut
+        pieces.append((start, end))
+    return pieces
 
 
 def make_passages(documents: Iterable[Document], *, passage_words: int) -> list[Passage]:
@@ -75,3 +104,7 @@ def _passage(doc: Document, sentences: list[tuple[Span, str]], pid: int) -> Pass
         texts=tuple(text for _, text in sentences),
         quotes=tuple(doc.raw[s.start:s.end] for s in spans),
     )
+
+
+def _words(text: str, start: int, end: int) -> int:
+    return len(text[start:end].split())

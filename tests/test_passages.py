@@ -127,6 +127,20 @@ def test_a_lower_case_word_after_an_exclamation_mark_continues_the_sentence():
     ]
 
 
+def test_a_quotation_of_several_sentences_is_split_into_them():
+    raw = ("Ms Sato, CEO of Matcha Ltd, comments: \u201cWe are behind for two reasons. First, our farms are small. "
+           "Second, our buyers are cautious.\u201d Then \"Yes. Fine,\" she said.")
+    d = doc("press.txt", raw)
+    sentences = split_sentences(d, d.blocks[0])
+    assert [text for _, text in sentences] == [
+        "Ms Sato, CEO of Matcha Ltd, comments: \u201cWe are behind for two reasons.",
+        "First, our farms are small.",
+        "Second, our buyers are cautious.\u201d",
+        'Then "Yes. Fine," she said.',  # quoted sentences under four words stay together
+    ]
+    assert all(raw[span.start:span.end] == text for span, text in sentences)
+
+
 def test_sentence_texts_keep_odd_spacing():
     raw = "Tabs\tinside. Two  spaces inside.\nA wrapped\nline."
     d = doc("odd.txt", raw)
