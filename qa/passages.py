@@ -31,9 +31,9 @@ def split_sentences(doc: Document, block: Span) -> list[tuple[Span, str]]:
             end -= 1
         if end <= start:
             continue
-        if bounds and text[start].islower() and text[bounds[-1][1] - 1] in "!?":
-            # "If Hello, world! did print", "the vec! macro": an exclamation or question
-            # mark followed by a lower-case word ends no sentence.
+        if bounds and (text[start].islower() or text[start] in "([{") and text[bounds[-1][1] - 1] in "!?":
+            # "If Hello, world! did print", "the vec! macro", "vec![1, 2]": an exclamation
+            # or question mark followed by a lower-case word or a bracket ends no sentence.
             bounds[-1] = (bounds[-1][0], end)
         else:
             bounds.append((start, end))

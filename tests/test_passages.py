@@ -119,12 +119,16 @@ def test_split_sentences_offsets_point_into_raw():
     assert texts[-1] == "Then he left!"
 
 
-def test_a_lower_case_word_after_an_exclamation_mark_continues_the_sentence():
-    raw = "If Hello, world! did print, you are set. Use the vec! macro. It works! Then stop? no."
+def test_a_lower_case_word_or_bracket_after_an_exclamation_mark_continues_the_sentence():
+    raw = ("If Hello, world! did print, you are set. Use the vec! macro. Write let v = vec![1, 2]; to start. "
+           "It works! Then stop? no.\n\n#![allow(unused)]\nfn main() {}")
     d = doc("bang.md", raw)
     assert [text for _, text in split_sentences(d, d.blocks[0])] == [
-        "If Hello, world! did print, you are set.", "Use the vec! macro.", "It works!", "Then stop? no.",
+        "If Hello, world! did print, you are set.", "Use the vec! macro.", "Write let v = vec![1, 2]; to start.",
+        "It works!", "Then stop? no.",
     ]
+    code = d.blocks[1]
+    assert [text for _, text in split_sentences(d, code)] == ["#![allow(unused)]\nfn main() {}"]
 
 
 def test_a_quotation_of_several_sentences_is_split_into_them():
