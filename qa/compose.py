@@ -21,6 +21,14 @@ _WANTS_NUMBER = re.compile(
     re.IGNORECASE,
 )
 _WANTS_MORE = re.compile(r"\b(why|reasons?|explain|list|which (ones|are)|what are)\b", re.IGNORECASE)
+_WANTS_DATE = re.compile(r"\b(when|what (date|day)|which (date|day))\b", re.IGNORECASE)
+_MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+# "October 29, 2008", "29 Oct 2008", "May 2010", "2008-10-29", "08.02.13": a dateline.
+_DATE = re.compile(
+    rf"\b({_MONTH}\s+(\d{{1,2}}(st|nd|rd|th)?,?\s+)?\d{{4}}|\d{{1,2}}(st|nd|rd|th)?\s+{_MONTH},?\s+\d{{4}}"
+    r"|\d{4}-\d{2}-\d{2}|\d{1,2}[./]\d{1,2}[./]\d{2,4})\b",
+    re.IGNORECASE,
+)
 # "one" is left out: far more often a pronoun than a count.
 _NUMBER = re.compile(
     r"\d|\b(two|three|four|five|six|seven|eight|nine|ten|twenty|hundred|thousand|million|billion"
@@ -127,6 +135,7 @@ def rank_sentences(
     terms = set(tokenize([question])[0])
     total = sum(idf(t) for t in terms)
     wants_number = bool(_WANTS_NUMBER.search(question))
+    wants_date = bool(_WANTS_DATE.search(question))
     top = hits[0].score if hits and hits[0].score > 0 else 1.0
     out = []
     for hit in hits[: settings.answer_passages]:
@@ -147,7 +156,8 @@ def rank_sentences(
                      + W_FOCUS * (float(fcos) - float(cosine)))
             if wants_number and not _NUMBER.search(text):
                 score -= P_NO_NUMBER
-            fragment = _is_fragment(text, words)
+            # A heading or byline is no answer; a dateline is, to "when".
+            fragment = _is_fragment(text, words) and not (wants_date and _DATE.search(text))
             if fragment:
                 score -= P_FRAGMENT
             out.append(Candidate(hit, span, text, quote, vector, float(cosine), coverage, score, frozenset(words),

@@ -165,6 +165,20 @@ def test_a_sentence_before_first_brings_the_list_it_announces():
     assert plain.answer("Why is sencha hard to brew?").sentences == ("Sencha is hard to brew for several reasons.",)
 
 
+def test_a_dateline_answers_when_but_other_headings_stay_out():
+    corpus = Corpus()
+    corpus.add("post.html", [
+        ("Tea in Uji", 0.5),  # a heading
+        ("Wednesday, October 29, 2008", 0.45),  # the post's dateline
+        ("We visited tea farms near Uji this autumn and tasted new sencha.", 0.35),
+    ])
+    when = corpus.answer("When was the post about Uji tea farms published?")
+    assert when.sentences[0] == "Wednesday, October 29, 2008"
+    what = corpus.answer("What did the post about Uji tea farms describe?")
+    assert what.sentences[0] == "We visited tea farms near Uji this autumn and tasted new sencha."
+    assert "Tea in Uji" not in when.sentences + what.sentences
+
+
 def test_identical_sentences_in_two_sources_are_both_cited():
     corpus = Corpus()
     shared = "Kyoto tea houses open only in spring for the blossom season."
