@@ -10,8 +10,8 @@ from sentencex import get_sentence_boundaries
 from qa.schema import Document, Passage, Span
 
 LANGUAGE = "en"
-# A quotation: curly or guillemet pairs, or straight double quotes within one line.
 MIN_QUOTED_WORDS = 4  # a quoted sentence this long may stand alone
+# A quotation: curly or guillemet pairs, or straight double quotes within one line.
 _QUOTATION = re.compile(r'“[^“”]*”|«[^«»]*»|"[^"\n]*"')
 
 
