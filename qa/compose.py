@@ -29,6 +29,14 @@ _DATE = re.compile(
     r"|\d{4}-\d{2}-\d{2}|\d{1,2}[./]\d{1,2}[./]\d{2,4})\b",
     re.IGNORECASE,
 )
+# Questions about a document rather than its content: who wrote it, when it appeared.
+_ASKS_AUTHOR = re.compile(r"^\W*(who|whose|which (person|writer|author|blogger))\b.*\b(wrote|writes|written|"
+                          r"authored|author|posted|published|blogged)\b", re.IGNORECASE)
+_ASKS_PUBLISHED = re.compile(r"\b(when|what (date|day)|which (date|day))\b.*\b(published|posted|written|wrote|"
+                             r"appeared|released)\b", re.IGNORECASE)
+# "By Josh Bernoff", "Posted by QEQ Intern | 08.02.13", "— contributed by Chizuru Misawa".
+_BYLINE = re.compile(r"^\W*(?i:((posted|written|contributed|published) )?by)\s+[A-Z]|^\W*(?i:author)\s*:")
+BYLINE_WORDS = 12  # a byline or dateline is a short line of its own
 # "one" is left out: far more often a pronoun than a count.
 _NUMBER = re.compile(
     r"\d|\b(two|three|four|five|six|seven|eight|nine|ten|twenty|hundred|thousand|million|billion"
@@ -224,6 +232,27 @@ def select(question: str, candidates: list[Candidate], *, settings: Settings) ->
                 break
             chosen.append(item)
             length += len(item.text.split())
+    return _credit_first(question, chosen, candidates)
+
+
+def _credit_first(question: str, chosen: list[Candidate], candidates: list[Candidate]) -> list[Candidate]:
+    """For "Who wrote ...?" the byline, for "When was ... published?" the dateline, first.
+
+    Such a question describes a post ("the post about consumers in Japan and Korea"), so
+    its best sentence is the post's title or a line of its text; the answer is a short
+    line of the same document, "By Josh Bernoff" or "September 07, 2009", which shares no
+    words with the question. It leads the reply; the sentence that names the post follows.
+    """
+    if _ASKS_AUTHOR.search(question):
+        wanted = _BYLINE.search
+    elif _ASKS_PUBLISHED.search(question):
+        wanted = _DATE.search
+    else:
+        return chosen
+    source = chosen[0].hit.passage.source
+    for cand in candidates:
+        if cand.hit.passage.source == source and len(cand.text.split()) <= BYLINE_WORDS and wanted(cand.text):
+            return [cand, *(c for c in chosen if c != cand)]
     return chosen
 
 

@@ -179,6 +179,27 @@ def test_a_dateline_answers_when_but_other_headings_stay_out():
     assert "Tea in Uji" not in when.sentences + what.sentences
 
 
+def post(corpus: Corpus, source: str, date: str, title: str, byline: str, body: str, *, cosine: float = 0.9) -> None:
+    corpus.add(source, [(date, 0.1), (title, cosine), (byline, 0.1), (body, cosine - 0.1)])
+
+
+def test_who_wrote_and_when_published_lead_with_the_byline_and_dateline_of_that_post():
+    corpus = Corpus()
+    post(corpus, "uji.html", "September 07, 2009", "Tea farms of Uji welcome visitors", "By Aiko Tanaka",
+         "Most farms near Uji offer tastings on weekends.")
+    post(corpus, "kyoto.html", "May 2, 2010", "Temples of Kyoto", "Posted by Ken Mori",
+         "Kinkaku-ji is covered in gold leaf.", cosine=0.3)
+    who = corpus.answer("Who wrote the post about visiting the tea farms of Uji?")
+    assert who.sentences[0] == "By Aiko Tanaka"
+    assert {c.source for c in who.citations} == {"uji.html"}  # not the other post's byline
+    when = corpus.answer("When was the post about the tea farms of Uji published?")
+    assert when.sentences[0] == "September 07, 2009"
+    assert when.citations[0].source == "uji.html"
+    # A question about the content, even one that names the author, gets the content.
+    what = corpus.answer("What do the tea farms of Uji offer, according to the author?")
+    assert "By Aiko Tanaka" not in what.sentences and "September 07, 2009" not in what.sentences
+
+
 def test_identical_sentences_in_two_sources_are_both_cited():
     corpus = Corpus()
     shared = "Kyoto tea houses open only in spring for the blossom season."
