@@ -250,10 +250,12 @@ def _credit_first(question: str, chosen: list[Candidate], candidates: list[Candi
     else:
         return chosen
     source = chosen[0].hit.passage.source
-    for cand in candidates:
-        if cand.hit.passage.source == source and len(cand.text.split()) <= BYLINE_WORDS and wanted(cand.text):
-            return [cand, *(c for c in chosen if c != cand)]
-    return chosen
+    lines = [c for c in candidates
+             if c.hit.passage.source == source and len(c.text.split()) <= BYLINE_WORDS and wanted(c.text)]
+    if not lines:
+        return chosen
+    first = min(lines, key=lambda c: c.span.start)  # the post's own, not a comment's further down
+    return [first, *(c for c in chosen if c != first)]
 
 
 # A sentence opening with one of these starts a list that the sentence before announced

@@ -180,7 +180,8 @@ def test_a_dateline_answers_when_but_other_headings_stay_out():
 
 
 def post(corpus: Corpus, source: str, date: str, title: str, byline: str, body: str, *, cosine: float = 0.9) -> None:
-    corpus.add(source, [(date, 0.1), (title, cosine), (byline, 0.1), (body, cosine - 0.1)])
+    corpus.add(source, [(date, 0.1), (title, cosine), (byline, 0.1), (body, cosine - 0.1),
+                        ("Posted by a reader | June 1, 2011", 0.2)])  # a comment below the post
 
 
 def test_who_wrote_and_when_published_lead_with_the_byline_and_dateline_of_that_post():
