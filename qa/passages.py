@@ -10,6 +10,7 @@ from sentencex import get_sentence_boundaries
 from qa.schema import Document, Passage, Span
 
 LANGUAGE = "en"
+_LIST_NUMBER = re.compile(r"\(?\d{1,3}[.)]")
 MIN_QUOTED_WORDS = 4  # a quoted sentence this long may stand alone
 # A quotation: curly or guillemet pairs, or straight double quotes within one line.
 _QUOTATION = re.compile(r'“[^“”]*”|«[^«»]*»|"[^"\n]*"')
@@ -31,13 +32,26 @@ def split_sentences(doc: Document, block: Span) -> list[tuple[Span, str]]:
             end -= 1
         if end <= start:
             continue
-        if bounds and (text[start].islower() or text[start] in "([{") and text[bounds[-1][1] - 1] in "!?":
-            # "If Hello, world! did print", "the vec! macro", "vec![1, 2]": an exclamation
-            # or question mark followed by a lower-case word or a bracket ends no sentence.
+        if bounds and _continues(text, bounds[-1], start):
             bounds[-1] = (bounds[-1][0], end)
         else:
             bounds.append((start, end))
     return [(visible.raw_span(a, b), text[a:b]) for a, b in bounds]
+
+
+def _continues(text: str, previous: tuple[int, int], start: int) -> bool:
+    """Whether the piece at ``start`` goes on the sentence ``previous`` rather than a new one.
+
+    An exclamation or question mark followed by a lower-case word ends no sentence ("If
+    Hello, world! did print", "the vec! macro"), nor does code's "vec![1, 2]"; and the
+    number of a list item belongs to the item ("2. Where can I get a DLL?").
+    """
+    last = text[previous[1] - 1]
+    return bool(
+        (text[start].islower() and last in "!?")
+        or (text[start] in "([{" and last == "!")
+        or _LIST_NUMBER.fullmatch(text, *previous)
+    )
 
 
 def _pieces(text: str) -> list[tuple[int, int]]:

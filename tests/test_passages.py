@@ -145,6 +145,14 @@ def test_a_quotation_of_several_sentences_is_split_into_them():
     assert all(raw[span.start:span.end] == text for span, text in sentences)
 
 
+def test_the_number_of_a_list_item_stays_with_it():
+    raw = " 1. Is zlib Y2K-compliant?\n\n    Yes. It has no dates.\n\n 2. Where can I get a DLL?\n\n(3) See the site."
+    d = Document(source="faq.txt", path="/nowhere/faq.txt", title="faq", raw=raw, blocks=(Span(0, len(raw)),))
+    assert [text for _, text in split_sentences(d, d.blocks[0])] == [
+        "1. Is zlib Y2K-compliant?", "Yes.", "It has no dates.", "2. Where can I get a DLL?", "(3) See the site.",
+    ]
+
+
 def test_sentence_texts_keep_odd_spacing():
     raw = "Tabs\tinside. Two  spaces inside.\nA wrapped\nline."
     d = doc("odd.txt", raw)
