@@ -276,11 +276,13 @@ def _introduced(cand: Candidate, by_span: dict, *, most: int) -> list[Candidate]
     spans = cand.hit.passage.sentences
     following = [by_span.get((cand.hit.passage.id, span.start)) for span in spans[spans.index(cand.span) + 1:]]
     items: list[Candidate] = []
-    colon = cand.text.rstrip().endswith(":")
+    end = cand.text.rstrip()[-1:]
     for follower in following[:most]:
         opens_item = _FIRST_ITEM if not items else _NEXT_ITEM
-        if follower is None or not (colon or opens_item.match(follower.text)):
+        if follower is None or not (end in ":?" or opens_item.match(follower.text)):
             break
+        if end == "?" and follower.text.rstrip().endswith("?"):
+            break  # the next question: this one's answer, if any, is over
         items.append(follower)
     return items
 

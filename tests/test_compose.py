@@ -165,6 +165,21 @@ def test_a_sentence_before_first_brings_the_list_it_announces():
     assert plain.answer("Why is sencha hard to brew?").sentences == ("Sencha is hard to brew for several reasons.",)
 
 
+def test_a_question_in_the_text_brings_its_answer_up_to_the_next_question():
+    corpus = Corpus()
+    corpus.add("faq.txt", [
+        ("Is sencha bitter?", 0.95),
+        ("Only when it is brewed too hot.", 0.1),
+        ("Water at seventy degrees keeps it sweet.", 0.1),
+        ("Is matcha sweet?", 0.3),
+        ("Matcha tastes of grass and umami.", 0.1),
+    ])
+    answer = corpus.answer("Is sencha a bitter tea?")
+    assert answer.sentences == (
+        "Is sencha bitter?", "Only when it is brewed too hot.", "Water at seventy degrees keeps it sweet.",
+    )
+
+
 def test_a_dateline_answers_when_but_other_headings_stay_out():
     corpus = Corpus()
     corpus.add("post.html", [
