@@ -205,9 +205,9 @@ def select(question: str, candidates: list[Candidate], *, settings: Settings) ->
     Two sentences always fit; a third (a fourth for "why" and list questions) only
     while the reply stays within ``settings.max_words``: a close runner-up often
     holds the fact, but a reply should still read at a glance. Headings are left out
-    beside a better sentence. A sentence that introduces a list brings its items next
-    (see ``_introduced``), up to ``settings.max_sentences`` of them, under the same
-    word budget.
+    beside a better sentence. A sentence that introduces a list or asks a question
+    brings its items or its answer next (see ``_introduced``), up to
+    ``settings.max_sentences`` of them, under the same word budget.
     """
     limit = settings.max_sentences + (1 if _WANTS_MORE.search(question) else 0)
     best = candidates[0]
@@ -267,11 +267,13 @@ _NEXT_ITEM = re.compile(r"(second(ly)?|third(ly)?|fourth(ly)?|next|finally|lastl
 def _introduced(cand: Candidate, by_span: dict, *, most: int) -> list[Candidate]:
     """The sentences that ``cand`` introduces, in order, at most ``most`` of them.
 
-    "Keep these rules in mind:" says nothing without the rules that follow, and "We are
-    behind for several reasons." nothing without "First, ...": the items often score
-    lower for sharing fewer of the question's words. After a colon, the next sentences
-    are the items; otherwise, a next sentence that opens with "First" begins a list
-    that runs on while sentences open with "Second", "Finally" and the like.
+    "Keep these rules in mind:" says nothing without the rules that follow, "We are
+    behind for several reasons." nothing without "First, ...", and a question in the
+    text ("Is zlib thread-safe?") nothing without its answer: they often score lower
+    for sharing fewer of the question's words. After a colon, the next sentences are
+    the items; after a question, the sentences up to the next question; otherwise, a
+    next sentence that opens with "First" begins a list that runs on while sentences
+    open with "Second", "Finally" and the like.
     """
     spans = cand.hit.passage.sentences
     following = [by_span.get((cand.hit.passage.id, span.start)) for span in spans[spans.index(cand.span) + 1:]]
