@@ -32,8 +32,8 @@ _DATE = re.compile(
 # Questions about a document rather than its content: who wrote it, when it appeared.
 _ASKS_AUTHOR = re.compile(r"^\W*(who|whose|which (person|writer|author|blogger))\b.*\b(wrote|writes|written|"
                           r"authored|author|posted|published|blogged)\b", re.IGNORECASE)
-_ASKS_PUBLISHED = re.compile(r"\b(when|what (date|day)|which (date|day))\b.*\b(published|posted|written|wrote|"
-                             r"appeared|released)\b", re.IGNORECASE)
+_ASKS_PUBLISHED = re.compile(_WANTS_DATE.pattern + r".*\b(published|posted|written|wrote|appeared|released)\b",
+                             re.IGNORECASE)
 # "By Josh Bernoff", "Posted by QEQ Intern | 08.02.13", "— contributed by Chizuru Misawa".
 _BYLINE = re.compile(r"^\W*(?i:((posted|written|contributed|published) )?by)\s+[A-Z]|^\W*(?i:author)\s*:")
 BYLINE_WORDS = 12  # a byline or dateline is a short line of its own
@@ -276,10 +276,10 @@ def _introduced(cand: Candidate, by_span: dict, *, most: int) -> list[Candidate]
     open with "Second", "Finally" and the like.
     """
     spans = cand.hit.passage.sentences
-    following = [by_span.get((cand.hit.passage.id, span.start)) for span in spans[spans.index(cand.span) + 1:]]
+    after = spans[spans.index(cand.span) + 1:][:most]
     items: list[Candidate] = []
     end = cand.text.rstrip()[-1:]
-    for follower in following[:most]:
+    for follower in (by_span.get((cand.hit.passage.id, span.start)) for span in after):
         opens_item = _FIRST_ITEM if not items else _NEXT_ITEM
         if follower is None or not (end in ":?" or opens_item.match(follower.text)):
             break
