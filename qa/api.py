@@ -18,6 +18,7 @@ from qa.retrieve import search
 from qa.schema import Answer, Hit
 
 MAX_QUESTION_CHARS = 2000
+MAX_CACHED_NAMES = 50_000
 
 
 class Engine:
@@ -32,6 +33,7 @@ class Engine:
         self.index = index
         self.encoder = encoder
         self.settings = settings
+        self._names: dict[str, np.ndarray] = {}  # name -> vector; names recur across questions
 
     @classmethod
     def load(cls, index_dir: str | Path | None = None, *, settings: Settings | None = None) -> Engine:
@@ -47,6 +49,17 @@ class Engine:
                 f"{self.index.manifest['dimension']}: run `qa build --index {self.index.root}`"
             )
         return vectors
+
+    def name_vectors(self, names: list[str]) -> np.ndarray:
+        """Unit vectors of short names, each embedded once per engine (and safe across threads)."""
+        found = {n: self._names.get(n) for n in names}
+        new = [n for n, vector in found.items() if vector is None]
+        if new:
+            found.update(zip(new, self.encode_query(new)))
+            if len(self._names) > MAX_CACHED_NAMES:
+                self._names.clear()
+            self._names.update((n, found[n]) for n in new)
+        return np.stack([found[n] for n in names])
 
     def search(self, query: str, *, k: int | None = None, mode: str = "hybrid") -> list[Hit]:
         vector = self.encode_query([query])[0]
@@ -71,6 +84,7 @@ class Engine:
             settings=self.settings,
             focus_vector=focus_vector,
             searched_for=query,
+            name_vectors=self.name_vectors,
         )
         return answer
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from qa.config import Settings
 from qa.lexical import tokenize
+from qa.names import stand_in
 from qa.schema import Answer, Citation, Hit, Span
 
 NO_ANSWER = "The documents do not answer this question."
@@ -54,6 +55,9 @@ MAX_GAP = 0.12  # a runner-up this far below the best sentence is not quoted
 # A focus with fewer topic words than this says too little to embed on its own ("What is
 # KISA responsible for?" -> "What is responsible for?"): the confidence uses the whole question.
 MIN_FOCUS_TERMS = 2
+# A best sentence that names another thing in place of the asked one answers another question:
+# more than any confidence reaches (about 2), so the reply abstains at any usual threshold.
+P_STAND_IN = 2.0
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,7 @@ def compose(
     focus_vector: np.ndarray | None = None,
     searched_for: str = "",
     sentence_tokens: Callable[[Hit], list[list[str]]] | None = None,
+    name_vectors: Callable[[list[str]], np.ndarray] | None = None,
 ) -> Answer:
     """Build the reply to ``question`` from ``hits`` (best first).
 
@@ -94,19 +99,26 @@ def compose(
     confidence asks whether the best sentence says what is asked, not just whom it names
     (when the focus keeps at least ``MIN_FOCUS_TERMS`` topic words).
     ``sentence_tokens`` gives each hit's sentences tokenized (default: tokenize them now).
+    ``name_vectors`` embeds short texts; with it, a best sentence whose document never
+    names what the question names, and that names a thing of the same kind instead, lowers
+    the confidence by ``P_STAND_IN`` (see ``qa.names.stand_in``).
     """
     candidates = rank_sentences(question, hits, query_vector=query_vector, sentence_vectors=sentence_vectors,
                                 document_terms=document_terms, idf=idf, settings=settings,
                                 focus_vector=focus_vector, sentence_tokens=sentence_tokens)
-    confidence = 0.0
+    confidence, swap = 0.0, None
     if candidates:
         best = candidates[0]
         focused = focus_vector is not None and len(set(tokenize([focus(question)])[0])) >= MIN_FOCUS_TERMS
         confidence = best.score + (float(best.vector @ focus_vector) if focused else best.cosine)
+        if name_vectors is not None:
+            swap = stand_in(question, best.text, document_terms(best.hit.passage.source), name_vectors)
+            confidence -= P_STAND_IN if swap else 0.0
     common = dict(question=question, passages=tuple(hits), searched_for=searched_for or question,
                   confidence=confidence)
     if not candidates or confidence < settings.abstain_below:
-        return Answer(text=render_abstention(hits), abstained=True, **common)
+        note = f"The closest sentence names {swap[1]}; its source never mentions {swap[0]}." if swap else ""
+        return Answer(text=render_abstention(hits, note), abstained=True, note=note, **common)
     chosen = select(question, candidates, settings=settings)
     citations, markers = [], []
     for cand in chosen:
@@ -308,8 +320,8 @@ def render(sentences: tuple[str, ...], markers: list[list[int]], citations: list
     return "\n".join(lines)
 
 
-def render_abstention(hits: list[Hit]) -> str:
-    lines = [NO_ANSWER]
+def render_abstention(hits: list[Hit], note: str = "") -> str:
+    lines = [NO_ANSWER, note] if note else [NO_ANSWER]
     if hits:
         lines += ["", "Closest passages:"]
         for i, hit in enumerate(hits[:3], 1):

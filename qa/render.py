@@ -32,8 +32,8 @@ def render_answer(answer: Answer) -> str:
     if answer.searched_for and answer.searched_for != answer.question:
         parts.append(f'<p class="qa-searched">Searched for: {_esc(answer.searched_for)}</p>')
     if answer.abstained:
-        parts.append('<p class="qa-notfound"><strong>Not in the documents.</strong> '
-                     'No sentence in the documents answers this question well enough to quote.</p>')
+        why = answer.note or "No sentence in the documents answers this question well enough to quote."
+        parts.append(f'<p class="qa-notfound"><strong>Not in the documents.</strong> {_esc(why)}</p>')
     else:
         body = " ".join(
             f'{_esc(" ".join(s.split()))}&nbsp;<span class="qa-cite">{"".join(f"[{n}]" for n in ns)}</span>'

@@ -137,6 +137,7 @@ class Answer:
     passages: tuple[Hit, ...] = ()
     searched_for: str = ""
     confidence: float = 0.0
+    note: str = ""  # why it abstained, when a rule can say ("The closest sentence names Japan; ...")
 
     def __str__(self) -> str:
         return self.text
@@ -148,6 +149,7 @@ class Answer:
             "searched_for": self.searched_for,
             "abstained": self.abstained,
             "confidence": round(self.confidence, 4),
+            "note": self.note,
             "text": self.text,
             "sentences": list(self.sentences),
             "markers": [list(m) for m in self.markers],

@@ -191,3 +191,23 @@ def test_a_sentence_across_html_tags_is_cited_whole_and_shown_without_them(fake_
     assert_offset_contract(answer)
     assert cited.text in answer.sentences and cited.text in answer.text
     assert "<b>" not in answer.text
+
+
+def test_name_vectors_embed_each_name_once(fake_engine, monkeypatch):
+    calls = []
+    real = fake_engine.encode_query
+    monkeypatch.setattr(fake_engine, "encode_query", lambda texts: calls.append(list(texts)) or real(texts))
+    first = fake_engine.name_vectors(["Japan", "Korea", "Japan"])
+    second = fake_engine.name_vectors(["Korea", "Seoul"])
+    assert calls == [["Japan", "Korea"], ["Seoul"]]
+    assert first.shape[0] == 3 and (first[0] == first[2]).all() and (first[1] == second[0]).all()
+
+
+@pytest.mark.slow
+def test_a_sentence_about_another_country_is_no_answer(real_engine):
+    # The Regus report gives China's and India's figures, never Korea's.
+    answer = real_engine.ask("How optimistic are Korean businesses about social media bringing customer inquiries?")
+    assert answer.abstained, answer.text
+    assert "never mentions Korean" in answer.note and answer.note in answer.text
+    asked_about_china = real_engine.ask("How optimistic are Chinese businesses about social media bringing inquiries?")
+    assert not asked_about_china.abstained and "65%" in asked_about_china.text

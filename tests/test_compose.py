@@ -52,7 +52,8 @@ class Corpus:
         texts = [h.passage.text for h in self.hits if h.passage.source == source]
         return frozenset(t for tokens in tokenize(texts) for t in tokens)
 
-    def answer(self, question: str, settings: Settings | None = None, focus_vector: np.ndarray | None = None):
+    def answer(self, question: str, settings: Settings | None = None, focus_vector: np.ndarray | None = None,
+               name_vectors=None):
         return compose(
             question,
             self.hits,
@@ -63,6 +64,7 @@ class Corpus:
             path_of=lambda source: f"/docs/{source}",
             settings=settings or Settings(),
             focus_vector=focus_vector,
+            name_vectors=name_vectors,
         )
 
 
@@ -286,6 +288,20 @@ def test_weak_evidence_abstains_and_lists_the_closest_passages():
     for needle in ("Matcha notes", "matcha.md", "Kettles", "kettle.txt", "Matcha is whisked"):
         assert needle in answer.text
     assert "[1]" in answer.text and "[2]" in answer.text
+
+
+def test_a_sentence_about_another_name_does_not_answer():
+    corpus = Corpus()
+    corpus.add("survey.txt", [("In 2010, 30% of Japanese firms won customers online.", 0.9)])
+    question = "What share of Korean firms won customers online?"
+    assert not corpus.answer(question).abstained  # by meaning and words alone, it would answer
+
+    def same_kind(texts):  # "Korean" and "Japanese" as two countries: cosine 0.64
+        return np.array([[0.8, 0.6, 0.0], [0.8, 0.0, 0.6]], dtype=np.float32)[: len(texts)]
+
+    answer = corpus.answer(question, name_vectors=same_kind)
+    assert answer.abstained and answer.sentences == ()
+    assert "names Japanese; its source never mentions Korean" in answer.text
 
 
 def test_no_hits_abstains():

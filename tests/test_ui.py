@@ -80,6 +80,14 @@ def test_abstention_says_not_found_and_shows_the_nearest_passages():
     assert "[1]" not in html and "<mark>" not in html and "<img" not in html
 
 
+def test_abstention_says_why_when_the_answer_knows():
+    note = f"The closest sentence names {EVIL}; its source never mentions X."
+    answer = Answer(question="q", text="", abstained=True, note=note)
+    html = render_answer(answer)
+    assert "Not in the documents.</strong> The closest sentence names &lt;img" in html
+    assert "well enough to quote" not in html and "<img" not in html
+
+
 def test_a_quote_found_in_two_files_gets_both_markers_on_one_sentence():
     p1, p2 = passage(1, "Same words."), passage(2, "Same words.", source="b.txt")
     answer = Answer(question="q", text="", abstained=False, sentences=("Same words.", "Other."),

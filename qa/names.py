@@ -1,0 +1,100 @@
+"""Names: what a question names that its best sentence's document never does, and what stands in."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from qa.lexical import tokenize
+
+# A run of capitalised words: "South Korean", "Coca-Cola Japan", "Kim Hee-Jung".
+_RUN = re.compile(r"[A-Z][\w&'’.-]*(?:\s+[A-Z][\w&'’.-]*)*")
+_NOT_NAMES = frozenset("I A An The In On Of And But Or It Its This That These Those What Which Who Whom Whose "
+                       "How When Where Why Is Are Was Were Do Does Did".split())
+# Two names embed this close when they are things of one kind: two countries, two companies,
+# two months ("South Korean" ~ "Japan" 0.57, "Seoul" ~ "South Koreans" 0.63).
+SAME_KIND = 0.5
+
+
+def names(text: str, *, first: bool = False) -> list[str]:
+    """The capitalised runs of ``text``; its first word counts, on its own, only with ``first``.
+
+    A question's "Which" or "According" says nothing; a sentence's "Japanese businesses
+    (21%) ..." does, and an odd "Although" is a name of no kind, near no other.
+    """
+    out = []
+    lead = len(text) - len(text.lstrip(" \"'“‘(«"))
+    for match in _RUN.finditer(text):
+        words = match.group(0).split()
+        if match.start() == lead:
+            head, words = words[0], words[1:]
+            if first and head not in _NOT_NAMES:
+                out.append(_bare(head))
+        words = [_bare(w) for w in words if w not in _NOT_NAMES]
+        if words:
+            out.append(" ".join(words))
+    return list(dict.fromkeys(n for n in out if n))
+
+
+def _bare(word: str) -> str:
+    """``word`` without a closing stop or possessive: "LinkedIn's" -> "LinkedIn"."""
+    return re.sub(r"['’]s$", "", word.rstrip(".'’,;:!?"))
+
+
+def stand_in(
+    question: str,
+    sentence: str,
+    document_terms: frozenset[str],
+    embed: Callable[[list[str]], np.ndarray],
+) -> tuple[str, str] | None:
+    """``(asked, said)`` when ``sentence`` names ``said`` in place of the question's ``asked``.
+
+    ``asked`` appears nowhere in the sentence's document, and ``said``, named in the
+    sentence, is a thing of the same kind: "What percentage of South Korean businesses ...?"
+    met by "... 30% of Japanese firms ..." in a report that never mentions Korea. Such a
+    sentence answers another question. ``embed`` gives unit vectors for short texts.
+    """
+    asked = [n for n in names(question) if not _in_document(n, document_terms)]
+    said = names(sentence, first=True)
+    if not asked or not said:
+        return None
+    vectors = embed(asked + said)
+    similar = vectors[: len(asked)] @ vectors[len(asked):].T
+    for i, a in enumerate(asked):
+        for j, s in enumerate(said):
+            if _one_name(a, s):
+                similar[i, j] = -1.0  # "US" for "United States" is no stand-in
+    i, j = np.unravel_index(int(np.argmax(similar)), similar.shape)
+    return (asked[i], said[j]) if similar[i, j] >= SAME_KIND else None
+
+
+def _in_document(name: str, terms: frozenset[str]) -> bool:
+    return all(_has_term(token, terms) for token in tokenize([name])[0])
+
+
+def _has_term(token: str, terms: Iterable[str]) -> bool:
+    """``token`` or a word of the same stem: "japan" for "japanes", "korea" for "korean"."""
+    if token in terms:
+        return True
+    return len(token) >= 4 and any(_same_stem(token, t) for t in terms if t[:4] == token[:4])
+
+
+def _same_stem(a: str, b: str) -> bool:
+    return len(os.path.commonprefix([a, b])) >= max(4, min(len(a), len(b)) - 2)
+
+
+def _one_name(a: str, b: str) -> bool:
+    """Two spellings of one name: one within the other, a shared stem, or initials ("US", "USA")."""
+    la, lb = a.lower(), b.lower()
+    wa, wb = set(la.split()), set(lb.split())
+    if wa <= wb or wb <= wa or _same_stem(la, lb):  # "Coca-Cola" in "Coca-Cola Japan"; "Japan", "Japanese"
+        return True
+    for short, long_ in ((a, b), (b, a)):
+        initials = "".join(w[0] for w in long_.split()).upper()
+        letters = re.sub(r"\W", "", short)
+        if len(initials) > 1 and letters.isupper() and (letters.startswith(initials) or initials.startswith(letters)):
+            return True
+    return False
