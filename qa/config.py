@@ -34,8 +34,9 @@ class Settings:
     max_sentences: int = 3  # per reply; "why"/list questions get one more
     max_words: int = 80  # a sentence past the second joins only if the reply stays this short
     # Confidence (best sentence score + its cosine to the question's focus) under which
-    # the reply abstains; set at the balanced-accuracy optimum on the 102 labelled seed questions
-    # (2026-11-23: 0.832 at 0.74; 0.838 at 0.739, one question's confidence lower).
+    # the reply abstains; set near the balanced-accuracy optimum on the 102 labelled seed questions
+    # (2026-11-23, with the stand-in rule of qa.names: 0.879 at 0.74; 0.885 at 0.7394, one
+    # question's confidence lower).
     abstain_below: float = 0.74
 
     def __post_init__(self) -> None:
