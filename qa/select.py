@@ -1,0 +1,114 @@
+"""Select: which ranked sentences a reply quotes, and in what order."""
+
+from __future__ import annotations
+
+import re
+
+from qa.config import Settings
+from qa.rank import DATE, WANTS_DATE, Candidate
+
+_WANTS_MORE = re.compile(r"\b(why|reasons?|explain|list|which (ones|are)|what are)\b", re.IGNORECASE)
+# Questions about a document rather than its content: who wrote it, when it appeared.
+_ASKS_AUTHOR = re.compile(r"^\W*(who|whose|which (person|writer|author|blogger))\b.*\b(wrote|writes|written|"
+                          r"authored|author|posted|published|blogged)\b", re.IGNORECASE)
+_ASKS_PUBLISHED = re.compile(WANTS_DATE.pattern + r".*\b(published|posted|written|wrote|appeared|released)\b",
+                             re.IGNORECASE)
+# "By Josh Bernoff", "Posted by QEQ Intern | 08.02.13", "— contributed by Chizuru Misawa".
+_BYLINE = re.compile(r"^\W*(?i:((posted|written|contributed|published) )?by)\s+[A-Z]|^\W*(?i:author)\s*:")
+BYLINE_WORDS = 12  # a byline or dateline is a short line of its own
+MAX_GAP = 0.12  # a runner-up this far below the best sentence is not quoted
+
+
+def select(question: str, candidates: list[Candidate], *, settings: Settings) -> list[Candidate]:
+    """The best sentence, plus close runners-up that add something new.
+
+    Two sentences always fit; a third (a fourth for "why" and list questions) only
+    while the reply stays within ``settings.max_words``: a close runner-up often
+    holds the fact, but a reply should still read at a glance. Headings are left out
+    beside a better sentence. A sentence that introduces a list or asks a question
+    brings its items or its answer next (see ``_introduced``), up to
+    ``settings.max_sentences`` of them, under the same word budget.
+    """
+    limit = settings.max_sentences + (1 if _WANTS_MORE.search(question) else 0)
+    best = candidates[0]
+    by_span = {(c.hit.passage.id, c.span.start): c for c in candidates}
+    chosen: list[Candidate] = []
+    length = 0
+
+    def fits(cand: Candidate) -> bool:
+        return len(chosen) < 2 or length + len(cand.text.split()) <= settings.max_words
+
+    for cand in candidates:
+        if chosen and (len(chosen) >= limit or cand.score < best.score - MAX_GAP):
+            break
+        if cand in chosen or not fits(cand):
+            continue
+        if chosen and (cand.fragment or any(_jaccard(cand.words, other.words) > 0.6 for other in chosen)):
+            continue  # a heading beside the answer, or a near-duplicate, adds nothing
+        chosen.append(cand)
+        length += len(cand.text.split())
+        for item in _introduced(cand, by_span, most=settings.max_sentences):
+            if item in chosen or not fits(item):
+                break
+            chosen.append(item)
+            length += len(item.text.split())
+    return _credit_first(question, chosen, candidates)
+
+
+def _credit_first(question: str, chosen: list[Candidate], candidates: list[Candidate]) -> list[Candidate]:
+    """For "Who wrote ...?" the byline, for "When was ... published?" the dateline, first.
+
+    Such a question describes a post ("the post about consumers in Japan and Korea"), so
+    its best sentence is the post's title or a line of its text; the answer is a short
+    line of the same document, "By Josh Bernoff" or "September 07, 2009", which shares no
+    words with the question. It leads the reply; the sentence that names the post follows.
+    """
+    if _ASKS_AUTHOR.search(question):
+        wanted = _BYLINE.search
+    elif _ASKS_PUBLISHED.search(question):
+        wanted = DATE.search
+    else:
+        return chosen
+    source = chosen[0].hit.passage.source
+    lines = [c for c in candidates
+             if c.hit.passage.source == source and len(c.text.split()) <= BYLINE_WORDS and wanted(c.text)]
+    if not lines:
+        return chosen
+    first = min(lines, key=lambda c: c.span.start)  # the post's own, not a comment's further down
+    return [first, *(c for c in chosen if c != first)]
+
+
+# A sentence opening with one of these starts a list that the sentence before announced
+# ("Japanese companies are behind for several reasons. First, ...").
+_FIRST_ITEM = re.compile(r"(first(ly)?|first of all|to (begin|start) with|1[.)])[\s,:]", re.IGNORECASE)
+_NEXT_ITEM = re.compile(r"(second(ly)?|third(ly)?|fourth(ly)?|next|finally|lastly|[2-9][.)])[\s,:]", re.IGNORECASE)
+
+
+def _introduced(cand: Candidate, by_span: dict, *, most: int) -> list[Candidate]:
+    """The sentences that ``cand`` introduces, in order, at most ``most`` of them.
+
+    "Keep these rules in mind:" says nothing without the rules that follow, "We are
+    behind for several reasons." nothing without "First, ...", and a question in the
+    text ("Is zlib thread-safe?") nothing without its answer: they often score lower
+    for sharing fewer of the question's words. After a colon, the next sentences are
+    the items; after a question, the sentences up to the next question; otherwise, a
+    next sentence that opens with "First" begins a list that runs on while sentences
+    open with "Second", "Finally" and the like.
+    """
+    spans = cand.hit.passage.sentences
+    after = spans[spans.index(cand.span) + 1:][:most]
+    items: list[Candidate] = []
+    end = cand.text.rstrip()[-1:]
+    for follower in (by_span.get((cand.hit.passage.id, span.start)) for span in after):
+        opens_item = _FIRST_ITEM if not items else _NEXT_ITEM
+        if follower is None or not (end in ":?" or opens_item.match(follower.text)):
+            break
+        if end == "?" and follower.text.rstrip().endswith("?"):
+            break  # the next question: this one's answer, if any, is over
+        items.append(follower)
+    return items
+
+
+
+def _jaccard(a: set, b: set) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
