@@ -11,6 +11,7 @@ import pytest
 from qa.compose import compose
 from qa.config import Settings
 from qa.lexical import tokenize
+from qa.rank import in_context, rank_sentences
 from qa.schema import Hit, Passage, Span
 
 DIM = 8
@@ -394,3 +395,30 @@ def test_answer_carries_its_evidence():
     data = answer.to_dict()
     assert data["citations"][0]["quote"] == answer.citations[0].quote
     assert data["abstained"] is False
+
+
+def test_a_sentence_is_read_with_the_one_before_it():
+    vectors = np.eye(3, dtype=np.float32)  # three sentences on three unrelated topics
+    mixed = in_context(vectors, 0.3)
+    assert np.allclose(mixed[0], vectors[0])  # the first has nothing before it
+    assert np.allclose(np.linalg.norm(mixed, axis=1), 1.0)
+    assert mixed[1] @ vectors[0] > 0.28 and mixed[1] @ vectors[2] == 0.0  # the one before, not the one after
+    assert in_context(vectors, 0.0) is vectors
+
+
+def test_a_pronoun_sentence_rises_with_the_sentence_before_it():
+    corpus = Corpus()
+    pronoun = "It's only Facebook that is really struggling to get off the ground."
+    rival = "Facebook is struggling everywhere, says a rival."
+    corpus.add("sns.txt", [("Mixi and Gree have millions of users in Japan.", 0.8), (pronoun, 0.5)])
+    corpus.add("other.txt", [(rival, 0.55)])
+
+    def order(weight: float) -> list[str]:
+        ranked = rank_sentences("What is struggling?", corpus.hits, query_vector=QUERY,
+                                sentence_vectors=lambda h: corpus.vectors[h.passage.id],
+                                document_terms=corpus.document_terms, idf=lambda term: 1.0,
+                                settings=Settings(context_weight=weight))
+        return [c.text for c in ranked]
+
+    assert order(0.0).index(rival) < order(0.0).index(pronoun)
+    assert order(0.3).index(pronoun) < order(0.3).index(rival)
