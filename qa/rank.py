@@ -71,8 +71,9 @@ def rank_sentences(
 ) -> list[Candidate]:
     """Every sentence of the top passages, best answer first.
 
-    A sentence scores by meaning (cosine to the question), by how much of the
-    question's rare vocabulary it contains, and by its passage's rank; a question
+    A sentence scores by meaning (cosine to the question, the sentence read with the one
+    before it: ``in_context``), by how much of the question's rare vocabulary it
+    contains, and by its passage's rank; a question
     that asks for a number or a year wants a sentence that holds one. Question words
     found elsewhere in the sentence's document count half: a byline or a heading
     often names what the sentence itself only implies.
