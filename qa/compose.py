@@ -11,16 +11,17 @@ from qa.lexical import tokenize
 from qa.names import stand_in
 from qa.rank import rank_sentences
 from qa.schema import Answer, Citation, Hit
-from qa.select import select
+from qa.select import asks_about_a_text, credit_lines, select
 
 NO_ANSWER = "The documents do not answer this question."
 
 # A focus with fewer topic words than this says too little to embed on its own ("What is
 # KISA responsible for?" -> "What is responsible for?"): the confidence uses the whole question.
 MIN_FOCUS_TERMS = 2
-# A best sentence that names another thing in place of the asked one answers another question:
-# more than any confidence reaches (about 2), so the reply abstains at any usual threshold.
-P_STAND_IN = 2.0
+# What a rule rules out loses more than any confidence reaches (about 2), so the reply abstains
+# at any usual threshold: a best sentence that names another thing in place of the asked one,
+# or a question about who wrote a post (or when) with no byline (or dateline) at hand.
+P_RULED_OUT = 2.0
 
 
 def compose(
@@ -48,25 +49,32 @@ def compose(
     ``sentence_tokens`` gives each hit's sentences tokenized (default: tokenize them now).
     ``name_vectors`` embeds short texts; with it, a best sentence whose document never
     names what the question names, and that names a thing of the same kind instead, lowers
-    the confidence by ``P_STAND_IN`` (see ``qa.names.stand_in``).
+    the confidence by ``P_RULED_OUT`` (see ``qa.names.stand_in``). So does a question about
+    who wrote a post, or when, when no byline or dateline of its document is among the
+    candidates: the sentences at hand do not say, and quoting them would look like an answer.
     """
     candidates = rank_sentences(question, hits, query_vector=query_vector, sentence_vectors=sentence_vectors,
                                 document_terms=document_terms, idf=idf, settings=settings,
                                 focus_vector=focus_vector, sentence_tokens=sentence_tokens)
-    confidence, swap = 0.0, None
+    confidence, note, credits = 0.0, "", None
     if candidates:
         best = candidates[0]
         focused = focus_vector is not None and len(set(tokenize([focus(question)])[0])) >= MIN_FOCUS_TERMS
         confidence = best.score + (float(best.vector @ focus_vector) if focused else best.cosine)
+        swap = None
         if name_vectors is not None:
             swap = stand_in(question, best.text, document_terms(best.hit.passage.source), name_vectors)
-            confidence -= P_STAND_IN if swap else 0.0
+        credits = credit_lines(question, candidates)
+        if swap:
+            note = f"The closest sentence names {swap[1]}; its source never mentions {swap[0]}."
+        elif asks_about_a_text(question) and not credits:
+            note = "The passages about it name no author or date."
+        confidence -= P_RULED_OUT if note else 0.0
     common = dict(question=question, passages=tuple(hits), searched_for=searched_for or question,
                   confidence=confidence)
     if not candidates or confidence < settings.abstain_below:
-        note = f"The closest sentence names {swap[1]}; its source never mentions {swap[0]}." if swap else ""
         return Answer(text=render_abstention(hits, note), abstained=True, note=note, **common)
-    chosen = select(question, candidates, settings=settings)
+    chosen = select(question, candidates, settings=settings, credits=credits)
     citations, markers = [], []
     for cand in chosen:
         numbers = []

@@ -16,10 +16,12 @@ _ASKS_PUBLISHED = re.compile(WANTS_DATE.pattern + r".*\b(published|posted|writte
 # "By Josh Bernoff", "Posted by QEQ Intern | 08.02.13", "— contributed by Chizuru Misawa".
 _BYLINE = re.compile(r"^\W*(?i:((posted|written|contributed|published) )?by)\s+[A-Z]|^\W*(?i:author)\s*:")
 BYLINE_WORDS = 12  # a byline or dateline is a short line of its own
+_ABOUT_A_TEXT = re.compile(r"\b(post|blog|article|entry|story|column)s?\b", re.IGNORECASE)
 MAX_GAP = 0.12  # a runner-up this far below the best sentence is not quoted
 
 
-def select(question: str, candidates: list[Candidate], *, settings: Settings) -> list[Candidate]:
+def select(question: str, candidates: list[Candidate], *, settings: Settings,
+           credits: list[Candidate] | None = None) -> list[Candidate]:
     """The best sentence, plus close runners-up that add something new.
 
     Two sentences always fit; a third (a fourth for "why" and list questions) only
@@ -27,7 +29,8 @@ def select(question: str, candidates: list[Candidate], *, settings: Settings) ->
     holds the fact, but a reply should still read at a glance. Headings are left out
     beside a better sentence. A sentence that introduces a list or asks a question
     brings its items or its answer next (see ``_introduced``), up to
-    ``settings.max_sentences`` of them, under the same word budget.
+    ``settings.max_sentences`` of them, under the same word budget. ``credits`` (see
+    ``credit_lines``) lead the reply to a question about who wrote a post or when.
     """
     limit = settings.max_sentences + (1 if _WANTS_MORE.search(question) else 0)
     best = candidates[0]
@@ -52,10 +55,10 @@ def select(question: str, candidates: list[Candidate], *, settings: Settings) ->
                 break
             chosen.append(item)
             length += len(item.text.split())
-    return _credit_first(question, chosen, candidates)
+    return _credit_first(chosen, credits)
 
 
-def _credit_first(question: str, chosen: list[Candidate], candidates: list[Candidate]) -> list[Candidate]:
+def _credit_first(chosen: list[Candidate], credits: list[Candidate] | None) -> list[Candidate]:
     """For "Who wrote ...?" the byline, for "When was ... published?" the dateline, first.
 
     Such a question describes a post ("the post about consumers in Japan and Korea"), so
@@ -63,19 +66,34 @@ def _credit_first(question: str, chosen: list[Candidate], candidates: list[Candi
     line of the same document, "By Josh Bernoff" or "September 07, 2009", which shares no
     words with the question. It leads the reply; the sentence that names the post follows.
     """
+    if not credits:
+        return chosen
+    first = credits[0]  # the post's own, not a comment's further down
+    return [first, *(c for c in chosen if c != first)]
+
+
+def credit_lines(question: str, candidates: list[Candidate]) -> list[Candidate] | None:
+    """The bylines (for "Who wrote ...?") or datelines (for "When was ... published?") of the
+    best sentence's document among ``candidates``, in document order; ``None`` when
+    ``question`` asks neither who wrote something nor when it appeared."""
     if _ASKS_AUTHOR.search(question):
         wanted = _BYLINE.search
     elif _ASKS_PUBLISHED.search(question):
         wanted = DATE.search
     else:
-        return chosen
-    source = chosen[0].hit.passage.source
+        return None
+    if not candidates:
+        return None
+    source = candidates[0].hit.passage.source
     lines = [c for c in candidates
              if c.hit.passage.source == source and len(c.text.split()) <= BYLINE_WORDS and wanted(c.text)]
-    if not lines:
-        return chosen
-    first = min(lines, key=lambda c: c.span.start)  # the post's own, not a comment's further down
-    return [first, *(c for c in chosen if c != first)]
+    return sorted(lines, key=lambda c: c.span.start)
+
+
+def asks_about_a_text(question: str) -> bool:
+    """Whether ``question`` asks who wrote, or when appeared, a post, an article or the like."""
+    return bool(_ABOUT_A_TEXT.search(question)) and bool(_ASKS_AUTHOR.search(question) or
+                                                         _ASKS_PUBLISHED.search(question))
 
 
 # A sentence opening with one of these starts a list that the sentence before announced

@@ -219,6 +219,19 @@ def test_who_wrote_and_when_published_lead_with_the_byline_and_dateline_of_that_
     assert "By Aiko Tanaka" not in what.sentences and "September 07, 2009" not in what.sentences
 
 
+def test_who_wrote_a_post_with_no_byline_at_hand_is_not_answered_with_its_text():
+    corpus = Corpus()
+    corpus.add("uji.html", [("Tea farms of Uji welcome visitors", 0.9),
+                            ("Most farms near Uji offer tastings on weekends.", 0.8)])
+    who = corpus.answer("Who wrote the post about the tea farms of Uji?")
+    assert who.abstained and who.note == "The passages about it name no author or date."
+    when = corpus.answer("When was the article about the tea farms of Uji published?")
+    assert when.abstained and when.note
+    # Only questions about a post, an article or the like: "Who wrote ...?" about anything else
+    # may be answered by the text ("Hamlet was written by ...").
+    assert not corpus.answer("Who wrote about the tea farms of Uji?").abstained
+
+
 def test_identical_sentences_in_two_sources_are_both_cited():
     corpus = Corpus()
     shared = "Kyoto tea houses open only in spring for the blossom season."
