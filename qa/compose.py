@@ -11,7 +11,7 @@ from qa.lexical import tokenize
 from qa.names import stand_in
 from qa.rank import rank_sentences
 from qa.schema import Answer, Citation, Hit
-from qa.select import asks_about_a_text, credit_lines, select
+from qa.select import credit_lines, names_a_text, select
 
 NO_ANSWER = "The documents do not answer this question."
 
@@ -67,7 +67,7 @@ def compose(
         credits = credit_lines(question, candidates)
         if swap:
             note = f"The closest sentence names {swap[1]}; its source never mentions {swap[0]}."
-        elif asks_about_a_text(question) and not credits:
+        elif credits == [] and names_a_text(question):  # asks who wrote it (or when); none at hand
             note = "The passages about it name no author or date."
         confidence -= P_RULED_OUT if note else 0.0
     common = dict(question=question, passages=tuple(hits), searched_for=searched_for or question,

@@ -74,15 +74,13 @@ def _credit_first(chosen: list[Candidate], credits: list[Candidate] | None) -> l
 
 def credit_lines(question: str, candidates: list[Candidate]) -> list[Candidate] | None:
     """The bylines (for "Who wrote ...?") or datelines (for "When was ... published?") of the
-    best sentence's document among ``candidates``, in document order; ``None`` when
-    ``question`` asks neither who wrote something nor when it appeared."""
+    best sentence's document among ``candidates`` (not empty), in document order; ``None``
+    when ``question`` asks neither who wrote something nor when it appeared."""
     if _ASKS_AUTHOR.search(question):
         wanted = _BYLINE.search
     elif _ASKS_PUBLISHED.search(question):
         wanted = DATE.search
     else:
-        return None
-    if not candidates:
         return None
     source = candidates[0].hit.passage.source
     lines = [c for c in candidates
@@ -90,10 +88,9 @@ def credit_lines(question: str, candidates: list[Candidate]) -> list[Candidate] 
     return sorted(lines, key=lambda c: c.span.start)
 
 
-def asks_about_a_text(question: str) -> bool:
-    """Whether ``question`` asks who wrote, or when appeared, a post, an article or the like."""
-    return bool(_ABOUT_A_TEXT.search(question)) and bool(_ASKS_AUTHOR.search(question) or
-                                                         _ASKS_PUBLISHED.search(question))
+def names_a_text(question: str) -> bool:
+    """Whether ``question`` speaks of a post, an article or the like."""
+    return bool(_ABOUT_A_TEXT.search(question))
 
 
 # A sentence opening with one of these starts a list that the sentence before announced
