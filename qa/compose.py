@@ -9,7 +9,7 @@ import numpy as np
 from qa.config import Settings
 from qa.lexical import tokenize
 from qa.names import stand_in
-from qa.rank import rank_sentences
+from qa.rank import lacks_amount, rank_sentences
 from qa.schema import Answer, Citation, Hit
 from qa.select import credit_lines, names_a_text, select
 
@@ -20,7 +20,8 @@ NO_ANSWER = "The documents do not answer this question."
 MIN_FOCUS_TERMS = 2
 # What a rule rules out loses more than any confidence reaches (about 2), so the reply abstains
 # at any usual threshold: a best sentence that names another thing in place of the asked one,
-# or a question about who wrote a post (or when) with no byline (or dateline) at hand.
+# or holds no number for "How many ...?", or a question about who wrote a post (or when) with
+# no byline (or dateline) at hand.
 P_RULED_OUT = 2.0
 
 
@@ -49,7 +50,8 @@ def compose(
     ``sentence_tokens`` gives each hit's sentences tokenized (default: tokenize them now).
     ``name_vectors`` embeds short texts; with it, a best sentence whose document never
     names what the question names, and that names a thing of the same kind instead, lowers
-    the confidence by ``P_RULED_OUT`` (see ``qa.names.stand_in``). So does a question about
+    the confidence by ``P_RULED_OUT`` (see ``qa.names.stand_in``). So does a best sentence
+    without a number when the question asks for an amount (``qa.rank.lacks_amount``), and a question about
     who wrote a post, or when, when no byline or dateline of its document is among the
     candidates: the sentences at hand do not say, and quoting them would look like an answer.
     """
@@ -67,6 +69,8 @@ def compose(
         credits = credit_lines(question, candidates)
         if swap:
             note = f"The closest sentence names {swap[1]}; its source never mentions {swap[0]}."
+        elif lacks_amount(question, best.text):
+            note = "The question asks for an amount; the closest sentence holds no number."
         elif credits == [] and names_a_text(question):  # asks who wrote it (or when); none at hand
             note = "The passages about it name no author or date."
         confidence -= P_RULED_OUT if note else 0.0

@@ -18,6 +18,18 @@ _WANTS_NUMBER = re.compile(
     r"|when|which year|what portion)\b",
     re.IGNORECASE,
 )
+# Questions no sentence without a number answers: "How many ...?", "In what year ...?", "How much
+# did they spend?", "What is the population of ...?". Not "when" ("after the war"), and "how much"
+# only of money: "How much success did it find?" wants a degree.
+ASKS_AMOUNT = re.compile(
+    r"\b(how (many|long|old|far|often)|what (percentage|percent|share|proportion|number|fraction|year|age)"
+    r"|which year|what portion"
+    r"|how much\b.*\b(cost|costs|spend|spends|spent|pay|pays|paid|earn|earns|earned|charge|charges|charged"
+    r"|raise|raised|invest|invested|worth|revenue|sales|profit|budget)"
+    r"|what (is|was|are|were) (the|its|their|his|her|\S+'s)( \w+)? (population|price|revenue|turnover|salary"
+    r"|budget|income|profit|valuation))\b",
+    re.IGNORECASE,
+)
 WANTS_DATE = re.compile(r"\b(when|what (date|day)|which (date|day))\b", re.IGNORECASE)
 _MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
 # "October 29, 2008", "29 Oct 2008", "May 2010", "2008-10-29", "08.02.13": a dateline.
@@ -28,8 +40,15 @@ DATE = re.compile(
 )
 # "one" is left out: far more often a pronoun than a count.
 _NUMBER = re.compile(
-    r"\d|\b(two|three|four|five|six|seven|eight|nine|ten|twenty|hundred|thousand|million|billion"
-    r"|half|third|quarter|fifth|tenth)s?\b",
+    r"\d|\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|hundred|thousand|million|billion|dozen"
+    r"|half|third|quarter|fifth|tenth)s?\b|\b(twent|thirt|fort|fift|sixt|sevent|eight|ninet)(y|ies)\b",
+    re.IGNORECASE,
+)
+# An amount, for ``lacks_amount``: a number, "one" ("Voters choose one member"), "none", "a single",
+# "twice", "percent", or a span of time ("for an hour").
+_AMOUNT = re.compile(
+    _NUMBER.pattern + r"|\b(one|none|zero|single|once|twice|percent|(second|minute|hour|day|week|month|year|decade)s?"
+    r"|centur(y|ies))\b",
     re.IGNORECASE,
 )
 
@@ -151,3 +170,11 @@ def _is_fragment(text: str, words: set[str]) -> bool:
     """Headings, bylines and names are not answers: too few words or no closing stop."""
     return len(words) < 3 or (len(text.split()) < 8 and not text.rstrip("”\"')»").endswith((".", "!", "?", "…")))
 
+
+def lacks_amount(question: str, text: str) -> bool:
+    """Whether ``question`` asks for an amount (see ``ASKS_AMOUNT``) and ``text`` holds none.
+
+    "How much did Coca-Cola Japan spend on mobile marketing?" is not answered by a sentence
+    on Coca-Cola's mobile activities that names no sum, however close its meaning.
+    """
+    return bool(ASKS_AMOUNT.search(question)) and not _AMOUNT.search(text)

@@ -11,7 +11,7 @@ import pytest
 from qa.compose import compose
 from qa.config import Settings
 from qa.lexical import tokenize
-from qa.rank import in_context, rank_sentences
+from qa.rank import in_context, lacks_amount, rank_sentences
 from qa.schema import Hit, Passage, Span
 
 DIM = 8
@@ -316,6 +316,35 @@ def test_a_sentence_about_another_name_does_not_answer():
     answer = corpus.answer(question, name_vectors=same_kind)
     assert answer.abstained and answer.sentences == ()
     assert "names Japanese; its source never mentions Korean" in answer.text
+
+
+def test_a_sentence_without_a_number_does_not_answer_how_many():
+    corpus = Corpus()
+    corpus.add("kettles.txt", [("Morioka kettle makers sell kettles across Japan.", 0.95)])
+    assert not corpus.answer("Where do Morioka kettle makers sell kettles?").abstained
+    answer = corpus.answer("How many kettles do Morioka kettle makers sell?")
+    assert answer.abstained and answer.sentences == ()
+    assert answer.note == "The question asks for an amount; the closest sentence holds no number."
+    assert answer.note in answer.text
+    counted = Corpus()
+    counted.add("kettles.txt", [("Morioka kettle makers sell twelve thousand kettles a year.", 0.95)])
+    assert not counted.answer("How many kettles do Morioka kettle makers sell?").abstained
+
+
+@pytest.mark.parametrize(("question", "text", "lacks"), [
+    ("How many kettles are sold?", "Kettles sell well.", True),
+    ("How many kettles are sold?", "Some 12,000 kettles are sold.", False),
+    ("How many members does each voter choose?", "Voters choose one member.", False),
+    ("How old was the president?", "A woman in her thirties had risen to president.", False),
+    ("In what year was the fort built?", "A fort was built against attack.", True),
+    ("How much did Coca-Cola spend on ads?", "Coca-Cola tried mobile ads.", True),
+    ("What is the population of Seoul?", "Korea has an active online population.", True),
+    ("How much success did the expedition find?", "The expedition was a disaster.", False),
+    ("When did the war end?", "It ended after the treaty.", False),
+    ("Why did the war end?", "It ended after the treaty.", False),
+])
+def test_lacks_amount(question, text, lacks):
+    assert lacks_amount(question, text) is lacks
 
 
 def test_no_hits_abstains():

@@ -19,7 +19,7 @@ DEV_QUESTIONS = ROOT.parent / "shared" / "eval" / "seed_questions.jsonl"
 
 # Quality of the engine (hybrid) on tests/eval/seed_questions.jsonl: the levels reached on
 # 2026-11-23 (measured R@1 0.947, R@5 1.000, MRR 0.974, answer hit 0.746 and sentence@1 0.571
-# over all answerable, citation accuracy 1.000, abstention precision 0.700 / recall 0.824),
+# over all answerable, citation accuracy 1.000, abstention precision 0.727 / recall 0.941),
 # set a little below. CI fails below them. Raise them as the engine improves.
 MIN_RECALL_AT_1 = 0.93
 MIN_RECALL_AT_5 = 0.97
@@ -27,8 +27,8 @@ MIN_MRR = 0.95
 MIN_ANSWER_HIT_ALL = 0.71
 MIN_SENTENCE_AT_1_ALL = 0.53
 MIN_CITATION_ACCURACY = 0.95
-MIN_ABSTAIN_PRECISION = 0.64
-MIN_ABSTAIN_RECALL = 0.76
+MIN_ABSTAIN_PRECISION = 0.68
+MIN_ABSTAIN_RECALL = 0.88
 LEVELS = {
     "recall@1": MIN_RECALL_AT_1, "recall@5": MIN_RECALL_AT_5, "mrr": MIN_MRR,
     "answer_hit_all": MIN_ANSWER_HIT_ALL, "sentence@1_all": MIN_SENTENCE_AT_1_ALL,
