@@ -69,7 +69,7 @@ def compose(
         credits = credit_lines(question, candidates)
         if swap:
             note = f"The closest sentence names {swap[1]}; its source never mentions {swap[0]}."
-        elif lacks_amount(question, best.text):
+        elif lacks_amount(question, (credits or [best])[0].text):  # "In what year was it posted?": the dateline
             note = "The question asks for an amount; the closest sentence holds no number."
         elif credits == [] and names_a_text(question):  # asks who wrote it (or when); none at hand
             note = "The passages about it name no author or date."

@@ -11,8 +11,8 @@ _WANTS_MORE = re.compile(r"\b(why|reasons?|explain|list|which (ones|are)|what ar
 # Questions about a document rather than its content: who wrote it, when it appeared.
 _ASKS_AUTHOR = re.compile(r"^\W*(who|whose|which (person|writer|author|blogger))\b.*\b(wrote|writes|written|"
                           r"authored|author|posted|published|blogged)\b", re.IGNORECASE)
-_ASKS_PUBLISHED = re.compile(WANTS_DATE.pattern + r".*\b(published|posted|written|wrote|appeared|released)\b",
-                             re.IGNORECASE)
+_ASKS_PUBLISHED = re.compile(rf"({WANTS_DATE.pattern}|\b(what|which) year\b)"
+                             r".*\b(published|posted|written|wrote|appear|appeared|released)\b", re.IGNORECASE)
 # "By Josh Bernoff", "Posted by QEQ Intern | 08.02.13", "— contributed by Chizuru Misawa".
 _BYLINE = re.compile(r"^\W*(?i:((posted|written|contributed|published) )?by)\s+[A-Z]|^\W*(?i:author)\s*:")
 BYLINE_WORDS = 12  # a byline or dateline is a short line of its own

@@ -214,6 +214,8 @@ def test_who_wrote_and_when_published_lead_with_the_byline_and_dateline_of_that_
     when = corpus.answer("When was the post about the tea farms of Uji published?")
     assert when.sentences[0] == "September 07, 2009"
     assert when.citations[0].source == "uji.html"
+    year = corpus.answer("In what year did the post about the tea farms of Uji appear?")
+    assert year.sentences[0] == "September 07, 2009"
     # A question about the content, even one that names the author, gets the content.
     what = corpus.answer("What do the tea farms of Uji offer, according to the author?")
     assert "By Aiko Tanaka" not in what.sentences and "September 07, 2009" not in what.sentences
