@@ -18,6 +18,10 @@ _BYLINE = re.compile(r"^\W*(?i:((posted|written|contributed|published) )?by)\s+[
 BYLINE_WORDS = 12  # a byline or dateline is a short line of its own
 _ABOUT_A_TEXT = re.compile(r"\b(post|blog|article|entry|story|column)s?\b", re.IGNORECASE)
 MAX_GAP = 0.12  # a runner-up this far below the best sentence is not quoted
+_ASKS_WHY = re.compile(r"\b(why|reasons?|cause[sd]?)\b", re.IGNORECASE)
+# A sentence opening with one of these states an effect of what the sentence before it says.
+_RESULT = re.compile(r"\W*(as a result|therefore|thus|hence|consequently|so|for this reason|because of this"
+                     r"|(that|this)(['’]s| is) why)\b", re.IGNORECASE)
 
 
 def select(question: str, candidates: list[Candidate], *, settings: Settings,
@@ -30,7 +34,8 @@ def select(question: str, candidates: list[Candidate], *, settings: Settings,
     beside a better sentence. A sentence that introduces a list or asks a question
     brings its items or its answer next (see ``_introduced``), up to
     ``settings.max_sentences`` of them, under the same word budget. ``credits`` (see
-    ``credit_lines``) lead the reply to a question about who wrote a post or when.
+    ``credit_lines``) lead the reply to a question about who wrote a post or when. Asked
+    why, a sentence that states an effect ("As a result, ...") comes after its cause.
     """
     limit = settings.max_sentences + (1 if _WANTS_MORE.search(question) else 0)
     best = candidates[0]
@@ -48,6 +53,10 @@ def select(question: str, candidates: list[Candidate], *, settings: Settings,
             continue
         if chosen and (cand.fragment or any(_jaccard(cand.words, other.words) > 0.6 for other in chosen)):
             continue  # a heading beside the answer, or a near-duplicate, adds nothing
+        cause = _cause(cand, by_span) if _ASKS_WHY.search(question) else None
+        if cause is not None and cause not in chosen and fits(cause):
+            chosen.append(cause)  # "Job-hopping isn't common." before "As a result, ... haven't caught on."
+            length += len(cause.text.split())
         chosen.append(cand)
         length += len(cand.text.split())
         for item in _introduced(cand, by_span, most=settings.max_sentences):
@@ -123,6 +132,20 @@ def _introduced(cand: Candidate, by_span: dict, *, most: int) -> list[Candidate]
         items.append(follower)
     return items
 
+
+
+def _cause(cand: Candidate, by_span: dict) -> Candidate | None:
+    """The sentence before ``cand`` when ``cand`` states its effect ("As a result, ...", "That's why ...").
+
+    Asked "Why haven't work-based social activities caught on?", the best sentence is often
+    the one that repeats the question's words, "As a result, work-based social activities
+    just haven't caught on"; the reason is the sentence before it.
+    """
+    spans = cand.hit.passage.sentences
+    i = spans.index(cand.span)
+    if i == 0 or not _RESULT.match(cand.text):
+        return None
+    return by_span.get((cand.hit.passage.id, spans[i - 1].start))
 
 
 def _jaccard(a: set, b: set) -> float:

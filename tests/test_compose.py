@@ -183,6 +183,21 @@ def test_a_question_in_the_text_brings_its_answer_up_to_the_next_question():
     )
 
 
+def test_asked_why_a_sentence_that_states_an_effect_comes_after_its_cause():
+    corpus = Corpus()
+    corpus.add("kettles.txt", [
+        ("Cast iron holds heat far longer than steel.", 0.4),
+        ("As a result, Morioka kettles keep water hot for an hour.", 0.95),
+        ("Morioka is a city in Iwate.", 0.1),
+    ])
+    why = corpus.answer("Why do Morioka kettles keep water hot for an hour?")
+    assert why.sentences[:2] == ("Cast iron holds heat far longer than steel.",
+                                 "As a result, Morioka kettles keep water hot for an hour.")
+    how_long = corpus.answer("How long do Morioka kettles keep water hot?")
+    assert how_long.sentences[0] == "As a result, Morioka kettles keep water hot for an hour."
+    assert "Cast iron holds heat far longer than steel." not in how_long.sentences
+
+
 def test_a_dateline_answers_when_but_other_headings_stay_out():
     corpus = Corpus()
     corpus.add("post.html", [
