@@ -8,7 +8,7 @@ import numpy as np
 
 from qa.config import Settings
 from qa.lexical import tokenize
-from qa.names import stand_in
+from qa.names import stand_in, unmentioned
 from qa.rank import lacks_amount, rank_sentences
 from qa.schema import Answer, Citation, Hit
 from qa.select import credit_lines, names_a_text, select
@@ -20,8 +20,9 @@ NO_ANSWER = "The documents do not answer this question."
 MIN_FOCUS_TERMS = 2
 # What a rule rules out loses more than any confidence reaches (about 2), so the reply abstains
 # at any usual threshold: a best sentence that names another thing in place of the asked one,
-# or holds no number for "How many ...?", or a question about who wrote a post (or when) with
-# no byline (or dateline) at hand.
+# or comes from a text that mentions none of the question's names, or holds no number for
+# "How many ...?", or a question about who wrote a post (or when) with no byline (or dateline)
+# at hand.
 P_RULED_OUT = 2.0
 
 
@@ -50,10 +51,12 @@ def compose(
     ``sentence_tokens`` gives each hit's sentences tokenized (default: tokenize them now).
     ``name_vectors`` embeds short texts; with it, a best sentence whose document never
     names what the question names, and that names a thing of the same kind instead, lowers
-    the confidence by ``P_RULED_OUT`` (see ``qa.names.stand_in``). So does a best sentence
-    without a number when the question asks for an amount (``qa.rank.lacks_amount``), and a question about
-    who wrote a post, or when, when no byline or dateline of its document is among the
-    candidates: the sentences at hand do not say, and quoting them would look like an answer.
+    the confidence by ``P_RULED_OUT`` (see ``qa.names.stand_in``). So do a best sentence from
+    a document that mentions none of the question's names (``qa.names.unmentioned``), a best
+    sentence without a number when the question asks for an amount (``qa.rank.lacks_amount``),
+    and a question about who wrote a post, or when, when no byline or dateline of its
+    document is among the candidates: the sentences at hand do not say, and quoting them
+    would look like an answer.
     """
     candidates = rank_sentences(question, hits, query_vector=query_vector, sentence_vectors=sentence_vectors,
                                 document_terms=document_terms, idf=idf, settings=settings,
@@ -63,12 +66,14 @@ def compose(
         best = candidates[0]
         focused = focus_vector is not None and len(set(tokenize([focus(question)])[0])) >= MIN_FOCUS_TERMS
         confidence = best.score + (float(best.vector @ focus_vector) if focused else best.cosine)
-        swap = None
-        if name_vectors is not None:
-            swap = stand_in(question, best.text, document_terms(best.hit.passage.source), name_vectors)
+        terms = document_terms(best.hit.passage.source)
+        swap = stand_in(question, best.text, terms, name_vectors) if name_vectors is not None else None
+        absent = unmentioned(question, terms)
         credits = credit_lines(question, candidates)
         if swap:
             note = f"The closest sentence names {swap[1]}; its source never mentions {swap[0]}."
+        elif absent:
+            note = f"The closest sentence comes from a text that never mentions {' or '.join(absent)}."
         elif lacks_amount(question, (credits or [best])[0].text):  # "In what year was it posted?": the dateline
             note = "The question asks for an amount; the closest sentence holds no number."
         elif credits == [] and names_a_text(question):  # asks who wrote it (or when); none at hand

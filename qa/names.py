@@ -14,6 +14,7 @@ from qa.lexical import tokenize
 _RUN = re.compile(r"[A-Z][\w&'’.-]*(?:\s+[A-Z][\w&'’.-]*)*")
 _NOT_NAMES = frozenset("I A An The In On Of And But Or It Its This That These Those What Which Who Whom Whose "
                        "How When Where Why Is Are Was Were Do Does Did".split())
+_ACRONYM = re.compile(r"[A-Z0-9&.-]{1,5}")  # "EU", "PO", "T"
 # Two names embed this close when they are things of one kind: two countries, two companies,
 # two months ("South Korean" ~ "Japan" 0.57, "Seoul" ~ "South Koreans" 0.63).
 SAME_KIND = 0.5
@@ -69,6 +70,25 @@ def stand_in(
                 similar[i, j] = -1.0  # "US" for "United States" is no stand-in
     i, j = np.unravel_index(int(np.argmax(similar)), similar.shape)
     return (asked[i], said[j]) if similar[i, j] >= SAME_KIND else None
+
+
+def unmentioned(question: str, document_terms: frozenset[str]) -> list[str]:
+    """The names of ``question`` when its document mentions none of them, else ``[]``.
+
+    "How many users does CyWorld have?" met by a sentence of a text that never says
+    "CyWorld" is met by a sentence about something else. A name counts as mentioned when
+    any of its words is in the document (the question may spell it out in full or get it
+    a little wrong), and an acronym ("EU", "PO") always does: the text may spell it out.
+    """
+    asked = names(question)
+    if not asked or any(_ACRONYM.fullmatch(n) or _partly_in_document(n, document_terms) for n in asked):
+        return []
+    return asked
+
+
+def _partly_in_document(name: str, terms: frozenset[str]) -> bool:
+    tokens = tokenize([name])[0]
+    return not tokens or any(_has_term(token, terms) for token in tokens)  # "T" (cells) is no word to look for
 
 
 def _in_document(name: str, terms: frozenset[str]) -> bool:

@@ -323,12 +323,13 @@ def test_weak_evidence_abstains_and_lists_the_closest_passages():
 
 def test_a_sentence_about_another_name_does_not_answer():
     corpus = Corpus()
-    corpus.add("survey.txt", [("In 2010, 30% of Japanese firms won customers online.", 0.9)])
-    question = "What share of Korean firms won customers online?"
+    corpus.add("survey.txt", [("In 2010, Regus found 30% of Japanese firms won customers online.", 0.9)])
+    question = "What share of Korean firms won customers online, according to Regus?"
     assert not corpus.answer(question).abstained  # by meaning and words alone, it would answer
+    kinds = {"Korean": [0.8, 0.6, 0.0, 0.0], "Japanese": [0.8, 0.0, 0.6, 0.0], "Regus": [0.0, 0.0, 0.0, 1.0]}
 
     def same_kind(texts):  # "Korean" and "Japanese" as two countries: cosine 0.64
-        return np.array([[0.8, 0.6, 0.0], [0.8, 0.0, 0.6]], dtype=np.float32)[: len(texts)]
+        return np.array([kinds[t] for t in texts], dtype=np.float32)
 
     answer = corpus.answer(question, name_vectors=same_kind)
     assert answer.abstained and answer.sentences == ()
@@ -362,6 +363,15 @@ def test_a_sentence_without_a_number_does_not_answer_how_many():
 ])
 def test_lacks_amount(question, text, lacks):
     assert lacks_amount(question, text) is lacks
+
+
+def test_a_sentence_from_a_text_that_never_mentions_the_asked_name_does_not_answer():
+    corpus = Corpus()
+    corpus.add("facebook.txt", [("There are currently around two million Facebook users in Japan.", 0.95)])
+    assert not corpus.answer("How many Facebook users are there in Japan?").abstained
+    answer = corpus.answer("How many users does CyWorld have?")
+    assert answer.abstained and answer.sentences == ()
+    assert answer.note == "The closest sentence comes from a text that never mentions CyWorld."
 
 
 def test_no_hits_abstains():

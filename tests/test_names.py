@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from qa.lexical import tokenize
-from qa.names import SAME_KIND, names, stand_in
+from qa.names import SAME_KIND, names, stand_in, unmentioned
 
 
 def terms(text: str) -> frozenset[str]:
@@ -80,3 +80,14 @@ def test_only_names_of_one_kind_stand_in(spread):
     kinds.kinds["Japan"] = "company"  # same axis as Samsung: similar exactly when spread**2 >= SAME_KIND
     swap = stand_in("What did Samsung report?", "Sales rose in Seoul and at Japan.", terms("Sales rose."), kinds)
     assert (swap == ("Samsung", "Japan")) == (spread**2 >= SAME_KIND)
+
+
+def test_a_question_whose_names_its_document_never_mentions():
+    document = terms("The CyWorld online community is the dominant social network in South Korea.")
+    assert unmentioned("How many users does Mixi have?", document) == ["Mixi"]
+    assert unmentioned("How many users do Mixi and Gree have?", document) == ["Mixi", "Gree"]
+    assert unmentioned("How many users does CyWorld have?", document) == []
+    assert unmentioned("How many users does Mixi have in Korea?", document) == []  # Korea is mentioned
+    assert unmentioned("Which network leads in the South?", document) == []  # one word of the name will do
+    assert unmentioned("How many users does the KCC count?", document) == []  # an acronym may be spelt out
+    assert unmentioned("how many users are there?", document) == []  # no names
