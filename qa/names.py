@@ -16,8 +16,8 @@ _NOT_NAMES = frozenset("I A An The In On Of And But Or It Its This That These Th
                        "How When Where Why Is Are Was Were Do Does Did".split())
 _ACRONYM = re.compile(r"[A-Z0-9&.-]{1,5}")  # "EU", "PO", "T"
 # Two names embed this close when they are things of one kind: two countries, two companies,
-# two months ("South Korean" ~ "Japan" 0.57, "Seoul" ~ "South Koreans" 0.63).
-SAME_KIND = 0.5
+# two months ("South Korean" ~ "Japan" 0.57, "Seoul" ~ "South Koreans" 0.63, "Korean" ~ "Japan" 0.49).
+SAME_KIND = 0.45
 
 
 def names(text: str, *, first: bool = False) -> list[str]:
