@@ -54,7 +54,7 @@ def select(question: str, candidates: list[Candidate], *, settings: Settings,
         if chosen and (cand.fragment or any(_jaccard(cand.words, other.words) > 0.6 for other in chosen)):
             continue  # a heading beside the answer, or a near-duplicate, adds nothing
         cause = _cause(cand, by_span) if _ASKS_WHY.search(question) else None
-        if cause is not None and cause not in chosen and fits(cause):
+        if cause is not None and not cause.fragment and cause not in chosen and fits(cause):
             chosen.append(cause)  # "Job-hopping isn't common." before "As a result, ... haven't caught on."
             length += len(cause.text.split())
         chosen.append(cand)
@@ -131,7 +131,6 @@ def _introduced(cand: Candidate, by_span: dict, *, most: int) -> list[Candidate]
             break  # the next question: this one's answer, if any, is over
         items.append(follower)
     return items
-
 
 
 def _cause(cand: Candidate, by_span: dict) -> Candidate | None:
