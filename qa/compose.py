@@ -24,6 +24,9 @@ MIN_FOCUS_TERMS = 2
 # "How many ...?", or a question about who wrote a post (or when) with no byline (or dateline)
 # at hand.
 P_RULED_OUT = 2.0
+# A best sentence this far from the question in meaning answers it only by sharing its words
+# ("Who founded Mixi?" -> "I even found Facebook and Twitter logos ..."): no answer.
+MIN_COSINE = 0.3
 
 
 def compose(
@@ -78,6 +81,8 @@ def compose(
             note = "The question asks for an amount; the closest sentence holds no number."
         elif credits == [] and names_a_text(question):  # asks who wrote it (or when); none at hand
             note = "The passages about it name no author or date."
+        elif best.cosine < MIN_COSINE and not credits:  # a byline shares no meaning with "Who wrote ...?"
+            note = "The closest sentence shares words with the question, not its meaning."
         confidence -= P_RULED_OUT if note else 0.0
     common = dict(question=question, passages=tuple(hits), searched_for=searched_for or question,
                   confidence=confidence)

@@ -10,7 +10,7 @@ from qa.rank import DATE, WANTS_DATE, Candidate
 _WANTS_MORE = re.compile(r"\b(why|reasons?|explain|list|which (ones|are)|what are)\b", re.IGNORECASE)
 # Questions about a document rather than its content: who wrote it, when it appeared.
 _ASKS_AUTHOR = re.compile(r"^\W*(who|whose|which (person|writer|author|blogger))\b.*\b(wrote|writes|written|"
-                          r"authored|author|posted|published|blogged)\b", re.IGNORECASE)
+                          r"authored|author|posted|published|blogged|contributed)\b", re.IGNORECASE)
 _ASKS_PUBLISHED = re.compile(rf"({WANTS_DATE.pattern}|\b(what|which) year\b)"
                              r".*\b(published|posted|written|wrote|appear|appeared|released)\b", re.IGNORECASE)
 # "By Josh Bernoff", "Posted by QEQ Intern | 08.02.13", "— contributed by Chizuru Misawa".

@@ -226,6 +226,7 @@ def test_who_wrote_and_when_published_lead_with_the_byline_and_dateline_of_that_
     who = corpus.answer("Who wrote the post about visiting the tea farms of Uji?")
     assert who.sentences[0] == "By Aiko Tanaka"
     assert {c.source for c in who.citations} == {"uji.html"}  # not the other post's byline
+    assert corpus.answer("Who contributed the post about the tea farms of Uji?").sentences[0] == "By Aiko Tanaka"
     when = corpus.answer("When was the post about the tea farms of Uji published?")
     assert when.sentences[0] == "September 07, 2009"
     assert when.citations[0].source == "uji.html"
@@ -372,6 +373,17 @@ def test_a_sentence_from_a_text_that_never_mentions_the_asked_name_does_not_answ
     answer = corpus.answer("How many users does CyWorld have?")
     assert answer.abstained and answer.sentences == ()
     assert answer.note == "The closest sentence comes from a text that never mentions CyWorld."
+
+
+def test_a_sentence_that_shares_words_but_not_meaning_does_not_answer():
+    corpus = Corpus()
+    corpus.add("logos.txt", [("I even found Facebook and Twitter logos on their company websites.", 0.26)])
+    always = Settings(abstain_below=-1.0)  # whatever its score, such a sentence is no answer
+    answer = corpus.answer("Who found Facebook and Twitter logos on company websites?", always)
+    assert answer.abstained and answer.note == "The closest sentence shares words with the question, not its meaning."
+    close = Corpus()
+    close.add("logos.txt", [("I even found Facebook and Twitter logos on their company websites.", 0.35)])
+    assert not close.answer("Who found Facebook and Twitter logos on company websites?", always).abstained
 
 
 def test_no_hits_abstains():
