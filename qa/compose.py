@@ -9,7 +9,7 @@ import numpy as np
 from qa.config import Settings
 from qa.lexical import tokenize
 from qa.names import stand_in, unmentioned
-from qa.rank import lacks_amount, rank_sentences
+from qa.rank import lacks_amount, lacks_time, rank_sentences
 from qa.schema import Answer, Citation, Hit
 from qa.select import credit_lines, names_a_text, select
 
@@ -21,8 +21,8 @@ MIN_FOCUS_TERMS = 2
 # What a rule rules out loses more than any confidence reaches (about 2), so the reply abstains
 # at any usual threshold: a best sentence that names another thing in place of the asked one,
 # or comes from a text that mentions none of the question's names, or holds no number for
-# "How many ...?", or a question about who wrote a post (or when) with no byline (or dateline)
-# at hand.
+# "How many ...?" and no time for "When ...?", or is far from the question in meaning, or a
+# question about who wrote a post (or when) with no byline (or dateline) at hand.
 P_RULED_OUT = 2.0
 # A best sentence this far from the question in meaning answers it only by sharing its words
 # ("Who founded Mixi?" -> "I even found Facebook and Twitter logos ..."): no answer.
@@ -55,11 +55,12 @@ def compose(
     ``name_vectors`` embeds short texts; with it, a best sentence whose document never
     names what the question names, and that names a thing of the same kind instead, lowers
     the confidence by ``P_RULED_OUT`` (see ``qa.names.stand_in``). So do a best sentence from
-    a document that mentions none of the question's names (``qa.names.unmentioned``), a best
-    sentence without a number when the question asks for an amount (``qa.rank.lacks_amount``),
-    and a question about who wrote a post, or when, when no byline or dateline of its
-    document is among the candidates: the sentences at hand do not say, and quoting them
-    would look like an answer.
+    a document that mentions none of the question's names (``qa.names.unmentioned``), one
+    without a number when the question asks for an amount (``qa.rank.lacks_amount``) or
+    without a time when it asks when (``qa.rank.lacks_time``), one whose cosine to the
+    question is under ``MIN_COSINE``, and a question about who wrote a post, or when, when no
+    byline or dateline of its document is among the candidates: the sentences at hand do not
+    say, and quoting them would look like an answer.
     """
     candidates = rank_sentences(question, hits, query_vector=query_vector, sentence_vectors=sentence_vectors,
                                 document_terms=document_terms, idf=idf, settings=settings,
@@ -79,6 +80,8 @@ def compose(
             note = f"The closest sentence comes from a text that never mentions {' or '.join(absent)}."
         elif lacks_amount(question, (credits or [best])[0].text):  # "In what year was it posted?": the dateline
             note = "The question asks for an amount; the closest sentence holds no number."
+        elif lacks_time(question, (credits or [best])[0].text):
+            note = "The question asks when; the closest sentence names no time."
         elif credits == [] and names_a_text(question):  # asks who wrote it (or when); none at hand
             note = "The passages about it name no author or date."
         elif best.cosine < MIN_COSINE and not credits:  # a byline shares no meaning with "Who wrote ...?"

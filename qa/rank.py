@@ -38,6 +38,15 @@ DATE = re.compile(
     r"|\d{4}-\d{2}-\d{2}|\d{1,2}[./]\d{1,2}[./]\d{2,4})\b",
     re.IGNORECASE,
 )
+# A question that opens with "When" (not "When X happened, what ...?") and the words of a time.
+_ASKS_WHEN = re.compile(r"^\W*(when|what time|what date|which date)\b(?!.*,\s*(what|which|who|how)\b)", re.IGNORECASE)
+_TIME = re.compile(
+    rf"\d|\b{_MONTH}(?!\w)|\b(spring|summer|autumn|fall|winter|(mon|tues|wednes|thurs|fri|satur|sun)days?|today"
+    r"|yesterday|tomorrow|tonight|now|recently|ago|since|until|till|before|after|during|while|when|whenever|once"
+    r"|later|earlier|then|soon|(year|month|week|day|hour|decade|era|age|period|time|season)s?|centur(y|ies)|reign"
+    r"|morning|evening|night|early|late|beginning|start|end|following|prior|first|last|previous|next|anniversary)\b",
+    re.IGNORECASE,
+)
 # "one" is left out: far more often a pronoun than a count.
 _NUMBER = re.compile(
     r"\d|\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|hundred|thousand|million|billion|dozen"
@@ -178,3 +187,11 @@ def lacks_amount(question: str, text: str) -> bool:
     on Coca-Cola's mobile activities that names no sum, however close its meaning.
     """
     return bool(ASKS_AMOUNT.search(question)) and not _AMOUNT.search(text)
+
+
+def lacks_time(question: str, text: str) -> bool:
+    """Whether ``question`` asks when and ``text`` names no time: no date, no number, no word
+    such as "summer", "after" or "century". "When was Twitter founded?" is not answered by
+    "I even found Facebook and Twitter logos on their company websites."
+    """
+    return bool(_ASKS_WHEN.search(question)) and not _TIME.search(text)

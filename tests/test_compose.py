@@ -11,7 +11,7 @@ import pytest
 from qa.compose import compose
 from qa.config import Settings
 from qa.lexical import tokenize
-from qa.rank import in_context, lacks_amount, rank_sentences
+from qa.rank import in_context, lacks_amount, lacks_time, rank_sentences
 from qa.schema import Hit, Passage, Span
 
 DIM = 8
@@ -364,6 +364,27 @@ def test_a_sentence_without_a_number_does_not_answer_how_many():
 ])
 def test_lacks_amount(question, text, lacks):
     assert lacks_amount(question, text) is lacks
+
+
+@pytest.mark.parametrize(("question", "text", "lacks"), [
+    ("When was the tea house founded?", "The tea house serves matcha.", True),
+    ("When was the tea house founded?", "The tea house was founded in 1868.", False),
+    ("When was the tea house founded?", "It was founded in May.", False),
+    ("When was the tea house founded?", "It was founded after the war.", False),
+    ("When is the tea house busiest?", "It is busiest in spring.", False),
+    ("When the tea house opened, what did it serve?", "It served matcha.", False),  # not a "when" question
+    ("Why was the tea house founded?", "It serves matcha.", False),
+])
+def test_lacks_time(question, text, lacks):
+    assert lacks_time(question, text) is lacks
+
+
+def test_a_sentence_without_a_time_does_not_answer_when():
+    corpus = Corpus()
+    corpus.add("uji.txt", [("The Uji tea house was founded by a merchant family.", 0.95)])
+    assert not corpus.answer("Who founded the Uji tea house?").abstained
+    answer = corpus.answer("When was the Uji tea house founded?")
+    assert answer.abstained and answer.note == "The question asks when; the closest sentence names no time."
 
 
 def test_a_sentence_from_a_text_that_never_mentions_the_asked_name_does_not_answer():
