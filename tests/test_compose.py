@@ -370,6 +370,7 @@ def test_lacks_amount(question, text, lacks):
     ("When was the tea house founded?", "The tea house serves matcha.", True),
     ("When was the tea house founded?", "The tea house was founded in 1868.", False),
     ("When was the tea house founded?", "It was founded in May.", False),
+    ("When was the tea house founded?", "Its marketing is decidedly novel.", True),  # no "Mar", "Dec" or "Nov"
     ("When was the tea house founded?", "It was founded after the war.", False),
     ("When is the tea house busiest?", "It is busiest in spring.", False),
     ("When the tea house opened, what did it serve?", "It served matcha.", False),  # not a "when" question
