@@ -9,7 +9,7 @@ import numpy as np
 from qa.config import Settings
 from qa.lexical import tokenize
 from qa.names import stand_in, unmentioned
-from qa.rank import lacks_amount, lacks_time, rank_sentences
+from qa.rank import Candidate, lacks_amount, lacks_time, rank_sentences
 from qa.schema import Answer, Citation, Hit
 from qa.select import credit_lines, names_a_text, select
 
@@ -18,11 +18,8 @@ NO_ANSWER = "The documents do not answer this question."
 # A focus with fewer topic words than this says too little to embed on its own ("What is
 # KISA responsible for?" -> "What is responsible for?"): the confidence uses the whole question.
 MIN_FOCUS_TERMS = 2
-# What a rule rules out loses more than any confidence reaches (about 2), so the reply abstains
-# at any usual threshold: a best sentence that names another thing in place of the asked one,
-# or comes from a text that mentions none of the question's names, or holds no number for
-# "How many ...?" and no time for "When ...?", or is far from the question in meaning, or a
-# question about who wrote a post (or when) with no byline (or dateline) at hand.
+# What a rule rules out (see ``ruled_out``) loses more than any confidence reaches (about 2),
+# so the reply abstains at any usual threshold.
 P_RULED_OUT = 2.0
 # A best sentence this far from the question in meaning answers it only by sharing its words
 # ("Who founded Mixi?" -> "I even found Facebook and Twitter logos ..."): no answer.
@@ -52,15 +49,9 @@ def compose(
     confidence asks whether the best sentence says what is asked, not just whom it names
     (when the focus keeps at least ``MIN_FOCUS_TERMS`` topic words).
     ``sentence_tokens`` gives each hit's sentences tokenized (default: tokenize them now).
-    ``name_vectors`` embeds short texts; with it, a best sentence whose document never
-    names what the question names, and that names a thing of the same kind instead, lowers
-    the confidence by ``P_RULED_OUT`` (see ``qa.names.stand_in``). So do a best sentence from
-    a document that mentions none of the question's names (``qa.names.unmentioned``), one
-    without a number when the question asks for an amount (``qa.rank.lacks_amount``) or
-    without a time when it asks when (``qa.rank.lacks_time``), one whose cosine to the
-    question is under ``MIN_COSINE``, and a question about who wrote a post, or when, when no
-    byline or dateline of its document is among the candidates: the sentences at hand do not
-    say, and quoting them would look like an answer.
+    ``name_vectors`` embeds short texts (see ``qa.names.stand_in``). A best sentence that
+    cannot answer the question, whatever its score, lowers the confidence by
+    ``P_RULED_OUT`` and the abstention says why (see ``ruled_out``).
     """
     candidates = rank_sentences(question, hits, query_vector=query_vector, sentence_vectors=sentence_vectors,
                                 document_terms=document_terms, idf=idf, settings=settings,
@@ -70,22 +61,8 @@ def compose(
         best = candidates[0]
         focused = focus_vector is not None and len(set(tokenize([focus(question)])[0])) >= MIN_FOCUS_TERMS
         confidence = best.score + (float(best.vector @ focus_vector) if focused else best.cosine)
-        terms = document_terms(best.hit.passage.source)
-        swap = stand_in(question, best.text, terms, name_vectors) if name_vectors is not None else None
-        absent = unmentioned(question, terms)
         credits = credit_lines(question, candidates)
-        if swap:
-            note = f"The closest sentence names {swap[1]}; its source never mentions {swap[0]}."
-        elif absent:
-            note = f"The closest sentence comes from a text that never mentions {' or '.join(absent)}."
-        elif lacks_amount(question, (credits or [best])[0].text):  # "In what year was it posted?": the dateline
-            note = "The question asks for an amount; the closest sentence holds no number."
-        elif lacks_time(question, (credits or [best])[0].text):
-            note = "The question asks when; the closest sentence names no time."
-        elif credits == [] and names_a_text(question):  # asks who wrote it (or when); none at hand
-            note = "The passages about it name no author or date."
-        elif best.cosine < MIN_COSINE and not credits:  # a byline shares no meaning with "Who wrote ...?"
-            note = "The closest sentence shares words with the question, not its meaning."
+        note = ruled_out(question, best, credits, document_terms(best.hit.passage.source), name_vectors)
         confidence -= P_RULED_OUT if note else 0.0
     common = dict(question=question, passages=tuple(hits), searched_for=searched_for or question,
                   confidence=confidence)
@@ -111,6 +88,38 @@ def compose(
     return Answer(text=render(sentences, markers, citations), abstained=False, sentences=sentences,
                   citations=tuple(citations), markers=tuple(tuple(m) for m in markers), **common)
 
+
+def ruled_out(question: str, best: Candidate, credits: list[Candidate] | None, document_terms: frozenset[str],
+              name_vectors: Callable[[list[str]], np.ndarray] | None = None) -> str:
+    """Why ``best`` cannot answer ``question`` (a line for the reply), or "" when nothing rules it out.
+
+    ``best`` comes from a document with the words ``document_terms``; ``credits`` are the
+    bylines or datelines at hand for "Who wrote ...?" and "When was ... published?" (see
+    ``qa.select.credit_lines``), which lead such a reply and so stand for ``best``. Ruled out:
+    a sentence that names a thing of the same kind in place of the asked one, which its
+    document never names (``qa.names.stand_in``, with ``name_vectors``); one from a document
+    that mentions none of the question's names (``qa.names.unmentioned``); one without a
+    number when the question asks for an amount (``qa.rank.lacks_amount``), or without a time
+    when it asks when (``qa.rank.lacks_time``); a question about who wrote a post, or when,
+    with no byline or dateline at hand; and a sentence whose cosine to the question is under
+    ``MIN_COSINE``. The sentences at hand do not say, and quoting them would look like an answer.
+    """
+    lead = (credits or [best])[0].text  # "In what year was it posted?": the dateline answers
+    swap = stand_in(question, best.text, document_terms, name_vectors) if name_vectors is not None else None
+    absent = unmentioned(question, document_terms)
+    if swap:
+        return f"The closest sentence names {swap[1]}; its source never mentions {swap[0]}."
+    if absent:
+        return f"The closest sentence comes from a text that never mentions {' or '.join(absent)}."
+    if lacks_amount(question, lead):
+        return "The question asks for an amount; the closest sentence holds no number."
+    if lacks_time(question, lead):
+        return "The question asks when; the closest sentence names no time."
+    if credits == [] and names_a_text(question):  # asks who wrote it (or when); none at hand
+        return "The passages about it name no author or date."
+    if best.cosine < MIN_COSINE and not credits:  # a byline shares no meaning with "Who wrote ...?"
+        return "The closest sentence shares words with the question, not its meaning."
+    return ""
 
 
 def focus(question: str) -> str:
