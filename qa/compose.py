@@ -8,7 +8,7 @@ import numpy as np
 
 from qa.config import Settings
 from qa.lexical import tokenize
-from qa.names import stand_in, unmentioned
+from qa.names import other_in_slot, stand_in, unmentioned
 from qa.rank import Candidate, lacks_amount, lacks_time, rank_sentences
 from qa.schema import Answer, Citation, Hit
 from qa.select import credit_lines, names_a_text, select
@@ -98,7 +98,8 @@ def ruled_out(question: str, best: Candidate, credits: list[Candidate] | None, d
     ``qa.select.credit_lines``), which lead such a reply and so stand for ``best``. Ruled out:
     a sentence that names a thing of the same kind in place of the asked one, which its
     document never names (``qa.names.stand_in``, with ``name_vectors``); one from a document
-    that mentions none of the question's names (``qa.names.unmentioned``); one without a
+    that mentions none of the question's names (``qa.names.unmentioned``); one about "the CEO
+    of" another firm than the asked one (``qa.names.other_in_slot``); one without a
     number when the question asks for an amount (``qa.rank.lacks_amount``), or without a time
     when it asks when (``qa.rank.lacks_time``); a question about who wrote a post, or when,
     with no byline or dateline at hand; and a sentence whose cosine to the question is under
@@ -111,6 +112,8 @@ def ruled_out(question: str, best: Candidate, credits: list[Candidate] | None, d
         return f"The closest sentence names {swap[1]}; its source never mentions {swap[0]}."
     if absent:
         return f"The closest sentence comes from a text that never mentions {' or '.join(absent)}."
+    if slot := other_in_slot(question, best.text):
+        return f"The closest sentence is about the {slot[1]} of {slot[2]}, not of {slot[0]}."
     if lacks_amount(question, lead):
         return "The question asks for an amount; the closest sentence holds no number."
     if lacks_time(question, lead):

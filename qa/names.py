@@ -15,6 +15,10 @@ _RUN = re.compile(r"[A-Z][\w&'’.-]*(?:\s+[A-Z][\w&'’.-]*)*")
 _NOT_NAMES = frozenset("I A An The In On Of And But Or It Its This That These Those What Which Who Whom Whose "
                        "How When Where Why Is Are Was Were Do Does Did".split())
 _ACRONYM = re.compile(r"[A-Z0-9&.-]{1,5}")  # "EU", "PO", "T"
+# "the CEO of Mixi", "the mayor of Munich": a word, "of", and a name that fills its slot.
+_SLOT = re.compile(rf"\b([A-Za-z]+) of (?:the )?({_RUN.pattern})")
+_QUANTITIES = frozenset("one two all some most many much part each any none out both either neither few several "
+                        "half rest".split())
 # Two names embed this close when they are things of one kind: two countries, two companies,
 # two months ("South Korean" ~ "Japan" 0.57, "Seoul" ~ "South Koreans" 0.63, "Korean" ~ "Japan" 0.49).
 SAME_KIND = 0.45
@@ -70,6 +74,25 @@ def stand_in(
                 similar[i, j] = -1.0  # "US" for "United States" is no stand-in
     i, j = np.unravel_index(int(np.argmax(similar)), similar.shape)
     return (asked[i], said[j]) if similar[i, j] >= SAME_KIND else None
+
+
+def other_in_slot(question: str, sentence: str) -> tuple[str, str, str] | None:
+    """``(asked, word, said)`` when ``sentence`` has "``word`` of ``said``" where ``question``
+    asks about "``word`` of ``asked``", and never names ``asked``.
+
+    "Who is the CEO of Mixi?" is not answered by "Noriyuki Ikeda, CEO of Tribal Media House
+    Inc, ..." however well the two match: the sentence fills the asked slot with another name.
+    A word of quantity ("one of", "most of") is no slot.
+    """
+    for match in _SLOT.finditer(question):
+        word, asked = match.group(1), _bare(match.group(2))
+        if word.lower() in _QUANTITIES or asked.lower() in sentence.lower():
+            continue
+        for other in re.finditer(rf"\b{word} of (?:the )?({_RUN.pattern})", sentence):
+            said = _bare(other.group(1))
+            if not _one_name(asked, said):
+                return asked, word, said
+    return None
 
 
 def unmentioned(question: str, document_terms: frozenset[str]) -> list[str]:

@@ -408,6 +408,16 @@ def test_a_sentence_that_shares_words_but_not_meaning_does_not_answer():
     assert not close.answer("Who found Facebook and Twitter logos on company websites?", always).abstained
 
 
+def test_a_sentence_about_the_same_role_of_another_name_does_not_answer():
+    corpus = Corpus()
+    corpus.add("tmh.txt", [("Noriyuki Ikeda, CEO of Tribal Media House, expects more Japanese users.", 0.9),
+                           ("Mixi is to open its account setup this summer.", 0.1)])
+    assert not corpus.answer("Who is the CEO of Tribal Media House?").abstained
+    answer = corpus.answer("Who is the CEO of Mixi?")
+    assert answer.abstained
+    assert answer.note == "The closest sentence is about the CEO of Tribal Media House, not of Mixi."
+
+
 def test_no_hits_abstains():
     answer = Corpus().answer("Anything at all?")
     assert answer.abstained and answer.citations == ()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from qa.lexical import tokenize
-from qa.names import SAME_KIND, names, stand_in, unmentioned
+from qa.names import SAME_KIND, names, other_in_slot, stand_in, unmentioned
 
 
 def terms(text: str) -> frozenset[str]:
@@ -91,3 +91,18 @@ def test_a_question_whose_names_its_document_never_mentions():
     assert unmentioned("Which network leads in the South?", document) == []  # one word of the name will do
     assert unmentioned("How many users does the KCC count?", document) == []  # an acronym may be spelt out
     assert unmentioned("how many users are there?", document) == []  # no names
+
+
+@pytest.mark.parametrize(("question", "sentence", "slot"), [
+    ("Who is the CEO of Mixi?", "Noriyuki Ikeda, CEO of Tribal Media House Inc, comments.",
+     ("Mixi", "CEO", "Tribal Media House Inc")),
+    ("What is the mayor of Munich called?", "The mayor of Warsaw is called President.", ("Munich", "mayor", "Warsaw")),
+    ("Who is the CEO of Mixi?", "Mixi's founder is the CEO of Mixi Inc.", None),  # the sentence names Mixi
+    ("When were the limits of Aristotle's physics overcome?", "The limits of Aristotelian physics fell.", None),
+    ("What is one of the sights of Kyoto?", "One of the sights of Nara is the deer park.",
+     ("Kyoto", "sights", "Nara")),
+    ("Which is one of the Kyoto temples?", "One of the Nara temples is old.", None),  # "one of" is no slot
+    ("Who is the CEO of Mixi?", "The company has grown fast.", None),
+])
+def test_another_name_in_the_asked_slot(question, sentence, slot):
+    assert other_in_slot(question, sentence) == slot
