@@ -106,11 +106,9 @@ def ruled_out(question: str, best: Candidate, credits: list[Candidate] | None, d
     ``MIN_COSINE``. The sentences at hand do not say, and quoting them would look like an answer.
     """
     lead = (credits or [best])[0].text  # "In what year was it posted?": the dateline answers
-    swap = stand_in(question, best.text, document_terms, name_vectors) if name_vectors is not None else None
-    absent = unmentioned(question, document_terms)
-    if swap:
+    if name_vectors is not None and (swap := stand_in(question, best.text, document_terms, name_vectors)):
         return f"The closest sentence names {swap[1]}; its source never mentions {swap[0]}."
-    if absent:
+    if absent := unmentioned(question, document_terms):
         return f"The closest sentence comes from a text that never mentions {' or '.join(absent)}."
     if slot := other_in_slot(question, best.text):
         return f"The closest sentence is about the {slot[1]} of {slot[2]}, not of {slot[0]}."

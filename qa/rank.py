@@ -12,18 +12,16 @@ from qa.config import Settings
 from qa.lexical import tokenize
 from qa.schema import Hit, Span
 
-_WANTS_NUMBER = re.compile(
-    r"\b(how (many|much|long|old|far|often|big|large)"
-    r"|what (percentage|percent|share|proportion|number|fraction|year|age)"
-    r"|when|which year|what portion)\b",
-    re.IGNORECASE,
-)
-# Questions no sentence without a number answers: "How many ...?", "In what year ...?", "How much
-# did they spend?", "What is the population of ...?". Not "when" ("after the war"), and "how much"
-# only of money: "How much success did it find?" wants a degree.
-ASKS_AMOUNT = re.compile(
-    r"\b(how (many|long|old|far|often)|what (percentage|percent|share|proportion|number|fraction|year|age)"
-    r"|which year|what portion"
+# "How many ...?", "What percentage ...?", "In what year ...?": questions answered by a number.
+_AMOUNT_QUESTION = (r"how (many|long|old|far|often)|what (percentage|percent|share|proportion|number|fraction|year|age)"
+                    r"|which year|what portion")
+# A sentence with a number is likelier to answer these; "how much" and "when" often want one too.
+_WANTS_NUMBER = re.compile(rf"\b({_AMOUNT_QUESTION}|how (much|big|large)|when)\b", re.IGNORECASE)
+# Questions no sentence without a number answers: those above, "How much did they spend?", "What
+# is the population of ...?". Not "when" ("after the war"), and "how much" only of money: "How
+# much success did it find?" wants a degree.
+_ASKS_AMOUNT = re.compile(
+    rf"\b({_AMOUNT_QUESTION}"
     r"|how much\b.*\b(cost|costs|spend|spends|spent|pay|pays|paid|earn|earns|earned|charge|charges|charged"
     r"|raise|raised|invest|invested|worth|revenue|sales|profit|budget)"
     r"|what (is|was|are|were) (the|its|their|his|her|\S+'s)( \w+)? (population|price|revenue|turnover|salary"
@@ -182,12 +180,12 @@ def _is_fragment(text: str, words: set[str]) -> bool:
 
 
 def lacks_amount(question: str, text: str) -> bool:
-    """Whether ``question`` asks for an amount (see ``ASKS_AMOUNT``) and ``text`` holds none.
+    """Whether ``question`` asks for an amount (see ``_ASKS_AMOUNT``) and ``text`` holds none.
 
     "How much did Coca-Cola Japan spend on mobile marketing?" is not answered by a sentence
     on Coca-Cola's mobile activities that names no sum, however close its meaning.
     """
-    return bool(ASKS_AMOUNT.search(question)) and not _AMOUNT.search(text)
+    return bool(_ASKS_AMOUNT.search(question)) and not _AMOUNT.search(text)
 
 
 def lacks_time(question: str, text: str) -> bool:

@@ -38,6 +38,7 @@ def select(question: str, candidates: list[Candidate], *, settings: Settings,
     why, a sentence that states an effect ("As a result, ...") comes after its cause.
     """
     limit = settings.max_sentences + (1 if _WANTS_MORE.search(question) else 0)
+    asks_why = bool(_ASKS_WHY.search(question))
     best = candidates[0]
     by_span = {(c.hit.passage.id, c.span.start): c for c in candidates}
     chosen: list[Candidate] = []
@@ -53,7 +54,7 @@ def select(question: str, candidates: list[Candidate], *, settings: Settings,
             continue
         if chosen and (cand.fragment or any(_jaccard(cand.words, other.words) > 0.6 for other in chosen)):
             continue  # a heading beside the answer, or a near-duplicate, adds nothing
-        cause = _cause(cand, by_span) if _ASKS_WHY.search(question) else None
+        cause = _cause(cand, by_span) if asks_why else None
         if cause is not None and not cause.fragment and cause not in chosen and fits(cause):
             chosen.append(cause)  # "Job-hopping isn't common." before "As a result, ... haven't caught on."
             length += len(cause.text.split())
