@@ -15,8 +15,10 @@ from qa.select import credit_lines, names_a_text, select
 
 NO_ANSWER = "The documents do not answer this question."
 
-# A focus with fewer topic words than this says too little to embed on its own ("What is
-# KISA responsible for?" -> "What is responsible for?"): the confidence uses the whole question.
+# The confidence reads the best sentence against the question's focus once the focus keeps this
+# many topic words. One word says less ("What is KISA responsible for?" -> "What is responsible
+# for?"; "Who is the founder of Forrester?" -> "Who is the founder of?"), so the focus then counts
+# half and the whole question half; with none, the whole question alone.
 MIN_FOCUS_TERMS = 2
 # What a rule rules out (see ``ruled_out``) loses more than any confidence reaches (about 2),
 # so the reply abstains at any usual threshold.
@@ -47,7 +49,7 @@ def compose(
     file path; passing them in keeps this stage free of any model or index.
     ``focus_vector`` embeds the question without its names (see ``focus``): the
     confidence asks whether the best sentence says what is asked, not just whom it names
-    (when the focus keeps at least ``MIN_FOCUS_TERMS`` topic words).
+    (fully when the focus keeps ``MIN_FOCUS_TERMS`` topic words, half with one).
     ``sentence_tokens`` gives each hit's sentences tokenized (default: tokenize them now).
     ``name_vectors`` embeds short texts (see ``qa.names.stand_in``). A best sentence that
     cannot answer the question, whatever its score, lowers the confidence by
@@ -59,8 +61,10 @@ def compose(
     confidence, note, credits = 0.0, "", None
     if candidates:
         best = candidates[0]
-        focused = focus_vector is not None and len(set(tokenize([focus(question)])[0])) >= MIN_FOCUS_TERMS
-        confidence = best.score + (float(best.vector @ focus_vector) if focused else best.cosine)
+        confidence = best.score + best.cosine
+        if focus_vector is not None:
+            share = min(len(set(tokenize([focus(question)])[0])), MIN_FOCUS_TERMS) / MIN_FOCUS_TERMS
+            confidence += share * (float(best.vector @ focus_vector) - best.cosine)
         credits = credit_lines(question, candidates)
         note = ruled_out(question, best, credits, document_terms(best.hit.passage.source), name_vectors)
         confidence -= P_RULED_OUT if note else 0.0

@@ -435,15 +435,17 @@ def test_the_abstention_threshold_comes_from_settings():
     assert not weak.answer("Who won the football world cup?", Settings(abstain_below=-10.0)).abstained
 
 
-def test_the_confidence_asks_about_the_focus_when_it_has_words_enough():
+@pytest.mark.parametrize(("question", "cosine"), [
+    ("How long do Morioka kettles keep water hot?", 0.0),  # "How long do kettles keep water hot?": the focus's
+    ("What is Morioka known for?", 0.45),  # "What is known for?": one topic word, half the focus's
+    ("Who is Morioka?", 0.9),  # "Who is": none, the question's
+])
+def test_the_confidence_asks_about_the_focus_as_far_as_it_has_words(question, cosine):
     corpus = Corpus()
     corpus.add("kettles.txt", [("Morioka kettles keep water hot for an hour.", 0.9)])
     away = np.eye(DIM, dtype=np.float32)[DIM - 1]  # a focus no sentence is near: cosine 0
-    always = Settings(abstain_below=-10.0)
-    rich = corpus.answer("How long do Morioka kettles keep water hot?", always, focus_vector=away)
-    assert rich.confidence == pytest.approx(rich.citations[0].score + 0.0)  # "How long do kettles keep water hot?"
-    thin = corpus.answer("What is Morioka known for?", always, focus_vector=away)
-    assert thin.confidence == pytest.approx(thin.citations[0].score + 0.9)  # "What is known for?": the question's
+    answer = corpus.answer(question, Settings(abstain_below=-10.0), focus_vector=away)
+    assert answer.confidence == pytest.approx(answer.citations[0].score + cosine)
 
 
 def test_citation_numbers_follow_marker_order():
