@@ -59,6 +59,8 @@ _AMOUNT = re.compile(
     r"|centur(y|ies))\b",
     re.IGNORECASE,
 )
+# Each amount once: a whole numeral ("12,000", "63.2") or one of the words above.
+_AMOUNT_TOKEN = re.compile(r"\d+(?:[.,]\d+)*|" + _AMOUNT.pattern, re.IGNORECASE)
 
 
 # Sentence score weights, fitted on the SQuAD dev half and the seed question sets.
@@ -180,12 +182,17 @@ def _is_fragment(text: str, words: set[str]) -> bool:
 
 
 def lacks_amount(question: str, text: str) -> bool:
-    """Whether ``question`` asks for an amount (see ``_ASKS_AMOUNT``) and ``text`` holds none.
+    """Whether ``question`` asks for an amount (see ``_ASKS_AMOUNT``) and ``text`` holds none
+    but those the question names itself.
 
     "How much did Coca-Cola Japan spend on mobile marketing?" is not answered by a sentence
-    on Coca-Cola's mobile activities that names no sum, however close its meaning.
+    on Coca-Cola's mobile activities that names no sum, however close its meaning; "How many
+    Huguenots were there in France in 1685?" is not answered by one whose only number is 1685.
     """
-    return bool(_ASKS_AMOUNT.search(question)) and not _AMOUNT.search(text)
+    if not _ASKS_AMOUNT.search(question):
+        return False
+    named = {m.group(0).lower() for m in _AMOUNT_TOKEN.finditer(question)}
+    return all(m.group(0).lower() in named for m in _AMOUNT_TOKEN.finditer(text))
 
 
 def lacks_time(question: str, text: str) -> bool:

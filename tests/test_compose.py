@@ -353,6 +353,9 @@ def test_a_sentence_without_a_number_does_not_answer_how_many():
 @pytest.mark.parametrize(("question", "text", "lacks"), [
     ("How many kettles are sold?", "Kettles sell well.", True),
     ("How many kettles are sold?", "Some 12,000 kettles are sold.", False),
+    ("How many kettles were sold in 1868?", "The shop opened in 1868.", True),  # the question's own number
+    ("How many kettles were sold in 1868?", "In 1868, 12,000 kettles were sold.", False),
+    ("How many kettles were sold in 1868?", "In 1868 the shop sold 1,868 kettles.", False),
     ("How many members does each voter choose?", "Voters choose one member.", False),
     ("How old was the president?", "A woman in her thirties had risen to president.", False),
     ("In what year was the fort built?", "A fort was built against attack.", True),
