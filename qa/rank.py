@@ -17,15 +17,26 @@ _AMOUNT_QUESTION = (r"how (many|long|old|far|often)|what (percentage|percent|sha
                     r"|which year|what portion")
 # A sentence with a number is likelier to answer these; "how much" and "when" often want one too.
 _WANTS_NUMBER = re.compile(rf"\b({_AMOUNT_QUESTION}|how (much|big|large)|when)\b", re.IGNORECASE)
-# Questions no sentence without a number answers: those above, "How much did they spend?", "What
-# is the population of ...?". Not "when" ("after the war"), and "how much" only of money: "How
-# much success did it find?" wants a degree.
-_ASKS_AMOUNT = re.compile(
-    rf"\b({_AMOUNT_QUESTION}"
-    r"|how much\b.*\b(cost|costs|spend|spends|spent|pay|pays|paid|earn|earns|earned|charge|charges|charged"
+# Questions about money, answered by a sum: "How much did they spend?", "What is its share price?".
+# "How much" only of money: "How much success did it find?" wants a degree.
+_SUM_QUESTION = (
+    r"how much\b.*\b(cost|costs|spend|spends|spent|pay|pays|paid|earn|earns|earned|charge|charges|charged"
     r"|raise|raised|invest|invested|worth|revenue|sales|profit|budget)"
-    r"|what (is|was|are|were) (the|its|their|his|her|\S+'s)( \w+)? (population|price|revenue|turnover|salary"
-    r"|budget|income|profit|valuation))\b",
+    r"|what (is|was|are|were) (the|its|their|his|her|\S+'s)( \w+)? (price|revenue|turnover|salary|budget|income"
+    r"|profit|valuation)"
+)
+_ASKS_SUM = re.compile(rf"\b({_SUM_QUESTION})\b", re.IGNORECASE)
+# Questions no sentence without a number answers: those above, sums, "What is the population of
+# ...?". Not "when" ("after the war").
+_ASKS_AMOUNT = re.compile(
+    rf"\b({_AMOUNT_QUESTION}|{_SUM_QUESTION}|what (is|was|are|were) (the|its|their|his|her|\S+'s)( \w+)? population)\b",
+    re.IGNORECASE,
+)
+# A sum names a currency ("$2 million", "40 dollars"), or the price is nothing ("Entry is free").
+_FREE = re.compile(r"\b(free|gratis|no charge)\b", re.IGNORECASE)
+_SUM = re.compile(
+    r"[$€£¥₩]|\b(dollars?|cents?|yen|won|euros?|pounds?|francs?|marks|rupees?|yuan|pesos?|lire|guilders?"
+    r"|shillings?|livres?|roubles?|rubles?|million|billion|trillion)\b",
     re.IGNORECASE,
 )
 WANTS_DATE = re.compile(r"\b(when|what (date|day)|which (date|day))\b", re.IGNORECASE)
@@ -186,13 +197,17 @@ def lacks_amount(question: str, text: str) -> bool:
     but those the question names itself.
 
     "How much did Coca-Cola Japan spend on mobile marketing?" is not answered by a sentence
-    on Coca-Cola's mobile activities that names no sum, however close its meaning; "How many
+    on Coca-Cola's mobile activities that names no sum (``_SUM``), however close its meaning, nor
+    by one that names "two days"; "How many
     Huguenots were there in France in 1685?" is not answered by one whose only number is 1685.
     """
     if not _ASKS_AMOUNT.search(question):
         return False
     named = {m.group(0).lower() for m in _AMOUNT_TOKEN.finditer(question)}
-    return all(m.group(0).lower() in named for m in _AMOUNT_TOKEN.finditer(text))
+    own = any(m.group(0).lower() not in named for m in _AMOUNT_TOKEN.finditer(text))
+    if _ASKS_SUM.search(question):  # "two days" is no price
+        return not (own and _SUM.search(text)) and not _FREE.search(text)
+    return not own
 
 
 def lacks_time(question: str, text: str) -> bool:

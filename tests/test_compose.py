@@ -360,6 +360,10 @@ def test_a_sentence_without_a_number_does_not_answer_how_many():
     ("How old was the president?", "A woman in her thirties had risen to president.", False),
     ("In what year was the fort built?", "A fort was built against attack.", True),
     ("How much did Coca-Cola spend on ads?", "Coca-Cola tried mobile ads.", True),
+    ("How much did Coca-Cola spend on ads?", "Coca-Cola tried mobile ads for two days.", True),  # no sum
+    ("How much did Coca-Cola spend on ads?", "Coca-Cola spent $2 million on mobile ads.", False),
+    ("What is LinkedIn's share price?", "LinkedIn trades at 40 dollars.", False),
+    ("How much does it cost to enter the parliament?", "Entry to the parliament is free.", False),
     ("What is the population of Seoul?", "Korea has an active online population.", True),
     ("How much success did the expedition find?", "The expedition was a disaster.", False),
     ("When did the war end?", "It ended after the treaty.", False),
