@@ -16,6 +16,8 @@ _ASKS_PUBLISHED = re.compile(rf"({WANTS_DATE.pattern}|\b(what|which) year\b)"
 # "By Josh Bernoff", "Posted by QEQ Intern | 08.02.13", "— contributed by Chizuru Misawa".
 _BYLINE = re.compile(r"^\W*(?i:((posted|written|contributed|published) )?by)\s+[A-Z]|^\W*(?i:author)\s*:")
 BYLINE_WORDS = 12  # a byline or dateline is a short line of its own
+# Who wrote a post, as its end may say: "— contributed by Chizuru Misawa" (not a comment's "Posted by").
+_WRITER = re.compile(r"^\W*(?i:(written|contributed|authored) by)\s+[A-Z]")
 _ABOUT_A_TEXT = re.compile(r"\b(post|blog|article|entry|story|column)s?\b", re.IGNORECASE)
 MAX_GAP = 0.12  # a runner-up this far below the best sentence is not quoted
 _ASKS_WHY = re.compile(r"\b(why|reasons?|cause[sd]?)\b", re.IGNORECASE)
@@ -75,11 +77,15 @@ def _credit_first(chosen: list[Candidate], credits: list[Candidate] | None) -> l
     its best sentence is the post's title or a line of its text; the answer is a short
     line of the same document, "By Josh Bernoff" or "September 07, 2009", which shares no
     words with the question. It leads the reply; the sentence that names the post follows.
+    A post posted by an account ("Posted by QEQ Intern") may name its writer further down
+    ("— contributed by Chizuru Misawa"): that line comes second.
     """
     if not credits:
         return chosen
-    first = credits[0]  # the post's own, not a comment's further down
-    return [first, *(c for c in chosen if c != first)]
+    lead = credits[:1]  # the post's own, not a comment's further down
+    if _BYLINE.search(lead[0].text):  # "Posted by QEQ Intern" may end "— contributed by Chizuru Misawa"
+        lead += [c for c in credits[1:] if _WRITER.match(c.text)][:1]
+    return [*lead, *(c for c in chosen if c not in lead)]
 
 
 def credit_lines(question: str, candidates: list[Candidate]) -> list[Candidate] | None:

@@ -237,6 +237,16 @@ def test_who_wrote_and_when_published_lead_with_the_byline_and_dateline_of_that_
     assert "By Aiko Tanaka" not in what.sentences and "September 07, 2009" not in what.sentences
 
 
+def test_who_wrote_a_post_posted_by_an_account_brings_the_writer_it_credits():
+    corpus = Corpus()
+    corpus.add("line.html", [("Posted by QEQ Intern | 08.02.13", 0.2), ("LINE is popular for texting in Japan.", 0.9),
+                             ("— contributed by Chizuru Misawa, marketing intern", 0.1),
+                             ("Posted by a reader | June 1, 2013", 0.2)])  # a comment below the post
+    who = corpus.answer("Who wrote the post about LINE on the QEQ blog?")
+    assert who.sentences[:2] == ("Posted by QEQ Intern | 08.02.13", "— contributed by Chizuru Misawa, marketing intern")
+    assert "Posted by a reader | June 1, 2013" not in who.sentences
+
+
 def test_who_wrote_a_post_with_no_byline_at_hand_is_not_answered_with_its_text():
     corpus = Corpus()
     corpus.add("uji.html", [("Tea farms of Uji welcome visitors", 0.9),
