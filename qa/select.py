@@ -21,6 +21,8 @@ _WRITER = re.compile(r"^\W*(?i:(written|contributed|authored) by)\s+[A-Z]")
 _ABOUT_A_TEXT = re.compile(r"\b(post|blog|article|entry|story|column)s?\b", re.IGNORECASE)
 MAX_GAP = 0.12  # a runner-up this far below the best sentence is not quoted
 _ASKS_WHY = re.compile(r"\b(why|reasons?|cause[sd]?)\b", re.IGNORECASE)
+# A sentence opening with one of these gives the reason for what the sentence before it says.
+_BECAUSE = re.compile(r"\W*((this|that|it)(['’]s| is| was) )?(because|the reason)\b", re.IGNORECASE)
 # A sentence opening with one of these states an effect of what the sentence before it says.
 _RESULT = re.compile(r"\W*(as a result|therefore|thus|hence|consequently|so|for this reason|because of this"
                      r"|(that|this)(['’]s| is) why)\b", re.IGNORECASE)
@@ -37,7 +39,8 @@ def select(question: str, candidates: list[Candidate], *, settings: Settings,
     brings its items or its answer next (see ``_introduced``), up to
     ``settings.max_sentences`` of them, under the same word budget. ``credits`` (see
     ``credit_lines``) lead the reply to a question about who wrote a post or when. Asked
-    why, a sentence that states an effect ("As a result, ...") comes after its cause.
+    why, a sentence that states an effect ("As a result, ...") comes after its cause, and one
+    followed by its reason ("Because ...") brings it (see ``_reason``).
     """
     limit = settings.max_sentences + (1 if _WANTS_MORE.search(question) else 0)
     asks_why = bool(_ASKS_WHY.search(question))
@@ -62,6 +65,11 @@ def select(question: str, candidates: list[Candidate], *, settings: Settings,
             length += len(cause.text.split())
         chosen.append(cand)
         length += len(cand.text.split())
+        for item in (_reason(cand, by_span) if asks_why else []):
+            if item in chosen or not fits(item):
+                break
+            chosen.append(item)  # "Mixi resists search engines." before "Why? Because it's the guardian ..."
+            length += len(item.text.split())
         for item in _introduced(cand, by_span, most=settings.max_sentences):
             if item in chosen or not fits(item):
                 break
@@ -152,6 +160,23 @@ def _cause(cand: Candidate, by_span: dict) -> Candidate | None:
     if i == 0 or not _RESULT.match(cand.text):
         return None
     return by_span.get((cand.hit.passage.id, spans[i - 1].start))
+
+
+def _reason(cand: Candidate, by_span: dict) -> list[Candidate]:
+    """The sentences after ``cand`` that give its reason: "Because ...", or "Why?" and "Because ...".
+
+    Asked "Why is Mixi unwilling to let search engines in?", the best sentence repeats the
+    question's words, "Mixi resists search engines with a passion"; the reason follows it.
+    """
+    spans = cand.hit.passage.sentences
+    i = spans.index(cand.span)
+    after = [by_span.get((cand.hit.passage.id, span.start)) for span in spans[i + 1:i + 3]]
+    if after and after[0] is not None and _BECAUSE.match(after[0].text):
+        return after[:1]
+    if (len(after) == 2 and None not in after and _BECAUSE.match(after[1].text)
+            and _ASKS_WHY.search(after[0].text) and after[0].text.rstrip().endswith("?")):
+        return after
+    return []
 
 
 def _jaccard(a: set, b: set) -> float:

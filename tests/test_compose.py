@@ -198,6 +198,21 @@ def test_asked_why_a_sentence_that_states_an_effect_comes_after_its_cause():
     assert "Cast iron holds heat far longer than steel." not in how_long.sentences
 
 
+def test_asked_why_a_sentence_brings_the_reason_that_follows_it():
+    corpus = Corpus()
+    corpus.add("kettles.txt", [
+        ("Morioka kettles keep water hot for an hour.", 0.95),
+        ("Why?", 0.1),
+        ("Because cast iron holds heat far longer than steel.", 0.3),
+        ("Morioka is a city in Iwate.", 0.1),
+    ])
+    why = corpus.answer("Why do Morioka kettles keep water hot for an hour?")
+    assert why.sentences == ("Morioka kettles keep water hot for an hour.", "Why?",
+                             "Because cast iron holds heat far longer than steel.")
+    how_long = corpus.answer("How long do Morioka kettles keep water hot?")
+    assert "Because cast iron holds heat far longer than steel." not in how_long.sentences
+
+
 def test_a_dateline_answers_when_but_other_headings_stay_out():
     corpus = Corpus()
     corpus.add("post.html", [
