@@ -39,6 +39,9 @@ _SUM = re.compile(
     r"|shillings?|livres?|roubles?|rubles?|million|billion|trillion)\b",
     re.IGNORECASE,
 )
+# "Which firm is the source of the figures?" is answered by a credit line, "(Source: ICT Research)".
+_WANTS_SOURCE = re.compile(r"\b(source|sources|according to (which|whom|what))\b", re.IGNORECASE)
+_SOURCE_LINE = re.compile(r"^\W*(sources?|data|courtesy|credits?)\s*:", re.IGNORECASE)
 WANTS_DATE = re.compile(r"\b(when|what (date|day)|which (date|day))\b", re.IGNORECASE)
 _MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
 # "October 29, 2008", "29 Oct 2008", "May 2010", "2008-10-29", "08.02.13": a dateline.
@@ -122,6 +125,7 @@ def rank_sentences(
     total = sum(idf(t) for t in terms)
     wants_number = bool(_WANTS_NUMBER.search(question))
     wants_date = bool(WANTS_DATE.search(question))
+    wants_source = bool(_WANTS_SOURCE.search(question))
     top = hits[0].score if hits and hits[0].score > 0 else 1.0
     out = []
     for hit in hits[: settings.answer_passages]:
@@ -142,8 +146,9 @@ def rank_sentences(
                      + W_FOCUS * (float(fcos) - float(cosine)))
             if wants_number and not _NUMBER.search(text):
                 score -= P_NO_NUMBER
-            # A heading or byline is no answer; a dateline is, to "when".
-            fragment = _is_fragment(text, words) and not (wants_date and DATE.search(text))
+            # A heading or byline is no answer; a dateline is, to "when", and a credit line to "which source".
+            fragment = _is_fragment(text, words) and not (wants_date and DATE.search(text)
+                                                          or wants_source and _SOURCE_LINE.match(text))
             if fragment:
                 score -= P_FRAGMENT
             out.append(Candidate(hit, span, text, quote, vector, float(cosine), coverage, score, frozenset(words),

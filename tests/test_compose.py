@@ -227,6 +227,18 @@ def test_a_dateline_answers_when_but_other_headings_stay_out():
     assert "Tea in Uji" not in when.sentences + what.sentences
 
 
+def test_a_source_line_answers_which_source_but_stays_out_otherwise():
+    corpus = Corpus()
+    corpus.add("sns.html", [
+        ("SNS users in Japan will grow to 63 million by 2015.", 0.45),
+        ("(Source: ICT Research & Consulting)", 0.5),
+    ])
+    source = corpus.answer("Which research firm is the source of the SNS figures for Japan?")
+    assert source.sentences[0] == "(Source: ICT Research & Consulting)"
+    growth = corpus.answer("How many SNS users will Japan have by 2015?")
+    assert growth.sentences == ("SNS users in Japan will grow to 63 million by 2015.",)
+
+
 def post(corpus: Corpus, source: str, date: str, title: str, byline: str, body: str, *, cosine: float = 0.9) -> None:
     corpus.add(source, [(date, 0.1), (title, cosine), (byline, 0.1), (body, cosine - 0.1),
                         ("Posted by a reader | June 1, 2011", 0.2)])  # a comment below the post
