@@ -18,13 +18,13 @@ SQUAD_HALF = ROOT.parent / "shared" / "data" / "squad-v2.0-dev-half.json"
 DEV_QUESTIONS = ROOT.parent / "shared" / "eval" / "seed_questions.jsonl"
 
 # Quality of the engine (hybrid) on tests/eval/seed_questions.jsonl: the levels reached on
-# 2026-11-23 (measured R@1 0.947, R@5 1.000, MRR 0.974, answer hit 0.746 and sentence@1 0.587
+# 2026-11-28 (measured R@1 0.947, R@5 1.000, MRR 0.974, answer hit 0.778 and sentence@1 0.587
 # over all answerable, citation accuracy 1.000, abstention precision 0.727 / recall 0.941),
 # set a little below. CI fails below them. Raise them as the engine improves.
 MIN_RECALL_AT_1 = 0.93
 MIN_RECALL_AT_5 = 0.97
 MIN_MRR = 0.95
-MIN_ANSWER_HIT_ALL = 0.71
+MIN_ANSWER_HIT_ALL = 0.74
 MIN_SENTENCE_AT_1_ALL = 0.55
 MIN_CITATION_ACCURACY = 0.95
 MIN_ABSTAIN_PRECISION = 0.68
