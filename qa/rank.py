@@ -201,10 +201,10 @@ def lacks_amount(question: str, text: str) -> bool:
     """Whether ``question`` asks for an amount (see ``_ASKS_AMOUNT``) and ``text`` holds none
     but those the question names itself.
 
-    "How much did Coca-Cola Japan spend on mobile marketing?" is not answered by a sentence
-    on Coca-Cola's mobile activities that names no sum (``_SUM``), however close its meaning, nor
-    by one that names "two days"; "How many
-    Huguenots were there in France in 1685?" is not answered by one whose only number is 1685.
+    "How much did Coca-Cola Japan spend on mobile marketing?" is not answered by a sentence on
+    Coca-Cola's mobile activities that names no sum (``_SUM``), however close its meaning, nor
+    by one that names "two days"; "How many Huguenots were there in France in 1685?" is not
+    answered by one whose only number is 1685.
     """
     if not _ASKS_AMOUNT.search(question):
         return False

@@ -91,7 +91,7 @@ def _credit_first(chosen: list[Candidate], credits: list[Candidate] | None) -> l
     if not credits:
         return chosen
     lead = credits[:1]  # the post's own, not a comment's further down
-    if _BYLINE.search(lead[0].text):  # "Posted by QEQ Intern" may end "— contributed by Chizuru Misawa"
+    if _BYLINE.search(lead[0].text):  # a byline, not a dateline: the writer it credits comes second
         lead += [c for c in credits[1:] if _WRITER.match(c.text)][:1]
     return [*lead, *(c for c in chosen if c not in lead)]
 
