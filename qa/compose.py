@@ -9,7 +9,7 @@ import numpy as np
 from qa.config import Settings
 from qa.lexical import tokenize
 from qa.names import other_in_slot, stand_in, unmentioned
-from qa.rank import Candidate, lacks_amount, lacks_time, rank_sentences
+from qa.rank import Candidate, asks_sum, lacks_amount, lacks_time, rank_sentences
 from qa.schema import Answer, Citation, Hit
 from qa.select import credit_lines, names_a_text, select
 
@@ -104,7 +104,8 @@ def ruled_out(question: str, best: Candidate, credits: list[Candidate] | None, d
     document never names (``qa.names.stand_in``, with ``name_vectors``); one from a document
     that mentions none of the question's names (``qa.names.unmentioned``); one about "the CEO
     of" another firm than the asked one (``qa.names.other_in_slot``); one without a
-    number when the question asks for an amount (``qa.rank.lacks_amount``), or without a time
+    number of its own when the question asks for an amount, or without a sum when it asks
+    about money (``qa.rank.lacks_amount``), or without a time
     when it asks when (``qa.rank.lacks_time``); a question about who wrote a post, or when,
     with no byline or dateline at hand; and a sentence whose cosine to the question is under
     ``MIN_COSINE``. The sentences at hand do not say, and quoting them would look like an answer.
@@ -117,7 +118,8 @@ def ruled_out(question: str, best: Candidate, credits: list[Candidate] | None, d
     if slot := other_in_slot(question, best.text):
         return f"The closest sentence is about the {slot[1]} of {slot[2]}, not of {slot[0]}."
     if lacks_amount(question, lead):
-        return "The question asks for an amount; the closest sentence holds no number."
+        wanted = "a sum" if asks_sum(question) else "an amount"
+        return f"The question asks for {wanted}; the closest sentence holds none."
     if lacks_time(question, lead):
         return "The question asks when; the closest sentence names no time."
     if credits == [] and names_a_text(question):  # asks who wrote it (or when); none at hand

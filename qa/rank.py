@@ -210,9 +210,14 @@ def lacks_amount(question: str, text: str) -> bool:
         return False
     named = {m.group(0).lower() for m in _AMOUNT_TOKEN.finditer(question)}
     own = any(m.group(0).lower() not in named for m in _AMOUNT_TOKEN.finditer(text))
-    if _ASKS_SUM.search(question):  # "two days" is no price
+    if asks_sum(question):  # "two days" is no price
         return not (own and _SUM.search(text)) and not _FREE.search(text)
     return not own
+
+
+def asks_sum(question: str) -> bool:
+    """Whether ``question`` asks for a sum of money ("How much did they spend?")."""
+    return bool(_ASKS_SUM.search(question))
 
 
 def lacks_time(question: str, text: str) -> bool:

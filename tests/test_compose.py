@@ -380,8 +380,10 @@ def test_a_sentence_without_a_number_does_not_answer_how_many():
     assert not corpus.answer("Where do Morioka kettle makers sell kettles?").abstained
     answer = corpus.answer("How many kettles do Morioka kettle makers sell?")
     assert answer.abstained and answer.sentences == ()
-    assert answer.note == "The question asks for an amount; the closest sentence holds no number."
+    assert answer.note == "The question asks for an amount; the closest sentence holds none."
     assert answer.note in answer.text
+    spent = corpus.answer("How much did Morioka kettle makers spend on selling kettles?")
+    assert spent.abstained and spent.note == "The question asks for a sum; the closest sentence holds none."
     counted = Corpus()
     counted.add("kettles.txt", [("Morioka kettle makers sell twelve thousand kettles a year.", 0.95)])
     assert not counted.answer("How many kettles do Morioka kettle makers sell?").abstained
