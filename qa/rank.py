@@ -19,19 +19,16 @@ _AMOUNT_QUESTION = (r"how (many|long|old|far|often)|what (percentage|percent|sha
 _WANTS_NUMBER = re.compile(rf"\b({_AMOUNT_QUESTION}|how (much|big|large)|when)\b", re.IGNORECASE)
 # Questions about money, answered by a sum: "How much did they spend?", "What is its share price?".
 # "How much" only of money: "How much success did it find?" wants a degree.
+_WHAT_IS_ITS = r"what (is|was|are|were) (the|its|their|his|her|\S+'s)( \w+)? "  # "What is LinkedIn's share "
 _SUM_QUESTION = (
     r"how much\b.*\b(cost|costs|spend|spends|spent|pay|pays|paid|earn|earns|earned|charge|charges|charged"
     r"|raise|raised|invest|invested|worth|revenue|sales|profit|budget)"
-    r"|what (is|was|are|were) (the|its|their|his|her|\S+'s)( \w+)? (price|revenue|turnover|salary|budget|income"
-    r"|profit|valuation)"
+    rf"|{_WHAT_IS_ITS}(price|revenue|turnover|salary|budget|income|profit|valuation)"
 )
 _ASKS_SUM = re.compile(rf"\b({_SUM_QUESTION})\b", re.IGNORECASE)
 # Questions no sentence without a number answers: those above, sums, "What is the population of
 # ...?". Not "when" ("after the war").
-_ASKS_AMOUNT = re.compile(
-    rf"\b({_AMOUNT_QUESTION}|{_SUM_QUESTION}|what (is|was|are|were) (the|its|their|his|her|\S+'s)( \w+)? population)\b",
-    re.IGNORECASE,
-)
+_ASKS_AMOUNT = re.compile(rf"\b({_AMOUNT_QUESTION}|{_SUM_QUESTION}|{_WHAT_IS_ITS}population)\b", re.IGNORECASE)
 # A sum names a currency ("$2 million", "40 dollars"), or the price is nothing ("Entry is free").
 _FREE = re.compile(r"\b(free|gratis|no charge)\b", re.IGNORECASE)
 _SUM = re.compile(

@@ -52,6 +52,15 @@ def select(question: str, candidates: list[Candidate], *, settings: Settings,
     def fits(cand: Candidate) -> bool:
         return len(chosen) < 2 or length + len(cand.text.split()) <= settings.max_words
 
+    def take(items: list[Candidate]) -> None:
+        """Quote ``items`` in order, up to the first already quoted or over the word budget."""
+        nonlocal length
+        for item in items:
+            if item in chosen or not fits(item):
+                break
+            chosen.append(item)
+            length += len(item.text.split())
+
     for cand in candidates:
         if chosen and (len(chosen) >= limit or cand.score < best.score - MAX_GAP):
             break
@@ -60,21 +69,13 @@ def select(question: str, candidates: list[Candidate], *, settings: Settings,
         if chosen and (cand.fragment or any(_jaccard(cand.words, other.words) > 0.6 for other in chosen)):
             continue  # a heading beside the answer, or a near-duplicate, adds nothing
         cause = _cause(cand, by_span) if asks_why else None
-        if cause is not None and not cause.fragment and cause not in chosen and fits(cause):
-            chosen.append(cause)  # "Job-hopping isn't common." before "As a result, ... haven't caught on."
-            length += len(cause.text.split())
+        # "Job-hopping isn't common." before "As a result, ... haven't caught on."
+        take([cause] if cause is not None and not cause.fragment else [])
         chosen.append(cand)
         length += len(cand.text.split())
-        for item in (_reason(cand, by_span) if asks_why else []):
-            if item in chosen or not fits(item):
-                break
-            chosen.append(item)  # "Mixi resists search engines." before "Why? Because it's the guardian ..."
-            length += len(item.text.split())
-        for item in _introduced(cand, by_span, most=settings.max_sentences):
-            if item in chosen or not fits(item):
-                break
-            chosen.append(item)
-            length += len(item.text.split())
+        # "Mixi resists search engines." before "Why? Because it's the guardian ..."
+        take(_reason(cand, by_span) if asks_why else [])
+        take(_introduced(cand, by_span, most=settings.max_sentences))
     return _credit_first(chosen, credits)
 
 
@@ -134,11 +135,9 @@ def _introduced(cand: Candidate, by_span: dict, *, most: int) -> list[Candidate]
     next sentence that opens with "First" begins a list that runs on while sentences
     open with "Second", "Finally" and the like.
     """
-    spans = cand.hit.passage.sentences
-    after = spans[spans.index(cand.span) + 1:][:most]
     items: list[Candidate] = []
     end = cand.text.rstrip()[-1:]
-    for follower in (by_span.get((cand.hit.passage.id, span.start)) for span in after):
+    for follower in _after(cand, by_span, most):
         opens_item = _FIRST_ITEM if not items else _NEXT_ITEM
         if follower is None or not (end in ":?" or opens_item.match(follower.text)):
             break
@@ -168,15 +167,20 @@ def _reason(cand: Candidate, by_span: dict) -> list[Candidate]:
     Asked "Why is Mixi unwilling to let search engines in?", the best sentence repeats the
     question's words, "Mixi resists search engines with a passion"; the reason follows it.
     """
-    spans = cand.hit.passage.sentences
-    i = spans.index(cand.span)
-    after = [by_span.get((cand.hit.passage.id, span.start)) for span in spans[i + 1:i + 3]]
+    after = _after(cand, by_span, 2)
     if after and after[0] is not None and _BECAUSE.match(after[0].text):
         return after[:1]
     if (len(after) == 2 and None not in after and _BECAUSE.match(after[1].text)
             and _ASKS_WHY.search(after[0].text) and after[0].text.rstrip().endswith("?")):
         return after
     return []
+
+
+def _after(cand: Candidate, by_span: dict, n: int) -> list[Candidate | None]:
+    """The (at most) ``n`` sentences after ``cand`` in its passage: each one's candidate, or None."""
+    spans = cand.hit.passage.sentences
+    start = spans.index(cand.span) + 1
+    return [by_span.get((cand.hit.passage.id, span.start)) for span in spans[start:start + n]]
 
 
 def _jaccard(a: set, b: set) -> float:
