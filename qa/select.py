@@ -23,6 +23,8 @@ MAX_GAP = 0.12  # a runner-up this far below the best sentence is not quoted
 _ASKS_WHY = re.compile(r"\b(why|reasons?|cause[sd]?)\b", re.IGNORECASE)
 # A sentence opening with one of these gives the reason for what the sentence before it says.
 _BECAUSE = re.compile(r"\W*((this|that|it)(['’]s| is| was) )?(because|the reason)\b", re.IGNORECASE)
+# A sentence opening with one of these adds to what the sentence before it says.
+_ADDS = re.compile(r"\W*(and|also|plus|besides|moreover|furthermore|in addition|what['’]s more)\b", re.IGNORECASE)
 # A sentence opening with one of these states an effect of what the sentence before it says.
 _RESULT = re.compile(r"\W*(as a result|therefore|thus|hence|consequently|so|for this reason|because of this"
                      r"|(that|this)(['’]s| is) why)\b", re.IGNORECASE)
@@ -68,9 +70,8 @@ def select(question: str, candidates: list[Candidate], *, settings: Settings,
             continue
         if chosen and (cand.fragment or any(_jaccard(cand.words, other.words) > 0.6 for other in chosen)):
             continue  # a heading beside the answer, or a near-duplicate, adds nothing
-        cause = _cause(cand, by_span) if asks_why else None
-        # "Job-hopping isn't common." before "As a result, ... haven't caught on."
-        take([cause] if cause is not None and not cause.fragment else [])
+        # "... personal purposes at work. And job-hopping isn't common." before "As a result, ..."
+        take(_causes(cand, by_span) if asks_why else [])
         chosen.append(cand)
         length += len(cand.text.split())
         # "Mixi resists search engines." before "Why? Because it's the guardian ..."
@@ -147,18 +148,25 @@ def _introduced(cand: Candidate, by_span: dict, *, most: int) -> list[Candidate]
     return items
 
 
-def _cause(cand: Candidate, by_span: dict) -> Candidate | None:
-    """The sentence before ``cand`` when ``cand`` states its effect ("As a result, ...", "That's why ...").
+def _causes(cand: Candidate, by_span: dict) -> list[Candidate]:
+    """The sentences before ``cand`` when ``cand`` states their effect ("As a result, ...", "That's why ...").
 
     Asked "Why haven't work-based social activities caught on?", the best sentence is often
     the one that repeats the question's words, "As a result, work-based social activities
-    just haven't caught on"; the reason is the sentence before it.
+    just haven't caught on"; the reason is the sentence before it, "And job-hopping isn't
+    common", and, as its "And" says, the one before that: "people are discouraged from using
+    the Internet for personal purposes at work."
     """
-    spans = cand.hit.passage.sentences
-    i = spans.index(cand.span)
-    if i == 0 or not _RESULT.match(cand.text):
-        return None
-    return by_span.get((cand.hit.passage.id, spans[i - 1].start))
+    if not _RESULT.match(cand.text):
+        return []
+    causes: list[Candidate] = []
+    for before in _before(cand, by_span, 2):
+        if before is None or before.fragment:
+            break
+        causes.insert(0, before)
+        if not _ADDS.match(before.text):
+            break
+    return causes
 
 
 def _reason(cand: Candidate, by_span: dict) -> list[Candidate]:
@@ -174,6 +182,13 @@ def _reason(cand: Candidate, by_span: dict) -> list[Candidate]:
             and _ASKS_WHY.search(after[0].text) and after[0].text.rstrip().endswith("?")):
         return after
     return []
+
+
+def _before(cand: Candidate, by_span: dict, n: int) -> list[Candidate | None]:
+    """The (at most) ``n`` sentences before ``cand`` in its passage, nearest first: each one's candidate, or None."""
+    spans = cand.hit.passage.sentences
+    end = spans.index(cand.span)
+    return [by_span.get((cand.hit.passage.id, span.start)) for span in reversed(spans[max(end - n, 0):end])]
 
 
 def _after(cand: Candidate, by_span: dict, n: int) -> list[Candidate | None]:

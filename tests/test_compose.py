@@ -198,6 +198,19 @@ def test_asked_why_a_sentence_that_states_an_effect_comes_after_its_cause():
     assert "Cast iron holds heat far longer than steel." not in how_long.sentences
 
 
+def test_a_cause_that_opens_with_and_brings_the_cause_before_it():
+    corpus = Corpus()
+    corpus.add("kettles.txt", [
+        ("Morioka is a city in Iwate.", 0.1),
+        ("Its kettles are cast in thick iron.", 0.3),
+        ("And their lids fit tightly.", 0.3),
+        ("As a result, Morioka kettles keep water hot for an hour.", 0.95),
+    ])
+    why = corpus.answer("Why do Morioka kettles keep water hot for an hour?")
+    assert why.sentences[:3] == ("Its kettles are cast in thick iron.", "And their lids fit tightly.",
+                                 "As a result, Morioka kettles keep water hot for an hour.")
+    assert "Morioka is a city in Iwate." not in why.sentences
+
 def test_asked_why_a_sentence_brings_the_reason_that_follows_it():
     corpus = Corpus()
     corpus.add("kettles.txt", [
