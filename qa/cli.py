@@ -49,7 +49,8 @@ def _parser() -> argparse.ArgumentParser:
 
     build = sub.add_parser("build", help="index a folder of documents")
     build.add_argument("--docs", default=None,
-                       help=f"folder of .txt/.md/.html/.pdf files (default: {DEFAULT_DOCS_DIR})")
+                       help="folder of .txt/.md/.html/.pdf files (default: the folder the index was built "
+                            f"from, or {DEFAULT_DOCS_DIR})")
     build.add_argument("--index", default=str(DEFAULT_INDEX_DIR), help="index folder to write (default: %(default)s)")
     build.add_argument("--model", default=None,
                        help="local sentence-transformers folder (default: bundled all-MiniLM-L6-v2)")
@@ -83,19 +84,15 @@ def _parser() -> argparse.ArgumentParser:
 def _build(args) -> int:
     from qa.config import default_settings
     from qa.embed import Encoder
-    from qa.index import IndexProblem, build_index, load_index
+    from qa.index import build_index, recorded_docs
 
     settings = default_settings().with_(model=args.model)
-    docs = args.docs
-    if docs is None:  # rebuild what the index was built from, or the seeds
-        try:
-            docs = str(load_index(args.index, check_corpus=False).docs_dir)
-        except IndexProblem:
-            docs = str(DEFAULT_DOCS_DIR)
+    # Rebuild what the index was built from (even a damaged one: its manifest says), or the seeds.
+    docs = args.docs or recorded_docs(args.index) or DEFAULT_DOCS_DIR
     index = build_index(docs, args.index, settings=settings, encoder=Encoder(settings.model, backend=settings.backend),
                         progress=sys.stderr.isatty())
     m = index.manifest
-    print(f"indexed {m['documents']} documents, {m['passages']} passages, {m['sentences']} sentences "
+    print(f"indexed {m['documents']} documents of {docs}, {m['passages']} passages, {m['sentences']} sentences "
           f"into {index.root} in {m['build_seconds']} s ({m['embedded']} texts embedded, {m['reused']} reused)")
     for line in m["skipped"]:
         print(f"skipped {line}")

@@ -86,6 +86,7 @@ def build_index(
     started = time.perf_counter()
     docs_dir, root = Path(docs_dir), Path(index_dir)
     _recover(root)
+    _check_target(docs_dir, root)
     documents, skipped = load_corpus(docs_dir, max_file_mb=settings.max_file_mb)
     passages = make_passages(documents, passage_words=settings.passage_words)
     sentences = [text for p in passages for text in p.texts]
@@ -143,7 +144,7 @@ def load_index(index_dir: str | Path, *, check_corpus: bool = True, check_versio
     _recover(root)
     fix = f"run `qa build --index {root}`"
     if not root.is_dir():
-        raise IndexProblem(f"no index at {root}: {fix} to create it")
+        raise IndexProblem(f"no index at {root}: run `qa build --docs FOLDER --index {root}` to index FOLDER into it")
     missing = [name for name in FILES if not (root / name).exists()]
     if missing:
         raise IndexProblem(f"index at {root} is incomplete ({', '.join(missing)} missing): {fix}")
@@ -177,6 +178,20 @@ def load_index(index_dir: str | Path, *, check_corpus: bool = True, check_versio
     if check_corpus:
         check_fresh(index)
     return index
+
+
+def recorded_docs(index_dir: str | Path) -> Path | None:
+    """The documents folder an index was built from, as its manifest records it; ``None`` when
+    there is no manifest. A manifest that cannot be read raises IndexProblem: the folder is
+    then unknown, and a rebuild must be told it."""
+    path = Path(index_dir) / "manifest.json"
+    if not path.exists():
+        return None
+    try:
+        return (path.parent / json.loads(path.read_text(encoding="utf-8"))["docs_dir"]).resolve()
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise IndexProblem(f"index at {index_dir} has an unreadable manifest.json ({exc}): "
+                           f"run `qa build --docs FOLDER --index {index_dir}`") from None
 
 
 def check_fresh(index: Index) -> None:
@@ -248,6 +263,20 @@ def _embed(encoder, texts: list[str], cache: dict, model: str, *, progress: bool
     if not texts:
         return np.zeros((0, 0), dtype=np.float32), 0
     return np.stack([cache[k] for k in keys]).astype(np.float32), reused
+
+
+def _check_target(docs_dir: Path, root: Path) -> None:
+    """Refuse an index folder whose swap would delete what is not an index: the documents, or a
+    folder of other files ("--index ~/Documents")."""
+    docs, target = docs_dir.resolve(), root.resolve()
+    if docs == target or target in docs.parents:
+        raise IndexProblem(f"the index folder {root} holds the documents {docs_dir}, and a build replaces "
+                           "the whole folder: choose another --index")
+    if target.exists() and not target.is_dir():
+        raise IndexProblem(f"{root} is a file, not an index folder: choose another --index")
+    if target.is_dir() and not (target / "manifest.json").exists() and any(target.iterdir()):
+        raise IndexProblem(f"{root} holds files but no qa index, and a build replaces the whole folder: "
+                           "choose an empty or new folder for --index")
 
 
 def _write_atomically(root: Path, write) -> None:

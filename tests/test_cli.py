@@ -59,12 +59,35 @@ def test_build_then_rebuild(fake_model, corpus, tmp_path, capsys):
     index = tmp_path / "index"
     assert main(["build", "--docs", str(corpus), "--index", str(index)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("indexed 4 documents,") and "0 reused" in out
+    assert out.startswith(f"indexed 4 documents of {corpus},") and "0 reused" in out
     assert load_index(index).manifest["documents"] == 4
     # Without --docs, a rebuild reads the folder the index was built from.
     assert main(["build", "--index", str(index)]) == 0
     out = capsys.readouterr().out
     assert "(0 texts embedded," in out
+    # So does the rebuild that a damaged index asks for: its manifest still names the folder.
+    (index / "sentences.npy").write_bytes(b"not numpy")
+    assert main(["ask", "tea", "--index", str(index)]) != 0
+    assert f"run `qa build --index {index}`" in one_error_line(capsys)
+    assert main(["build", "--index", str(index)]) == 0
+    assert capsys.readouterr().out.startswith(f"indexed 4 documents of {corpus.resolve()},")
+
+
+def test_build_never_replaces_the_documents_or_a_folder_of_other_files(fake_model, corpus, tmp_path, capsys):
+    before = sorted(p.name for p in corpus.iterdir())
+    for index in (corpus, corpus.parent):  # the documents, or a folder that holds them
+        assert main(["build", "--docs", str(corpus), "--index", str(index)]) != 0
+        assert "choose another --index" in one_error_line(capsys)
+    papers = tmp_path / "papers"
+    papers.mkdir()
+    (papers / "thesis.tex").write_text("years of work")
+    assert main(["build", "--docs", str(corpus), "--index", str(papers)]) != 0
+    assert "holds files but no qa index" in one_error_line(capsys)
+    assert (papers / "thesis.tex").read_text() == "years of work"
+    assert sorted(p.name for p in corpus.iterdir()) == before
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["build", "--docs", str(corpus), "--index", str(empty)]) == 0
 
 
 def test_build_reports_skipped_files(fake_model, corpus, tmp_path, capsys):

@@ -257,7 +257,7 @@ def test_messy_folder_builds_and_names_every_skipped_file(messy_build, tmp_path)
         assert len(lines) == 1 and reason in lines[0], (name, manifest["skipped"])
         assert f"skipped {lines[0]}\n" in out
         assert err.count(f"skipped {name}:") == 1, err  # one warning each, not one per scan
-    assert out.startswith(f"indexed {len(MESSY_INDEXED)} documents,")
+    assert out.startswith(f"indexed {len(MESSY_INDEXED)} documents of ")
     # Nothing outside the corpus folder was opened or indexed.
     outside = (tmp_path / "outside").resolve()
     assert not [p for p in opened if Path(p).resolve().is_relative_to(outside)]
