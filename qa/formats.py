@@ -64,7 +64,8 @@ class _TextRuns(HTMLParser):
     grouped into paragraphs: a tag that is not inline (see INLINE) starts a new one."""
 
     # Code, and the page's controls: menus, buttons and drop-downs label things, they say nothing.
-    SKIP = {"script", "style", "noscript", "template", "svg", "head", "nav", "button", "select"}
+    # Not <head>: its one text, the title, is read apart, and pages often leave out </head>.
+    SKIP = {"script", "style", "noscript", "template", "svg", "nav", "button", "select"}
 
     def __init__(self, raw: str):
         super().__init__(convert_charrefs=False)

@@ -27,7 +27,7 @@ log = logging.getLogger("qa")
 
 FORMAT = 2  # 2: passages.jsonl keeps each sentence's text (and its quote, where markup makes them differ)
 # Bump when cleaning or chunking rules change what passages a corpus yields.
-PIPELINE = 5
+PIPELINE = 6
 FILES = ("manifest.json", "passages.jsonl", "passages.faiss", "sentences.npy", "idf.json", "bm25")
 
 

@@ -287,12 +287,16 @@ def html_blocks(raw: str) -> tuple[list[Span], tuple[Span, ...], str]:
     return blocks, tuple(run for runs in paragraphs for run in runs), title
 
 
+# A line end, then one or more lines of nothing but spaces. Atomic: "\r\n" is one line end, never two.
+_BLANK_LINES = re.compile(r"(?>\r\n|\r|\n)(?:[^\S\r\n]*(?>\r\n|\r|\n))+")
+
+
 def _blank_line_pieces(raw: str, runs: tuple[Span, ...]):
     """The spans of one paragraph's runs between blank lines (a page without <p> tags
     often separates its paragraphs by blank lines alone)."""
     start = runs[0].start
     for run in runs:
-        for match in re.finditer(r"(?:\r?\n|\r)\s*(?:\r?\n|\r)", raw[run.start:run.end]):
-            yield Span(start, run.start + match.start())
-            start = run.start + match.end()
+        for match in _BLANK_LINES.finditer(raw, run.start, run.end):
+            yield Span(start, match.start())
+            start = match.end()
     yield Span(start, runs[-1].end)

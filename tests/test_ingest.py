@@ -222,6 +222,27 @@ def test_html_offsets_survive_any_line_ending(tmp_path, newlines):
     assert block_texts(docs["page.htm"]) == ["First paragraph about oolong.", "Second paragraph about sencha."]
 
 
+@pytest.mark.parametrize("end", ["\n", "\r\n", "\r"])
+def test_html_text_wrapped_over_lines_is_one_paragraph_and_a_blank_line_ends_it(tmp_path, end):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    page = end.join(["<html><body><div>Tea &amp; cakes", "are good.", "", "Kettles keep", "water hot.</div>",
+                     "</body></html>"])
+    (folder / "page.html").write_bytes(page.encode())
+    docs, _ = by_source(folder)
+    assert [" ".join(t.split()) for t in block_texts(docs["page.html"])] == [
+        "Tea &amp; cakes are good.", "Kettles keep water hot."]
+
+
+def test_html_page_that_leaves_out_its_closing_head_tag_keeps_its_text(tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "page.html").write_text("<html><head><title>Tea</title><body><p>Sencha is steamed green tea.</p>")
+    docs, skipped = by_source(folder)
+    assert block_texts(docs["page.html"]) == ["Sencha is steamed green tea."]
+    assert docs["page.html"].title == "Tea"
+
+
 def test_file_digests_change_with_content(corpus):
     before = file_digests(corpus)
     (corpus / "post.txt").write_text("A different post.\n")
