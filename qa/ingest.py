@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import logging
 import os
@@ -53,6 +54,8 @@ def decode(data: bytes) -> str:
     """Bytes of a source file -> its text. Citations are offsets into this string."""
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
+    if wide := _wide_unicode(data):
+        return data.decode(wide)  # the codec drops the byte-order mark, as utf-8-sig does
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -71,6 +74,16 @@ def decode(data: bytes) -> str:
     return str(best)
 
 
+def _wide_unicode(data: bytes) -> str | None:
+    """"utf-32" or "utf-16" when ``data`` opens with that encoding's byte-order mark (Notepad's
+    "Unicode", PowerShell's output), else None. UTF-32's little-endian mark begins like UTF-16's."""
+    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    return None
+
+
 def replace_undecodable(text: str) -> str:
     """``text`` with lone surrogates made U+FFFD.
 
@@ -85,7 +98,7 @@ def read_text(path: str | Path) -> str:
     data = Path(path).read_bytes()
     if Path(path).suffix.lower() in PDF_SUFFIXES:
         return pdf_text(data)
-    if b"\x00" in data[:8192]:
+    if b"\x00" in data[:8192] and not _wide_unicode(data):  # UTF-16 and UTF-32 text is full of NULs
         raise ValueError("binary file (NUL bytes)")
     return decode(data)
 

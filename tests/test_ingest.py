@@ -243,6 +243,19 @@ def test_html_page_that_leaves_out_its_closing_head_tag_keeps_its_text(tmp_path)
     assert docs["page.html"].title == "Tea"
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+def test_utf16_and_utf32_files_with_a_byte_order_mark_are_read(tmp_path, encoding):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    text = "Gyokuro is shaded for three weeks before the harvest. It costs ¥3,000."
+    bom = {"utf-16": b"", "utf-16-be": "\ufeff".encode("utf-16-be"), "utf-32": b""}[encoding]
+    (folder / "notes.txt").write_bytes(bom + text.encode(encoding))
+    docs, skipped = by_source(folder)
+    assert not skipped
+    assert read_text(folder / "notes.txt") == text
+    assert block_texts(docs["notes.txt"]) == [text]
+
+
 def test_file_digests_change_with_content(corpus):
     before = file_digests(corpus)
     (corpus / "post.txt").write_text("A different post.\n")
