@@ -29,7 +29,7 @@ def load_questions(path: str | Path) -> list[Question]:
             row = json.loads(line)
             questions.append(Question(
                 id=str(row.get("id", f"line{n}")), question=row["question"],
-                answers=tuple(tuple(group) for group in row.get("answers", [])),
+                answers=_answers(row.get("answers", [])),
                 source=row.get("source"), answerable=row.get("answerable", True), kind=row.get("kind", ""),
             ))
         except (ValueError, KeyError, TypeError) as exc:
@@ -37,6 +37,17 @@ def load_questions(path: str | Path) -> list[Question]:
     if not questions:
         raise ValueError(f"{path} holds no questions: add one JSON object a line")
     return questions
+
+
+def _answers(facts) -> tuple[tuple[str, ...], ...]:
+    """The expected facts, each its alternatives: [["LINE", "Line"], "Facebook"] (a bare string
+    is one fact of one spelling)."""
+    groups = [[f] if isinstance(f, str) else f for f in facts] if isinstance(facts, list) else None
+    if groups is None or not all(isinstance(g, list) and g and all(isinstance(a, str) and a.strip() for a in g)
+                                 for g in groups):
+        raise TypeError("answers must be a list of facts, each a string or a list of alternative strings, "
+                        f"not {json.dumps(facts)}")
+    return tuple(tuple(g) for g in groups)
 
 
 def load_squad(path: str | Path) -> tuple[list[Question], dict[str, str]]:

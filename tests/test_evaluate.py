@@ -259,6 +259,13 @@ def test_question_set_loader_defaults_and_errors(tmp_path):
     path.write_text('{"question": "ok?"}\n{"answers": []}\n')
     with pytest.raises(ValueError, match="line 2"):
         load_questions(path)
+    # A plain list of strings is a list of facts, one alternative each; not a list of letters.
+    path.write_text('{"question": "Which SNS?", "answers": ["Facebook", ["LINE", "Line"]]}\n')
+    assert load_questions(path)[0].answers == (("Facebook",), ("LINE", "Line"))
+    for bad in ('[[]]', '[["LINE", 3]]', '[{"text": "LINE"}]', '"LINE"'):
+        path.write_text(f'{{"question": "Which SNS?", "answers": {bad}}}\n')
+        with pytest.raises(ValueError, match="line 1 .*answers must be a list of facts"):
+            load_questions(path)
 
 
 def test_sample_is_seeded_and_bounded():
