@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -66,11 +67,19 @@ class Engine:
         return search(self.index, vector, tokenize([query])[0], settings=self.settings, k=k, mode=mode)
 
     def ask(self, question: str, *, k: int | None = None, mode: str = "hybrid", searched_for: str = "") -> Answer:
-        """Answer ``question``; ``searched_for`` (default: the question) is what gets retrieved."""
+        """Answer ``question``; ``searched_for`` (default: the question) is what gets retrieved.
+
+        ``k`` passages come with the answer (default ``settings.k``); it never changes the
+        answer, whose sentences come from the top ``settings.answer_passages`` whatever ``k``.
+        """
         question = check_question(question)
+        k = self.settings.k if k is None else k
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k is the number of passages to return: a whole number of at least 1, not {k!r}")
         query = searched_for or question
         vector, focus_vector = self.encode_query([query, focus(question)])
-        hits = search(self.index, vector, tokenize([query])[0], settings=self.settings, k=k, mode=mode)
+        hits = search(self.index, vector, tokenize([query])[0], settings=self.settings,
+                      k=max(k, self.settings.answer_passages), mode=mode)
         index = self.index
         answer = compose(
             question,
@@ -86,7 +95,7 @@ class Engine:
             searched_for=query,
             name_vectors=self.name_vectors,
         )
-        return answer
+        return replace(answer, passages=answer.passages[:k])
 
 
 def check_question(question: str) -> str:

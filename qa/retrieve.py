@@ -21,7 +21,9 @@ def search(
     """The top ``k`` passages for one query. ``mode`` is "hybrid", "dense" or "bm25"."""
     if mode not in ("hybrid", "dense", "bm25"):
         raise ValueError(f"mode must be 'hybrid', 'dense' or 'bm25', not {mode!r}")
-    k = k or settings.k
+    k = settings.k if k is None else k
+    if k < 1:
+        raise ValueError(f"k must be at least 1, not {k}")
     n = len(index.passages)
     c = min(settings.candidates, n)
     lexical = index.lexical.scores(query_tokens)

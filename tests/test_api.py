@@ -86,6 +86,19 @@ def test_k_and_searched_for(fake_engine):
     assert answer.passages[0].passage.source == "page.html"
 
 
+def test_k_sets_how_many_passages_come_back_not_the_answer(fake_engine):
+    for question in FAKE_QUESTIONS:
+        default = fake_engine.ask(question)
+        for k in (1, 2, 9):
+            answer = fake_engine.ask(question, k=k)
+            assert len(answer.passages) == min(k, len(fake_engine.index.passages))
+            assert (answer.sentences, answer.citations, answer.confidence) == (
+                default.sentences, default.citations, default.confidence)
+    for k in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="at least 1"):
+            fake_engine.ask("What do potters make?", k=k)
+
+
 def test_engine_refuses_an_index_built_with_another_model(fake_index, fake_encoder):
     with pytest.raises(IndexProblem, match="qa build"):
         Engine(fake_index, fake_encoder, Settings(model="some-other-model"))
