@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -155,12 +156,13 @@ def load_index(index_dir: str | Path, *, check_corpus: bool = True, check_versio
     if manifest.get("format") != FORMAT or (check_version and manifest.get("pipeline") != PIPELINE):
         raise IndexProblem(f"index at {root} was written by another version of qa: {fix}")
     try:
-        passages = [_passage(json.loads(line)) for line in (root / "passages.jsonl").open(encoding="utf-8")]
+        with (root / "passages.jsonl").open(encoding="utf-8") as rows:
+            passages = [_passage(json.loads(line)) for line in rows]
         flat = faiss.read_index(str(root / "passages.faiss"))
         sentence_vectors = np.load(root / "sentences.npy", allow_pickle=False)
         lexical = Lexical.load(root)
     except Exception as exc:  # any damaged file: faiss, numpy, json and bm25s raise their own types
-        raise IndexProblem(f"index at {root} is damaged ({type(exc).__name__}: {str(exc)[:120]}): {fix}") from None
+        raise IndexProblem(f"index at {root} is damaged ({type(exc).__name__}: {_reason(exc)}): {fix}") from None
     counts = (len(passages), flat.ntotal, lexical.n_docs, manifest.get("passages"))
     dim = manifest.get("dimension")
     if len(set(counts)) != 1 or flat.d != dim or sentence_vectors.shape != (manifest.get("sentences"), dim):
@@ -216,6 +218,13 @@ def check_fresh(index: Index) -> None:
     raise IndexProblem(
         f"index at {index.root} is stale ({what} in {docs}): run `qa build --docs {docs} --index {index.root}`"
     )
+
+
+def _reason(exc: Exception, limit: int = 160) -> str:
+    """The gist of ``exc`` on one line: faiss's "Error in <function> at <file>:<line>: " goes."""
+    text = " ".join(str(exc).split())
+    text = re.sub(r"^Error in .*? at \S+:\d+: ", "", text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _passage(row: dict) -> Passage:

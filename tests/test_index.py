@@ -151,6 +151,15 @@ def test_truncated_faiss_file(fake_index):
         load_index(fake_index.root)
 
 
+def test_a_faiss_file_of_another_kind_is_named_in_plain_words(fake_index):
+    (fake_index.root / "passages.faiss").write_bytes(b"garbage" * 30)
+    with pytest.raises(IndexProblem) as info:
+        load_index(fake_index.root)
+    message = str(info.value)
+    assert "not recognized" in message and "index_read.cpp" not in message and "\n" not in message
+    assert message.endswith(f"run `qa build --index {fake_index.root}`")
+
+
 def test_corrupted_sentence_vectors(fake_index):
     (fake_index.root / "sentences.npy").write_bytes(b"not a numpy file at all" * 10)
     with pytest.raises(IndexProblem, match="qa build"):
