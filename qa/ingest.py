@@ -10,6 +10,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
+from qa.config import Settings
 from qa.formats import html_paragraphs, pdf_text, visible_text
 from qa.schema import Document, Span
 
@@ -161,7 +162,7 @@ def corpus_hash(digests: dict[str, str]) -> str:
     return hashlib.sha256(joined.encode()).hexdigest()
 
 
-def load_corpus(folder: str | Path, *, max_file_mb: float = 64.0) -> tuple[list[Document], list[str]]:
+def load_corpus(folder: str | Path, *, max_file_mb: float = Settings.max_file_mb) -> tuple[list[Document], list[str]]:
     """Read every supported file; returns the documents and one line per skipped file."""
     folder = Path(folder)
     if not folder.is_dir():
