@@ -11,6 +11,7 @@ _CONNECTOR = re.compile(
     re.IGNORECASE,
 )
 _WORD = re.compile(r"[^\W_]+(?:['’.&-][^\W_]+)*")
+_CONTRACTED = re.compile(r"[a-z]['’](s|re|ve|ll|d|m)$", re.IGNORECASE)  # "What's", "Who're", "it'll"
 PRONOUNS = frozenset(
     "it its it's itself that those they them their theirs this these there he she him her his".split()
 )
@@ -49,7 +50,9 @@ def is_follow_up(question: str) -> bool:
     found = words(question)
     if not found:
         return False
-    if _CONNECTOR.match(question) or len(found) <= MAX_FRAGMENT_WORDS:
+    # "What's Mixi?" is three words, as "What is Mixi?" is: a question of its own.
+    count = len(found) + sum(1 for w in found if _CONTRACTED.search(w))
+    if _CONNECTOR.match(question) or count <= MAX_FRAGMENT_WORDS:
         return True
     points_back = any(w.lower() in PRONOUNS for w in found)
     return points_back and len(key_terms(question)) <= MAX_OWN_TERMS

@@ -127,7 +127,7 @@ def test_api_answer_is_the_json_answer_without_server_paths():
 
 @pytest.mark.parametrize("question", [
     "and in Korea?", "But why?", "What about China?", "how about Mixi", "Why is that?",
-    "How many users does it have?", "Korea?", "Is this true there?",
+    "How many users does it have?", "Korea?", "Is this true there?", "What's that?", "In Korea?",
 ])
 def test_follow_ups_are_recognised(question):
     assert is_follow_up(question)
@@ -138,6 +138,7 @@ def test_follow_ups_are_recognised(question):
     "Which SNS ranks first among Japanese users?",
     "Did Japanese companies that used social media see higher profits?",  # a relative "that"
     "Who won the 2010 FIFA World Cup?",
+    "What's Mixi?", "Who’s Josh?", "What is Mixi?",  # short, but whole questions
     "",
 ])
 def test_questions_that_stand_alone_are_not_follow_ups(question):
