@@ -16,7 +16,7 @@ from qa.index import Index, IndexProblem, load_index
 from qa.ingest import replace_undecodable
 from qa.lexical import tokenize
 from qa.retrieve import search
-from qa.schema import Answer, Hit
+from qa.schema import Answer
 
 MAX_QUESTION_CHARS = 2000
 MAX_CACHED_NAMES = 50_000
@@ -61,10 +61,6 @@ class Engine:
                 self._names.clear()
             self._names.update((n, found[n]) for n in new)
         return np.stack([found[n] for n in names])
-
-    def search(self, query: str, *, k: int | None = None, mode: str = "hybrid") -> list[Hit]:
-        vector = self.encode_query([query])[0]
-        return search(self.index, vector, tokenize([query])[0], settings=self.settings, k=k, mode=mode)
 
     def ask(self, question: str, *, k: int | None = None, mode: str = "hybrid", searched_for: str = "") -> Answer:
         """Answer ``question``; ``searched_for`` (default: the question) is what gets retrieved.

@@ -140,16 +140,11 @@ def scan(folder: Path) -> tuple[list[Path], list[str]]:
     return found, sorted(refused)
 
 
-def list_files(folder: Path) -> list[Path]:
-    """Supported files below ``folder`` that stay inside it, sorted."""
-    return scan(folder)[0]
-
-
 def file_digests(folder: str | Path) -> dict[str, str]:
     """sha256 of every supported file, by name relative to ``folder``: the corpus identity."""
     folder = Path(folder)
     digests = {}
-    for path in list_files(folder):
+    for path in scan(folder)[0]:
         try:
             digests[path.relative_to(folder).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
         except OSError:
