@@ -88,6 +88,9 @@ def build_index(
     docs_dir, root = Path(docs_dir), Path(index_dir)
     _recover(root)
     _check_target(docs_dir, root)
+    # Hashed before they are read: a file saved during the build then makes the index stale
+    # (check_fresh says so) instead of hashing bytes its passages never came from.
+    digests = file_digests(docs_dir)
     documents, skipped = load_corpus(docs_dir, max_file_mb=settings.max_file_mb)
     passages = make_passages(documents, passage_words=settings.passage_words)
     sentences = [text for p in passages for text in p.texts]
@@ -109,7 +112,7 @@ def build_index(
         "documents": len(documents),
         "passages": len(passages),
         "sentences": len(sentences),
-        "corpus_hash": corpus_hash(file_digests(docs_dir)),
+        "corpus_hash": corpus_hash(digests),
         "docs_dir": os.path.relpath(docs_dir.resolve(), root.resolve()),
         "files": sorted(d.source for d in documents),
         "titles": {d.source: d.title for d in documents},

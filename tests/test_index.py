@@ -144,6 +144,23 @@ def test_missing_file(fake_index, name):
     assert name in str(info.value)
 
 
+def test_a_file_saved_during_the_build_leaves_a_stale_index_not_a_wrong_one(corpus, tmp_path, fake_settings,
+                                                                             monkeypatch):
+    import qa.ingest
+
+    original = qa.ingest.read_document
+
+    def read_after_an_edit(path, source):
+        if source == "post.txt":
+            path.write_text("Saved while the build ran: sencha is steamed.\n")
+        return original(path, source)
+
+    monkeypatch.setattr(qa.ingest, "read_document", read_after_an_edit)
+    build_index(corpus, tmp_path / "index", settings=fake_settings, encoder=FakeEncoder())
+    with pytest.raises(IndexProblem, match="stale"):
+        load_index(tmp_path / "index")
+
+
 def test_truncated_faiss_file(fake_index):
     path = fake_index.root / "passages.faiss"
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
