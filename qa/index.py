@@ -29,6 +29,7 @@ log = logging.getLogger("qa")
 FORMAT = 2  # 2: passages.jsonl keeps each sentence's text (and its quote, where markup makes them differ)
 # Bump when cleaning or chunking rules change what passages a corpus yields.
 PIPELINE = 6
+SWAP_WAIT_SECONDS = 5.0  # a reader waits this long for a live build's swap to finish
 FILES = ("manifest.json", "passages.jsonl", "passages.faiss", "sentences.npy", "idf.json", "bm25")
 
 
@@ -309,20 +310,41 @@ def _write_atomically(root: Path, write) -> None:
 
 
 def _recover(root: Path) -> None:
-    """Finish a swap that a kill interrupted between its two renames."""
+    """Finish a swap that a kill interrupted between its two renames.
+
+    While a live build is swapping, the index is missing for an instant: wait for it
+    rather than move the old one back under the build's feet.
+    """
     backup = root.parent / f".{root.name}.previous"
-    if backup.is_dir():
+    waited = 0.0
+    while backup.is_dir() and not root.exists() and _live_build(root) and waited < SWAP_WAIT_SECONDS:
+        time.sleep(0.05)
+        waited += 0.05
+    if backup.is_dir() and not _live_build(root):
         if root.exists():
             shutil.rmtree(backup, ignore_errors=True)
         else:
             os.rename(backup, root)
 
 
+def _live_build(root: Path) -> bool:
+    """Whether a running process is building ``root`` (its temp folder is there)."""
+    return any(pid is not None and _alive(pid) for _, pid in _builds(root))
+
+
 def _clear_dead_builds(root: Path) -> None:
+    for tmp, pid in _builds(root):
+        if pid is not None and not _alive(pid):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _builds(root: Path) -> list[tuple[Path, int | None]]:
+    """The temp folders of builds of ``root``, each with the id of the process that made it."""
+    found = []
     for tmp in root.parent.glob(f".{root.name}.building-*"):
         pid = tmp.name.rsplit(".building-", 1)[1].split("-")[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(tmp, ignore_errors=True)
+        found.append((tmp, int(pid) if pid.isdigit() else None))
+    return found
 
 
 def _alive(pid: int) -> bool:

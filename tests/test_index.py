@@ -274,6 +274,22 @@ def test_kill_between_the_two_renames_recovers_on_load(fake_index):
     assert root.is_dir() and leftovers(root) == []
 
 
+def test_a_load_during_a_live_swap_waits_for_the_new_index(fake_index):
+    import threading
+
+    root = fake_index.root
+    new = root.parent / f".{root.name}.building-{os.getpid()}-swap"  # this process is building
+    shutil.copytree(root, new)
+    (new / "marker").write_text("new")
+    os.rename(root, root.parent / f".{root.name}.previous")  # the swap's first rename is done
+    second = threading.Timer(0.3, lambda: os.rename(new, root))
+    second.start()
+    load_index(root)  # waits instead of moving the previous index back under the build's feet
+    second.join()
+    assert (root / "marker").read_text() == "new"
+    assert leftovers(root) == []  # the previous index, no longer needed, is gone
+
+
 def test_kill_before_the_backup_was_removed_recovers_on_load(fake_index):
     root = fake_index.root
     shutil.copytree(root, root.parent / f".{root.name}.previous")  # both renames done, cleanup not
