@@ -8,10 +8,10 @@ import numpy as np
 
 from qa.config import Settings
 from qa.lexical import tokenize
-from qa.names import other_in_slot, stand_in, unmentioned
-from qa.rank import Candidate, asks_sum, lacks_amount, lacks_time, rank_sentences
+from qa.rank import rank_sentences
+from qa.rules import ruled_out
 from qa.schema import Answer, Citation, Hit
-from qa.select import credit_lines, names_a_text, select
+from qa.select import credit_lines, select
 
 NO_ANSWER = "The documents do not answer this question."
 
@@ -23,9 +23,6 @@ MIN_FOCUS_TERMS = 2
 # What a rule rules out (see ``ruled_out``) loses more than any confidence reaches (about 2),
 # so the reply abstains at any usual threshold.
 P_RULED_OUT = 2.0
-# A best sentence this far from the question in meaning answers it only by sharing its words
-# ("Who founded Mixi?" -> "I even found Facebook and Twitter logos ..."): no answer.
-MIN_COSINE = 0.3
 
 
 def compose(
@@ -91,42 +88,6 @@ def compose(
     sentences = tuple(c.text for c in chosen)
     return Answer(text=render(sentences, markers, citations), abstained=False, sentences=sentences,
                   citations=tuple(citations), markers=tuple(tuple(m) for m in markers), **common)
-
-
-def ruled_out(question: str, best: Candidate, credits: list[Candidate] | None, document_terms: frozenset[str],
-              name_vectors: Callable[[list[str]], np.ndarray] | None = None) -> str:
-    """Why ``best`` cannot answer ``question`` (a line for the reply), or "" when nothing rules it out.
-
-    ``best`` comes from a document with the words ``document_terms``; ``credits`` are the
-    bylines or datelines at hand for "Who wrote ...?" and "When was ... published?" (see
-    ``qa.select.credit_lines``), which lead such a reply and so stand for ``best``. Ruled out:
-    a sentence that names a thing of the same kind in place of the asked one, which its
-    document never names (``qa.names.stand_in``, with ``name_vectors``); one from a document
-    that mentions none of the question's names (``qa.names.unmentioned``); one about "the CEO
-    of" another firm than the asked one (``qa.names.other_in_slot``); one without a
-    number of its own when the question asks for an amount, or without a sum when it asks
-    about money (``qa.rank.lacks_amount``), or without a time
-    when it asks when (``qa.rank.lacks_time``); a question about who wrote a post, or when,
-    with no byline or dateline at hand; and a sentence whose cosine to the question is under
-    ``MIN_COSINE``. The sentences at hand do not say, and quoting them would look like an answer.
-    """
-    lead = (credits or [best])[0].text  # "In what year was it posted?": the dateline answers
-    if name_vectors is not None and (swap := stand_in(question, best.text, document_terms, name_vectors)):
-        return f"The closest sentence names {swap[1]}; its source never mentions {swap[0]}."
-    if absent := unmentioned(question, document_terms):
-        return f"The closest sentence comes from a text that never mentions {' or '.join(absent)}."
-    if slot := other_in_slot(question, best.text):
-        return f"The closest sentence is about the {slot[1]} of {slot[2]}, not of {slot[0]}."
-    if lacks_amount(question, lead):
-        wanted = "a sum" if asks_sum(question) else "an amount"
-        return f"The question asks for {wanted}; the closest sentence holds none."
-    if lacks_time(question, lead):
-        return "The question asks when; the closest sentence names no time."
-    if credits == [] and names_a_text(question):  # asks who wrote it (or when); none at hand
-        return "The passages about it name no author or date."
-    if best.cosine < MIN_COSINE and not credits:  # a byline shares no meaning with "Who wrote ...?"
-        return "The closest sentence shares words with the question, not its meaning."
-    return ""
 
 
 def focus(question: str) -> str:

@@ -36,7 +36,7 @@ class Settings:
     max_words: int = 80  # a sentence past the second joins only if the reply stays this short
     # Confidence (best sentence score + its cosine to the question's focus) under which
     # the reply abstains; set near the balanced-accuracy optimum on the 102 labelled seed questions
-    # (2026-11-23, with the rules of qa.compose.ruled_out and sentences read in context: 0.939
+    # (2026-11-23, with the rules of qa.rules.ruled_out and sentences read in context: 0.939
     # at 0.74, the same as at the optimum, 0.7439).
     abstain_below: float = 0.74
 

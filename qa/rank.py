@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -10,69 +9,8 @@ import numpy as np
 
 from qa.config import Settings
 from qa.lexical import tokenize
+from qa.rules import DATE, NUMBER, SOURCE_LINE, WANTS_DATE, WANTS_NUMBER, WANTS_SOURCE
 from qa.schema import Hit, Span
-
-# "How many ...?", "What percentage ...?", "In what year ...?": questions answered by a number.
-_AMOUNT_QUESTION = (r"how (many|long|old|far|often)|what (percentage|percent|share|proportion|number|fraction|year|age)"
-                    r"|which year|what portion")
-# A sentence with a number is likelier to answer these; "how much" and "when" often want one too.
-_WANTS_NUMBER = re.compile(rf"\b({_AMOUNT_QUESTION}|how (much|big|large)|when)\b", re.IGNORECASE)
-# Questions about money, answered by a sum: "How much did they spend?", "What is its share price?".
-# "How much" only of money: "How much success did it find?" wants a degree.
-_WHAT_IS_ITS = r"what (is|was|are|were) (the|its|their|his|her|\S+'s)( \w+)? "  # "What is LinkedIn's share "
-_SUM_QUESTION = (
-    r"how much\b.*\b(cost|costs|spend|spends|spent|pay|pays|paid|earn|earns|earned|charge|charges|charged"
-    r"|raise|raised|invest|invested|worth|revenue|sales|profit|budget)"
-    rf"|{_WHAT_IS_ITS}(price|revenue|turnover|salary|budget|income|profit|valuation)"
-)
-_ASKS_SUM = re.compile(rf"\b({_SUM_QUESTION})\b", re.IGNORECASE)
-# Questions no sentence without a number answers: those above, sums, "What is the population of
-# ...?". Not "when" ("after the war").
-_ASKS_AMOUNT = re.compile(rf"\b({_AMOUNT_QUESTION}|{_SUM_QUESTION}|{_WHAT_IS_ITS}population)\b", re.IGNORECASE)
-# A sum names a currency ("$2 million", "40 dollars"), or the price is nothing ("Entry is free").
-_FREE = re.compile(r"\b(free|gratis|no charge)\b", re.IGNORECASE)
-_SUM = re.compile(
-    r"[$€£¥₩]|\b(dollars?|cents?|yen|won|euros?|pounds?|francs?|marks|rupees?|yuan|pesos?|lire|guilders?"
-    r"|shillings?|livres?|roubles?|rubles?|million|billion|trillion)\b",
-    re.IGNORECASE,
-)
-# "Which firm is the source of the figures?" is answered by a credit line, "(Source: ICT Research)".
-_WANTS_SOURCE = re.compile(r"\b(source|sources|according to (which|whom|what))\b", re.IGNORECASE)
-_SOURCE_LINE = re.compile(r"^\W*(sources?|data|courtesy|credits?)\s*:", re.IGNORECASE)
-WANTS_DATE = re.compile(r"\b(when|what (date|day)|which (date|day))\b", re.IGNORECASE)
-_MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
-# "October 29, 2008", "29 Oct 2008", "May 2010", "2008-10-29", "08.02.13": a dateline.
-DATE = re.compile(
-    rf"\b({_MONTH}\s+(\d{{1,2}}(st|nd|rd|th)?,?\s+)?\d{{4}}|\d{{1,2}}(st|nd|rd|th)?\s+{_MONTH},?\s+\d{{4}}"
-    r"|\d{4}-\d{2}-\d{2}|\d{1,2}[./]\d{1,2}[./]\d{2,4})\b",
-    re.IGNORECASE,
-)
-# A question that opens with "When" (not "When X happened, what ...?") and the words of a time.
-_ASKS_WHEN = re.compile(r"^\W*(when|what time|what date|which date)\b(?!.*,\s*(what|which|who|how)\b)", re.IGNORECASE)
-_TIME = re.compile(
-    r"\d|\b(jan(uary)?|feb(ruary)?|mar(ch)?|apr(il)?|may|june?|july?|aug(ust)?|sep(t(ember)?)?|oct(ober)?"
-    r"|nov(ember)?|dec(ember)?|spring|summer|autumn|fall|winter|(mon|tues|wednes|thurs|fri|satur|sun)days?|today"
-    r"|yesterday|tomorrow|tonight|now|recently|ago|since|until|till|before|after|during|while|when|whenever|once"
-    r"|later|earlier|then|soon|(year|month|week|day|hour|decade|era|age|period|time|season)s?|centur(y|ies)|reign"
-    r"|morning|evening|night|early|late|beginning|start|end|following|prior|first|last|previous|next|anniversary)\b",
-    re.IGNORECASE,
-)
-# "one" is left out: far more often a pronoun than a count.
-_NUMBER = re.compile(
-    r"\d|\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|hundred|thousand|million|billion|dozen"
-    r"|half|third|quarter|fifth|tenth)s?\b|\b(twent|thirt|fort|fift|sixt|sevent|eight|ninet)(y|ies)\b",
-    re.IGNORECASE,
-)
-# An amount, for ``lacks_amount``: a number, "one" ("Voters choose one member"), "none", "a single",
-# "twice", "percent", or a span of time ("for an hour").
-_AMOUNT = re.compile(
-    _NUMBER.pattern + r"|\b(one|none|zero|single|once|twice|percent|(second|minute|hour|day|week|month|year|decade)s?"
-    r"|centur(y|ies))\b",
-    re.IGNORECASE,
-)
-# Each amount once: a whole numeral ("12,000", "63.2") or one of the words above.
-_AMOUNT_TOKEN = re.compile(r"\d+(?:[.,]\d+)*|" + _AMOUNT.pattern, re.IGNORECASE)
-
 
 # Sentence score weights, fitted on the SQuAD dev half and the seed question sets.
 W_COSINE, W_COVERAGE, W_PASSAGE = 0.55, 0.45, 0.1
@@ -120,9 +58,9 @@ def rank_sentences(
     """
     terms = set(tokenize([question])[0])
     total = sum(idf(t) for t in terms)
-    wants_number = bool(_WANTS_NUMBER.search(question))
+    wants_number = bool(WANTS_NUMBER.search(question))
     wants_date = bool(WANTS_DATE.search(question))
-    wants_source = bool(_WANTS_SOURCE.search(question))
+    wants_source = bool(WANTS_SOURCE.search(question))
     top = hits[0].score if hits and hits[0].score > 0 else 1.0
     out = []
     for hit in hits[: settings.answer_passages]:
@@ -141,11 +79,11 @@ def rank_sentences(
             coverage = covered / total if total else 0.0
             score = (W_COSINE * float(cosine) + W_COVERAGE * coverage + W_PASSAGE * max(hit.score, 0.0) / top
                      + W_FOCUS * (float(fcos) - float(cosine)))
-            if wants_number and not _NUMBER.search(text):
+            if wants_number and not NUMBER.search(text):
                 score -= P_NO_NUMBER
             # A heading or byline is no answer; a dateline is, to "when", and a credit line to "which source".
             fragment = _is_fragment(text, words) and not (wants_date and DATE.search(text)
-                                                          or wants_source and _SOURCE_LINE.match(text))
+                                                          or wants_source and SOURCE_LINE.match(text))
             if fragment:
                 score -= P_FRAGMENT
             out.append(Candidate(hit, span, text, quote, vector, float(cosine), coverage, score, frozenset(words),
@@ -192,34 +130,3 @@ def _lift_neighbours(candidates: list[Candidate]) -> list[Candidate]:
 def _is_fragment(text: str, words: set[str]) -> bool:
     """Headings, bylines and names are not answers: too few words or no closing stop."""
     return len(words) < 3 or (len(text.split()) < 8 and not text.rstrip("”\"')»").endswith((".", "!", "?", "…")))
-
-
-def lacks_amount(question: str, text: str) -> bool:
-    """Whether ``question`` asks for an amount (see ``_ASKS_AMOUNT``) and ``text`` holds none
-    but those the question names itself.
-
-    "How much did Coca-Cola Japan spend on mobile marketing?" is not answered by a sentence on
-    Coca-Cola's mobile activities that names no sum (``_SUM``), however close its meaning, nor
-    by one that names "two days"; "How many Huguenots were there in France in 1685?" is not
-    answered by one whose only number is 1685.
-    """
-    if not _ASKS_AMOUNT.search(question):
-        return False
-    named = {m.group(0).lower() for m in _AMOUNT_TOKEN.finditer(question)}
-    own = any(m.group(0).lower() not in named for m in _AMOUNT_TOKEN.finditer(text))
-    if asks_sum(question):  # "two days" is no price
-        return not (own and _SUM.search(text)) and not _FREE.search(text)
-    return not own
-
-
-def asks_sum(question: str) -> bool:
-    """Whether ``question`` asks for a sum of money ("How much did they spend?")."""
-    return bool(_ASKS_SUM.search(question))
-
-
-def lacks_time(question: str, text: str) -> bool:
-    """Whether ``question`` asks when and ``text`` names no time: no date, no number, no word
-    such as "summer", "after" or "century". "When was Twitter founded?" is not answered by
-    "I even found Facebook and Twitter logos on their company websites."
-    """
-    return bool(_ASKS_WHEN.search(question)) and not _TIME.search(text)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 from qa.config import Settings
-from qa.rank import DATE, WANTS_DATE, Candidate
+from qa.rank import Candidate
+from qa.rules import DATE, WANTS_DATE
 
 _WANTS_MORE = re.compile(r"\b(why|reasons?|explain|list|which (ones|are)|what are)\b", re.IGNORECASE)
 # Questions about a document rather than its content: who wrote it, when it appeared.
@@ -18,7 +19,6 @@ _BYLINE = re.compile(r"^\W*(?i:((posted|written|contributed|published) )?by)\s+[
 BYLINE_WORDS = 12  # a byline or dateline is a short line of its own
 # Who wrote a post, as its end may say: "— contributed by Chizuru Misawa" (not a comment's "Posted by").
 _WRITER = re.compile(r"^\W*(?i:(written|contributed|authored) by)\s+[A-Z]")
-_ABOUT_A_TEXT = re.compile(r"\b(post|blog|article|entry|story|column)s?\b", re.IGNORECASE)
 MAX_GAP = 0.12  # a runner-up this far below the best sentence is not quoted
 _ASKS_WHY = re.compile(r"\b(why|reasons?|cause[sd]?)\b", re.IGNORECASE)
 # A sentence opening with one of these gives the reason for what the sentence before it says.
@@ -112,11 +112,6 @@ def credit_lines(question: str, candidates: list[Candidate]) -> list[Candidate] 
     lines = [c for c in candidates
              if c.hit.passage.source == source and len(c.text.split()) <= BYLINE_WORDS and wanted(c.text)]
     return sorted(lines, key=lambda c: c.span.start)
-
-
-def names_a_text(question: str) -> bool:
-    """Whether ``question`` speaks of a post, an article or the like."""
-    return bool(_ABOUT_A_TEXT.search(question))
 
 
 # A sentence opening with one of these starts a list that the sentence before announced

@@ -11,7 +11,8 @@ import pytest
 from qa.compose import compose
 from qa.config import Settings
 from qa.lexical import tokenize
-from qa.rank import in_context, lacks_amount, lacks_time, rank_sentences
+from qa.rank import in_context, rank_sentences
+from qa.rules import lacks_amount, lacks_time
 from qa.schema import Hit, Passage, Span
 
 DIM = 8
