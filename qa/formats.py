@@ -144,17 +144,17 @@ def pdf_text(data: bytes) -> str:
     a page break stays one sentence (``text_blocks`` joins lines that stop mid-sentence).
     """
     from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
 
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # its repair notes would drown our one line
     try:
         reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            raise ValueError("an encrypted PDF")
-        text = "\n".join(page.extract_text() or "" for page in reader.pages)
-    except (PyPdfError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
-        # pypdf reports damaged files with whatever the broken structure made it trip on.
+        # Most encrypted PDFs only restrict copying or printing: they open with an empty password.
+        locked = reader.is_encrypted and not reader.decrypt("")
+        text = "" if locked else "\n".join(page.extract_text() or "" for page in reader.pages)
+    except Exception as exc:  # pypdf trips on a broken file with errors of any type
         raise ValueError(f"not a readable PDF ({type(exc).__name__})") from None
+    if locked:
+        raise ValueError("an encrypted PDF (it needs a password)")
     if not text.strip():
         raise ValueError("no text layer in this PDF (a scan?)")
     return text

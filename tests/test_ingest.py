@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 
@@ -297,12 +298,37 @@ def test_a_sentence_over_a_pdf_page_break_stays_whole(tmp_path):
     (b"%PDF-1.4\nnot really", "not a readable PDF"),
     (b"\x00\x01\x02 binary", "not a readable PDF"),
     (None, "no text layer"),  # a valid PDF whose page has no text, like a scan
+    # A filter pypdf does not know: it raises NotImplementedError, which must not stop the build.
+    (make_pdf([["The moon is cheese."]]).replace(b"<< /Length", b"<< /Filter /BogusDecode /Length"),
+     "not a readable PDF"),
+    ("user-password", "an encrypted PDF"),
 ])
 def test_unreadable_pdfs_are_skipped_and_named(tmp_path, caplog, data, reason):
     (tmp_path / "good.txt").write_text("Sencha is steeped at seventy degrees.\n")
+    if data == "user-password":
+        data = encrypted_pdf(tmp_path, user_password="secret")
     (tmp_path / "bad.pdf").write_bytes(make_pdf([[]]) if data is None else data)
     with caplog.at_level(logging.WARNING, logger="qa"):
         docs, skipped = by_source(tmp_path)
     assert sorted(docs) == ["good.txt"]
     assert len(skipped) == 1 and skipped[0].startswith("bad.pdf: " + reason)
     assert [r.getMessage() for r in caplog.records] == [f"skipped {skipped[0]}"]
+
+
+def encrypted_pdf(tmp_path, *, user_password: str) -> bytes:
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter()
+    for page in PdfReader(io.BytesIO(make_pdf(KETTLE_PAGES))).pages:
+        writer.add_page(page)
+    writer.encrypt(user_password=user_password, owner_password="owner")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_a_pdf_that_only_restricts_copying_is_read(tmp_path):
+    (tmp_path / "restricted.pdf").write_bytes(encrypted_pdf(tmp_path, user_password=""))
+    docs, skipped = by_source(tmp_path)
+    assert not skipped
+    assert "Cast iron kettles" in docs["restricted.pdf"].raw
