@@ -43,40 +43,48 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"qa: error: {message} ({hint})\n")
 
 
+def _path(value: str) -> str:
+    """A folder or file argument; an empty one ("--index ''") names nothing and is refused."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("an empty path names no folder")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="qa", description="Grounded answers from your documents, quoted and cited.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     build = sub.add_parser("build", help="index a folder of documents")
-    build.add_argument("--docs", default=None,
+    build.add_argument("--docs", type=_path, default=None,
                        help="folder of .txt/.md/.html/.pdf files (default: the folder the index was built "
                             f"from, or {DEFAULT_DOCS_DIR})")
-    build.add_argument("--index", default=str(DEFAULT_INDEX_DIR), help="index folder to write (default: %(default)s)")
-    build.add_argument("--model", default=None,
+    build.add_argument("--index", type=_path, default=str(DEFAULT_INDEX_DIR),
+                       help="index folder to write (default: %(default)s)")
+    build.add_argument("--model", type=_path, default=None,
                        help="local sentence-transformers folder (default: bundled all-MiniLM-L6-v2)")
     build.set_defaults(run=_build)
 
     ask = sub.add_parser("ask", help="answer one question")
     ask.add_argument("question")
-    ask.add_argument("--index", default=str(DEFAULT_INDEX_DIR), help="index folder (default: %(default)s)")
+    ask.add_argument("--index", type=_path, default=str(DEFAULT_INDEX_DIR), help="index folder (default: %(default)s)")
     ask.add_argument("-k", type=int, default=None, help="passages to retrieve (default: 5)")
     ask.add_argument("--json", action="store_true", help="print the answer as JSON")
     ask.set_defaults(run=_ask)
 
     chat = sub.add_parser("chat", help="chat in the browser (Gradio)")
-    chat.add_argument("--index", default=str(DEFAULT_INDEX_DIR), help="index folder (default: %(default)s)")
+    chat.add_argument("--index", type=_path, default=str(DEFAULT_INDEX_DIR), help="index folder (default: %(default)s)")
     chat.add_argument("--host", default="127.0.0.1")
     chat.add_argument("--port", type=int, default=7860)
     chat.set_defaults(run=_chat)
 
     ev = sub.add_parser("eval", help="measure answers and retrieval on a question set or SQuAD")
     ev.add_argument("questions", nargs="?", help="questions .jsonl (see README)")
-    ev.add_argument("--index", default=str(DEFAULT_INDEX_DIR), help="index folder (default: %(default)s)")
+    ev.add_argument("--index", type=_path, default=str(DEFAULT_INDEX_DIR), help="index folder (default: %(default)s)")
     ev.add_argument("--squad", default=None, help="a SQuAD v1.1/v2.0 .json file (open-corpus benchmark)")
     ev.add_argument("--limit", type=int, default=None, help="ask at most this many questions")
     ev.add_argument("--seed", type=int, default=0, help="seed for --limit sampling")
     ev.add_argument("--compare", action="store_true", help="also run BM25-only and dense-only baselines")
-    ev.add_argument("--out", default=None, help="folder for the JSON report and plots")
+    ev.add_argument("--out", type=_path, default=None, help="folder for the JSON report and plots")
     ev.set_defaults(run=_eval)
     return parser
 

@@ -287,9 +287,19 @@ def _check_target(docs_dir: Path, root: Path) -> None:
                            "the whole folder: choose another --index")
     if target.exists() and not target.is_dir():
         raise IndexProblem(f"{root} is a file, not an index folder: choose another --index")
-    if target.is_dir() and not (target / "manifest.json").exists() and any(target.iterdir()):
+    if target.is_dir() and not _is_index(target) and any(target.iterdir()):
         raise IndexProblem(f"{root} holds files but no qa index, and a build replaces the whole folder: "
                            "choose an empty or new folder for --index")
+
+
+def _is_index(folder: Path) -> bool:
+    """Whether ``folder`` holds a qa index (even a damaged or older one): its manifest says so.
+    A browser extension has a manifest.json too."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return (folder / "passages.jsonl").exists() and (folder / "passages.faiss").exists()
+    return isinstance(manifest, dict) and {"corpus_hash", "docs_dir", "model"} <= manifest.keys()
 
 
 def _write_atomically(root: Path, write) -> None:

@@ -73,6 +73,15 @@ def test_build_then_rebuild(fake_model, corpus, tmp_path, capsys):
     assert capsys.readouterr().out.startswith(f"indexed 4 documents of {corpus.resolve()},")
 
 
+@pytest.mark.parametrize("args", [["ask", "tea", "--index", ""], ["build", "--index", " "], ["build", "--docs", ""],
+                                  ["chat", "--index", ""], ["eval", "q.jsonl", "--out", ""]])
+def test_an_empty_path_is_refused_in_one_line(args, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    assert info.value.code == 2
+    assert "an empty path names no folder" in one_error_line(capsys)
+
+
 def test_build_never_replaces_the_documents_or_a_folder_of_other_files(fake_model, corpus, tmp_path, capsys):
     before = sorted(p.name for p in corpus.iterdir())
     for index in (corpus, corpus.parent):  # the documents, or a folder that holds them
@@ -84,6 +93,13 @@ def test_build_never_replaces_the_documents_or_a_folder_of_other_files(fake_mode
     assert main(["build", "--docs", str(corpus), "--index", str(papers)]) != 0
     assert "holds files but no qa index" in one_error_line(capsys)
     assert (papers / "thesis.tex").read_text() == "years of work"
+    extension = tmp_path / "extension"  # a manifest.json that is not a qa index's
+    extension.mkdir()
+    (extension / "manifest.json").write_text('{"manifest_version": 3, "name": "Tabs"}')
+    (extension / "background.js").write_text("chrome.tabs.query({});")
+    assert main(["build", "--docs", str(corpus), "--index", str(extension)]) != 0
+    assert "holds files but no qa index" in one_error_line(capsys)
+    assert (extension / "background.js").exists()
     assert sorted(p.name for p in corpus.iterdir()) == before
     empty = tmp_path / "empty"
     empty.mkdir()
