@@ -51,6 +51,9 @@ _DATELINE = re.compile(
 )
 
 
+WESTERN_MARGIN = 0.1  # how much more chaos a Windows-1252 reading may show and still win (see decode)
+
+
 def decode(data: bytes) -> str:
     """Bytes of a source file -> its text. Citations are offsets into this string."""
     if data.startswith(b"\xef\xbb\xbf"):
@@ -62,16 +65,22 @@ def decode(data: bytes) -> str:
     except UnicodeDecodeError:
         pass
     from charset_normalizer import from_bytes
+    from charset_normalizer.utils import is_multi_byte_encoding
 
     results = from_bytes(data)
     best = results.best()
     if best is None:
         raise ValueError("not text in any encoding charset-normalizer knows")
-    # Short Western text reads equally well as cp1250 and cp1252, which differ only in
-    # accented letters ("crème" vs "crčme"); on a tie the Western reading is the likelier.
-    western = next((m for m in results if "cp1252" in m.could_be_from_charset), None)
-    if western is not None and western.chaos <= best.chaos:
-        return str(western)
+    # Short Western text reads about as well in a dozen single-byte code pages: "costs €12"
+    # is "costs Ä12" in Mac Icelandic, "crème" is "crčme" in cp1250, and "€" or "—" even
+    # counts as a little more chaos than a letter. Windows-1252 is by far the commonest of
+    # them (the web reads Latin-1 as it), so it wins whenever it reads almost as well.
+    if not is_multi_byte_encoding(best.encoding) and any(
+            "cp1252" in m.could_be_from_charset and m.chaos <= best.chaos + WESTERN_MARGIN for m in results):
+        try:
+            return data.decode("cp1252")
+        except UnicodeDecodeError:  # a byte cp1252 leaves undefined: not Western after all
+            pass
     return str(best)
 
 

@@ -244,6 +244,19 @@ def test_html_page_that_leaves_out_its_closing_head_tag_keeps_its_text(tmp_path)
     assert docs["page.html"].title == "Tea"
 
 
+@pytest.mark.parametrize("text, encoding", [
+    ("The ticket costs €12 and the programme costs €3.", "cp1252"),  # was "Ä12", Mac Icelandic
+    ("The “smart quotes” festival — held in Dunmore — costs €45 per ticket.", "cp1252"),
+    ("Ein schöner Tag in Köln für über 20€.", "cp1252"),
+    ("Zażółć gęślą jaźń. Cześć, jak się masz w Krakowie?", "cp1250"),
+    ("Привет, как дела? Это тестовый документ о чае и кофе.", "cp1251"),
+    ("東京は日本の首都です。大阪は二番目に大きい都市です。お茶が好きです。", "shift_jis"),
+])
+def test_legacy_encodings_decode_to_the_text_written(tmp_path, text, encoding):
+    (tmp_path / "notes.txt").write_bytes((text + "\n").encode(encoding))
+    assert read_text(tmp_path / "notes.txt") == text + "\n"
+
+
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
 def test_utf16_and_utf32_files_with_a_byte_order_mark_are_read(tmp_path, encoding):
     folder = tmp_path / "docs"
