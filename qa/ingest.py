@@ -44,7 +44,7 @@ _BOILERPLATE = re.compile("|".join(f"(?:{p})" for p in BOILERPLATE), re.IGNORECA
 # "ntttttttt" glued to lines; four or more n/t letters in a row is no English word.
 _ESCAPE_RUN = re.compile(r"^[nt]{4,}|[nt]{4,}$")
 _ESCAPE_ONLY = re.compile(r"[nt]{1,3}")
-_LIST_OR_HEADING = re.compile(r"\s*(#{1,6}\s|[-*•]\s|\d+[.)]\s)")
+_LIST_OR_HEADING = re.compile(r"\s*(#{1,6}\s|[-*•]\s|\d+[.)]\s|\|)")  # "|" opens a Markdown table row
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _DATELINE = re.compile(
     r"^(\w+day,\s*)?(\w+\s+\d{1,2},\s*\d{4}|\d{1,2}\s+\w+\s+\d{4}|\d{4}-\d\d-\d\d)$", re.IGNORECASE
@@ -231,7 +231,8 @@ def text_blocks(raw: str) -> list[Span]:
         # cut at the end, the next line does.
         stripped = _strip(raw, start, end)
         structural = bool(_LIST_OR_HEADING.match(line)) or span[0] != stripped[0]
-        if joinable and not structural:
+        joined = joinable and not structural
+        if joined:
             blocks[-1] = Span(blocks[-1].start, span[1])
         else:
             blocks.append(Span(*span))
@@ -239,7 +240,9 @@ def text_blocks(raw: str) -> list[Span]:
             not structural
             and span[1] == stripped[1]
             and not line.endswith((".", "!", "?", ":", ";", "…", '"', "”"))
-            and len(line.split()) > HEADING_WORDS  # a short unpunctuated line is a heading, not a wrap
+            # A short unpunctuated line is a heading, not a wrap, unless it goes on a wrapped
+            # sentence ("... they can eat / hundreds of mosquitoes / in a single hour.").
+            and (joined or len(line.split()) > HEADING_WORDS)
         )
     return blocks
 

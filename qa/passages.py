@@ -11,6 +11,8 @@ from qa.schema import Document, Passage, Span
 
 LANGUAGE = "en"
 _LIST_NUMBER = re.compile(r"\(?\d{1,3}[.)]")
+# An abbreviation before a number or a lower-case word ends no sentence: "pi is approx. 3.14".
+_ABBREVIATION = re.compile(r"\b(approx|ca|cf|vs|e\.g|i\.e|incl|esp|fig|no|nos|vol|pp?|est|resp)\.$", re.IGNORECASE)
 MIN_QUOTED_WORDS = 4  # a quoted sentence this long may stand alone
 # A quotation: curly or guillemet pairs, or straight double quotes within one line.
 _QUOTATION = re.compile(r'“[^“”]*”|«[^«»]*»|"[^"\n]*"')
@@ -44,13 +46,15 @@ def _continues(text: str, previous: tuple[int, int], start: int) -> bool:
 
     An exclamation or question mark followed by a lower-case word ends no sentence ("If
     Hello, world! did print", "the vec! macro"), nor does code's "vec![1, 2]"; and the
-    number of a list item belongs to the item ("2. Where can I get a DLL?").
+    number of a list item belongs to the item ("2. Where can I get a DLL?"); nor does an
+    abbreviation before a number or a lower-case word ("approx. 3.14", "cf. the manual").
     """
     last = text[previous[1] - 1]
     return bool(
         (text[start].islower() and last in "!?")
         or (text[start] in "([{" and last == "!")
         or _LIST_NUMBER.fullmatch(text, *previous)
+        or ((text[start].islower() or text[start].isdigit()) and _ABBREVIATION.search(text, *previous))
     )
 
 

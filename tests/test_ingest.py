@@ -244,6 +244,21 @@ def test_html_page_that_leaves_out_its_closing_head_tag_keeps_its_text(tmp_path)
     assert docs["page.html"].title == "Tea"
 
 
+def test_a_short_line_that_goes_on_a_wrapped_sentence_is_no_heading(tmp_path):
+    (tmp_path / "bats.txt").write_text("Bats\n\nA little brown bat is small, yet they can eat\nhundreds of mosquitoes\n"
+                                       "in a single hour of hunting.\n")
+    docs, _ = by_source(tmp_path)
+    assert [" ".join(t.split()) for t in block_texts(docs["bats.txt"])] == [
+        "Bats", "A little brown bat is small, yet they can eat hundreds of mosquitoes in a single hour of hunting."]
+
+
+def test_each_row_of_a_markdown_table_is_a_block_of_its_own(tmp_path):
+    rows = [f"| Galloway{i} | mayor of the town | elected in {1900 + i} |" for i in range(50)]
+    (tmp_path / "towns.md").write_text("# Towns\n\n| Town | Office | Year |\n|---|---|---|\n" + "\n".join(rows) + "\n")
+    docs, _ = by_source(tmp_path)
+    assert block_texts(docs["towns.md"]) == ["# Towns", "| Town | Office | Year |", *rows]
+
+
 @pytest.mark.parametrize("text, encoding", [
     ("The ticket costs €12 and the programme costs €3.", "cp1252"),  # was "Ä12", Mac Icelandic
     ("The “smart quotes” festival — held in Dunmore — costs €45 per ticket.", "cp1252"),

@@ -153,6 +153,14 @@ def test_the_number_of_a_list_item_stays_with_it():
     ]
 
 
+def test_an_abbreviation_before_a_number_or_a_lower_case_word_ends_no_sentence():
+    raw = "The value of pi is approx. 3.14159. Matcha is whisked, cf. the tea ceremony. It is good."
+    d = Document(source="pi.txt", path="/nowhere/pi.txt", title="pi", raw=raw, blocks=(Span(0, len(raw)),))
+    assert [text for _, text in split_sentences(d, d.blocks[0])] == [
+        "The value of pi is approx. 3.14159.", "Matcha is whisked, cf. the tea ceremony.", "It is good.",
+    ]
+
+
 def test_sentence_texts_keep_odd_spacing():
     raw = "Tabs\tinside. Two  spaces inside.\nA wrapped\nline."
     d = doc("odd.txt", raw)
