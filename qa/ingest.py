@@ -250,7 +250,7 @@ def text_blocks(raw: str) -> list[Span]:
 def guess_title(document: Document) -> str:
     """The first short block that is not a dateline, without Markdown heading marks."""
     for block in document.blocks[:8]:
-        text = document.text(block).strip().lstrip("#").strip()
+        text = " ".join(document.text(block).lstrip().lstrip("#").split())  # one line, however wrapped
         if text and len(text.split()) <= 14 and not _DATELINE.match(text):
             return text
     return ""

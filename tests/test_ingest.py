@@ -252,6 +252,13 @@ def test_a_short_line_that_goes_on_a_wrapped_sentence_is_no_heading(tmp_path):
         "Bats", "A little brown bat is small, yet they can eat hundreds of mosquitoes in a single hour of hunting."]
 
 
+def test_a_title_wrapped_over_two_lines_is_one_line(tmp_path):
+    (tmp_path / "ferry.txt").write_bytes(b"The captain of the island ferry is named\r\nLorenzo Vitale.\r\n\r\n"
+                                         b"He sails daily.\r\n")
+    docs, _ = by_source(tmp_path)
+    assert docs["ferry.txt"].title == "The captain of the island ferry is named Lorenzo Vitale."
+
+
 def test_each_row_of_a_markdown_table_is_a_block_of_its_own(tmp_path):
     rows = [f"| Galloway{i} | mayor of the town | elected in {1900 + i} |" for i in range(50)]
     (tmp_path / "towns.md").write_text("# Towns\n\n| Town | Office | Year |\n|---|---|---|\n" + "\n".join(rows) + "\n")
