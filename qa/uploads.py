@@ -22,6 +22,15 @@ _UNSAFE_NAME_CHARS = re.compile(r"[^\w.\- ]+")
 Progress = Callable[[float, str], None]
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it: done once, at import, not in a thread
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 @dataclass(frozen=True)
 class Upload:
     """What became of one uploaded file: ``status`` is "added", "unchanged" or "refused"."""
@@ -120,6 +129,7 @@ def _copy_new(source: Path, target: Path) -> None:
     os.close(fd)
     try:
         shutil.copyfile(source, tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # as any file saved there would be, not mkstemp's private 0600
         os.link(tmp, target)  # fails if the name was taken meanwhile
     except FileExistsError:
         raise ValueError(f"a file named {target.name} is already in the documents: rename yours") from None

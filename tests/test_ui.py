@@ -203,6 +203,9 @@ def test_save_upload_adds_refuses_and_never_overwrites(tmp_path):
 
     assert upload("new.txt", b"A fresh document about lanterns.\n").status == "added"
     assert (docs / "new.txt").read_bytes() == b"A fresh document about lanterns.\n"
+    written = tmp_path / "written.txt"
+    written.write_text("x")  # an upload's permissions are those of any file saved there
+    assert (docs / "new.txt").stat().st_mode & 0o777 == written.stat().st_mode & 0o777
     assert upload("old.txt", b"Original text that is already indexed.\n").status == "unchanged"
     clash = upload("old.txt", b"Something else entirely.\n")
     assert clash.status == "refused" and "already in the documents" in clash.detail
