@@ -28,7 +28,7 @@ log = logging.getLogger("qa")
 
 FORMAT = 2  # 2: passages.jsonl keeps each sentence's text (and its quote, where markup makes them differ)
 # Bump when cleaning or chunking rules change what passages a corpus yields.
-PIPELINE = 7
+PIPELINE = 8
 SWAP_WAIT_SECONDS = 5.0  # a reader waits this long for a live build's swap to finish
 FILES = ("manifest.json", "passages.jsonl", "passages.faiss", "sentences.npy", "idf.json", "bm25")
 

@@ -34,7 +34,8 @@ def split_sentences(doc: Document, block: Span) -> list[tuple[Span, str]]:
             end -= 1
         if end <= start:
             continue
-        if bounds and _continues(text, bounds[-1], start):
+        # A piece without a letter or digit ("🙂" after a closing stop) is no sentence: it ends the last.
+        if bounds and (_continues(text, bounds[-1], start) or not any(ch.isalnum() for ch in text[start:end])):
             bounds[-1] = (bounds[-1][0], end)
         else:
             bounds.append((start, end))

@@ -161,6 +161,14 @@ def test_an_abbreviation_before_a_number_or_a_lower_case_word_ends_no_sentence()
     ]
 
 
+def test_a_piece_without_a_letter_or_digit_ends_the_sentence_before_it():
+    raw = "Thanks for reading! Corporations should learn from them. 🙂"
+    d = Document(source="e.txt", path="/nowhere/e.txt", title="e", raw=raw, blocks=(Span(0, len(raw)),))
+    assert [text for _, text in split_sentences(d, d.blocks[0])] == [
+        "Thanks for reading!", "Corporations should learn from them. 🙂",
+    ]
+
+
 def test_sentence_texts_keep_odd_spacing():
     raw = "Tabs\tinside. Two  spaces inside.\nA wrapped\nline."
     d = doc("odd.txt", raw)
