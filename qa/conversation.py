@@ -40,6 +40,8 @@ def search_query(question: str, previous: list[str]) -> str:
         return question
     own = {w.lower() for w in words(question)}
     carried = [t for t in key_terms(previous[-1]) if t.lower() not in own]
+    if _names(question):  # "and in Korea?" after "... among Japanese users?": Korea takes Japan's place
+        carried = [t for t in carried if not _is_name(t)]
     if not carried:
         return question
     return f"{' '.join(carried)} {question}"
@@ -68,6 +70,15 @@ def key_terms(text: str) -> list[str]:
         seen.add(low)
         terms.append(word)
     return terms[:MAX_FOLDED_TERMS]
+
+
+def _names(question: str) -> list[str]:
+    """The capitalised words of ``question`` past its first (an acronym such as "SNS" is a term, not a name)."""
+    return [w for w in words(question)[1:] if _is_name(w)]
+
+
+def _is_name(word: str) -> bool:
+    return word[:1].isupper() and not word.isupper()
 
 
 def words(text: str) -> list[str]:

@@ -146,8 +146,11 @@ def test_questions_that_stand_alone_are_not_follow_ups(question):
 
 
 def test_a_follow_up_searches_with_the_previous_subject():
+    # A name in the follow-up takes the place of the earlier one's; an acronym ("SNS") is a term.
     assert search_query("and in Korea?", ["Which SNS ranks first among Japanese users?"]) == \
-        "SNS ranks first Japanese users and in Korea?"
+        "SNS ranks first users and in Korea?"
+    assert search_query("and why?", ["Which SNS ranks first among Japanese users?"]) == \
+        "SNS ranks first Japanese users and why?"
     assert search_query("  why is that? ", ["x", "Why are Japanese companies behind?"]) == \
         "Japanese companies behind why is that?"
 
