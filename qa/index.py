@@ -10,6 +10,7 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,8 +84,13 @@ def build_index(
     settings: Settings,
     encoder,
     progress: bool = False,
+    on_embedded: Callable[[int, int], None] | None = None,
 ) -> Index:
-    """Read ``docs_dir``, embed what changed, and replace ``index_dir`` atomically."""
+    """Read ``docs_dir``, embed what changed, and replace ``index_dir`` atomically.
+
+    ``progress`` shows a progress bar; ``on_embedded(done, total)`` hears of each batch of
+    new texts embedded (the chat's upload progress).
+    """
     started = time.perf_counter()
     docs_dir, root = Path(docs_dir), Path(index_dir)
     _recover(root)
@@ -98,7 +104,7 @@ def build_index(
 
     cache = _cached_vectors(root, settings.model)
     texts = [p.text for p in passages] + sentences
-    vectors, reused = _embed(encoder, texts, cache, settings.model, progress=progress)
+    vectors, reused = _embed(encoder, texts, cache, settings.model, progress=progress, on_embedded=on_embedded)
     passage_vectors, sentence_vectors = vectors[: len(passages)], vectors[len(passages):]
     lexical = Lexical.build([p.text for p in passages])
 
@@ -262,7 +268,8 @@ def _cached_vectors(root: Path, model: str) -> dict[str, np.ndarray]:
     return cache
 
 
-def _embed(encoder, texts: list[str], cache: dict, model: str, *, progress: bool) -> tuple[np.ndarray, int]:
+def _embed(encoder, texts: list[str], cache: dict, model: str, *, progress: bool,
+           on_embedded: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, int]:
     keys = [_key(model, t) for t in texts]
     todo = sorted({k: t for k, t in zip(keys, texts) if k not in cache}.items())
     with tqdm(total=len(todo), desc="embedding", unit="text", disable=not progress or not todo) as bar:
@@ -271,6 +278,8 @@ def _embed(encoder, texts: list[str], cache: dict, model: str, *, progress: bool
             for (key, _), vector in zip(chunk, encoder.encode([t for _, t in chunk])):
                 cache[key] = vector
             bar.update(len(chunk))
+            if on_embedded:
+                on_embedded(i + len(chunk), len(todo))
     fresh = {k for k, _ in todo}
     reused = sum(1 for k in keys if k not in fresh)
     if not texts:

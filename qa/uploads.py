@@ -71,8 +71,13 @@ class Library:
             if not added:
                 return saved + results
             progress(0.2, "embedding the new text")
+
+            def embedded(done: int, total: int) -> None:
+                progress(0.2 + 0.75 * done / total, f"embedding the new text: {done:,} of {total:,} pieces")
+
             try:
-                index = build_index(docs, engine.index.root, settings=engine.settings, encoder=engine.encoder)
+                index = build_index(docs, engine.index.root, settings=engine.settings, encoder=engine.encoder,
+                                    on_embedded=embedded)
                 fresh = Engine(index, engine.encoder, engine.settings)
             except BaseException as exc:
                 for u in added:  # an unindexed file would make the index stale on the next start

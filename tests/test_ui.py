@@ -246,6 +246,18 @@ def test_library_add_indexes_new_files_and_swaps_the_engine(library, tmp_path):
     assert not answer.abstained and answer.citations[0].source == "lanterns.txt"
 
 
+def test_library_add_reports_progress_while_it_embeds(library, tmp_path):
+    path = tmp_path / "herons.txt"
+    path.write_text("\n\n".join(f"Heron number {i} waits in the reeds of pond {i}." for i in range(600)) + "\n")
+    steps = []
+    library.add([str(path)], progress=lambda f, text: steps.append((f, text)))
+    embedding = [(f, text) for f, text in steps if text.startswith("embedding the new text:")]
+    assert len(embedding) >= 3  # one a batch of 256 new texts: the bar moves while it embeds
+    fractions = [f for f, _ in steps]
+    assert fractions == sorted(fractions) and 0.2 < embedding[0][0] < embedding[-1][0] <= 0.95
+    assert steps[-1] == (1.0, "done")
+
+
 def test_library_add_without_new_files_keeps_the_engine(library, tmp_path):
     before = library.engine
     same = tmp_path / "seed.txt"
