@@ -160,7 +160,7 @@ def load_index(index_dir: str | Path, *, check_corpus: bool = True, check_versio
     if missing:
         raise IndexProblem(f"index at {root} is incomplete ({', '.join(missing)} missing): {fix}")
     try:
-        manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+        manifest = _read_manifest(root)
     except (OSError, ValueError) as exc:
         raise IndexProblem(f"index at {root} has an unreadable manifest.json ({exc}): {fix}") from None
     if manifest.get("format") != FORMAT or (check_version and manifest.get("pipeline") != PIPELINE):
@@ -196,11 +196,11 @@ def recorded_docs(index_dir: str | Path) -> Path | None:
     """The documents folder an index was built from, as its manifest records it; ``None`` when
     there is no manifest. A manifest that cannot be read raises IndexProblem: the folder is
     then unknown, and a rebuild must be told it."""
-    path = Path(index_dir) / "manifest.json"
-    if not path.exists():
+    root = Path(index_dir)
+    if not (root / "manifest.json").exists():
         return None
     try:
-        return (path.parent / json.loads(path.read_text(encoding="utf-8"))["docs_dir"]).resolve()
+        return (root / _read_manifest(root)["docs_dir"]).resolve()
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise IndexProblem(f"index at {index_dir} has an unreadable manifest.json ({exc}): "
                            f"run `qa build --docs FOLDER --index {index_dir}`") from None
@@ -305,10 +305,18 @@ def _is_index(folder: Path) -> bool:
     """Whether ``folder`` holds a qa index (even a damaged or older one): its manifest says so.
     A browser extension has a manifest.json too."""
     try:
-        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        manifest = _read_manifest(folder)
     except (OSError, ValueError):
         return (folder / "passages.jsonl").exists() and (folder / "passages.faiss").exists()
-    return isinstance(manifest, dict) and {"corpus_hash", "docs_dir", "model"} <= manifest.keys()
+    return {"corpus_hash", "docs_dir", "model"} <= manifest.keys()
+
+
+def _read_manifest(root: Path) -> dict:
+    """The index's manifest.json; OSError when it cannot be read, ValueError when it is no JSON object."""
+    manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+    if not isinstance(manifest, dict):
+        raise ValueError("not a JSON object")
+    return manifest
 
 
 def _write_atomically(root: Path, write) -> None:

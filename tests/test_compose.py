@@ -212,6 +212,7 @@ def test_a_cause_that_opens_with_and_brings_the_cause_before_it():
                                  "As a result, Morioka kettles keep water hot for an hour.")
     assert "Morioka is a city in Iwate." not in why.sentences
 
+
 def test_asked_why_a_sentence_brings_the_reason_that_follows_it():
     corpus = Corpus()
     corpus.add("kettles.txt", [
