@@ -2,103 +2,107 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
 from qa.config import Settings
-from qa.lexical import tokenize
-from qa.rank import rank_sentences
-from qa.rules import ruled_out
-from qa.schema import Answer, Citation, Hit
+from qa.decide import MODEL_DIR, Decision, load
+from qa.features import FEATURES, featurize
+from qa.intent import Intent, read
+from qa.rank import Candidate, Evidence, candidates
+from qa.rules import CHECKS
+from qa.schema import Answer, Citation, Considered, Hit
 from qa.select import credit_lines, select
 
 NO_ANSWER = "The documents do not answer this question."
-
-# The confidence reads the best sentence against the question's focus once the focus keeps this
-# many topic words. One word says less ("What is KISA responsible for?" -> "What is responsible
-# for?"; "Who is the founder of Forrester?" -> "Who is the founder of?"), so the focus then counts
-# half and the whole question half; with none, the whole question alone.
-MIN_FOCUS_TERMS = 2
-# What a rule rules out (see ``ruled_out``) loses more than any confidence reaches (about 2),
-# so the reply abstains at any usual threshold.
-P_RULED_OUT = 2.0
+EXPLAINED = 5  # candidates an answer keeps, with their features, for ``qa ask --explain``
 
 
 def compose(
     question: str,
     hits: list[Hit],
+    evidence: Evidence,
     *,
     query_vector: np.ndarray,
-    sentence_vectors: Callable[[Hit], np.ndarray],
-    document_terms: Callable[[str], frozenset[str]],
-    idf: Callable[[str], float],
-    path_of: Callable[[str], str],
     settings: Settings,
     focus_vector: np.ndarray | None = None,
     searched_for: str = "",
-    sentence_tokens: Callable[[Hit], list[list[str]]] | None = None,
-    name_vectors: Callable[[list[str]], np.ndarray] | None = None,
+    decision: Decision | None = None,
 ) -> Answer:
-    """Build the reply to ``question`` from ``hits`` (best first).
+    """Build the reply to ``question`` from ``hits`` (best first) and what ``evidence`` knows of them.
 
-    The callables give each hit's sentence vectors, a term's rarity and a source's
-    file path; passing them in keeps this stage free of any model or index.
-    ``focus_vector`` embeds the question without its names (see ``focus``): the
-    confidence asks whether the best sentence says what is asked, not just whom it names
-    (fully when the focus keeps ``MIN_FOCUS_TERMS`` topic words, half with one).
-    ``sentence_tokens`` gives each hit's sentences tokenized (default: tokenize them now).
-    ``name_vectors`` embeds short texts (see ``qa.names.stand_in``). A best sentence that
-    cannot answer the question, whatever its score, lowers the confidence by
-    ``P_RULED_OUT`` and the abstention says why (see ``ruled_out``).
+    Every sentence of the top passages gets P(it answers the question) from the fitted
+    ``decision`` (default: the model shipped in ``qa/model``); the reply quotes the best and
+    close runners-up when the best P reaches the threshold (``settings.abstain_below``, or
+    the one fitted with the model) and none of the model's vetoing checks fires on it.
+    ``focus_vector`` embeds the question without its names (``qa.intent.focus``).
     """
-    candidates = rank_sentences(question, hits, query_vector=query_vector, sentence_vectors=sentence_vectors,
-                                document_terms=document_terms, idf=idf, settings=settings,
-                                focus_vector=focus_vector, sentence_tokens=sentence_tokens)
-    confidence, note, credits = 0.0, "", None
-    if candidates:
-        best = candidates[0]
-        confidence = best.score + best.cosine
-        if focus_vector is not None:
-            share = min(len(set(tokenize([focus(question)])[0])), MIN_FOCUS_TERMS) / MIN_FOCUS_TERMS
-            confidence += share * (float(best.vector @ focus_vector) - best.cosine)
-        credits = credit_lines(question, candidates)
-        note = ruled_out(question, best, credits, document_terms(best.hit.passage.source), name_vectors)
-        confidence -= P_RULED_OUT if note else 0.0
+    if decision is None:
+        decision = load(settings.decision_model or MODEL_DIR)
+    intent = read(question)
+    ranked = rank(intent, hits, evidence, query_vector=query_vector, focus_vector=focus_vector,
+                  settings=settings, decision=decision)
+    threshold = decision.threshold if settings.abstain_below is None else settings.abstain_below
+    if ranked:  # the passage that holds the best sentence comes first (held-out R@1 0.838 -> 0.870)
+        hits = [ranked[0].hit, *(h for h in hits if h is not ranked[0].hit)]
     common = dict(question=question, passages=tuple(hits), searched_for=searched_for or question,
-                  confidence=confidence)
-    if not candidates or confidence < settings.abstain_below:
-        return Answer(text=render_abstention(hits, note), abstained=True, note=note, **common)
-    chosen = select(question, candidates, settings=settings, credits=credits)
-    citations, markers = [], []
-    for cand in chosen:
-        numbers = []
-        # The same sentence in other files: every source that says it is cited.
-        twins = [c for c in candidates if c.text == cand.text and c.hit.passage.source != cand.hit.passage.source]
-        for twin in [cand, *twins]:
-            if any(c.source == twin.hit.passage.source and c.start == twin.span.start for c in citations):
-                continue
-            citations.append(Citation(
-                n=len(citations) + 1, source=twin.hit.passage.source, path=path_of(twin.hit.passage.source),
-                title=twin.hit.passage.title, start=twin.span.start, end=twin.span.end, quote=twin.quote,
-                text=twin.text, score=twin.score, passage_id=twin.hit.passage.id,
-            ))
-            numbers.append(len(citations))
-        markers.append(numbers)
+                  considered=tuple(_considered(c) for c in ranked[:EXPLAINED]))
+    if not ranked:
+        return Answer(text=render_abstention(hits), abstained=True, **common)
+    best = ranked[0]
+    credits = credit_lines(intent, ranked)  # "When was it published?": the dateline leads, and is checked
+    lead = (credits or [best])[0]
+    terms = evidence.document_terms(lead.hit.passage.source)
+    reasons = {name: CHECKS[name](intent, lead.text, terms, evidence.name_vectors) for name in decision.vetoes}
+    vetoed = tuple(name for name, reason in reasons.items() if reason)
+    note = reasons[vetoed[0]] if vetoed else ""
+    confidence = decision.confidence(intent, best)
+    common.update(confidence=confidence, vetoed_by=vetoed, note=note)
+    if vetoed or confidence < threshold:
+        return Answer(text=render_abstention(hits, note), abstained=True, **common)
+    chosen = select(intent, ranked, settings=settings, credits=credits)
+    citations, markers = cite(chosen, ranked, evidence)
     sentences = tuple(c.text for c in chosen)
     return Answer(text=render(sentences, markers, citations), abstained=False, sentences=sentences,
                   citations=tuple(citations), markers=tuple(tuple(m) for m in markers), **common)
 
 
-def focus(question: str) -> str:
-    """The question without its capitalised names: what is asked about them.
+def rank(intent: Intent, hits: list[Hit], evidence: Evidence, *, query_vector: np.ndarray,
+         focus_vector: np.ndarray | None, settings: Settings, decision: Decision) -> list[Candidate]:
+    """The candidate sentences with their features and P, best first (ties: passage, then offset)."""
+    cands = candidates(intent, hits, evidence, query_vector=query_vector, focus_vector=focus_vector,
+                       settings=settings)
+    features = featurize(intent, cands, evidence)
+    p = decision.scores(intent, cands, features)
+    scored = [replace(c, score=float(pi), features=row) for c, pi, row in zip(cands, p, features)]
+    scored.sort(key=lambda c: (-c.score, c.hit.passage.id, c.span.start))
+    return scored
 
-    "How many employees does Coca-Cola Japan have?" -> "How many employees does have?".
-    Unanswerable questions often name something the documents know and ask for
-    something they never say; the names alone would make any sentence look relevant.
-    """
-    words = question.split()
-    return " ".join(w for i, w in enumerate(words) if i == 0 or not w[:1].isupper())
+
+def cite(chosen: list[Candidate], ranked: list[Candidate], evidence: Evidence) -> tuple[list[Citation], list]:
+    """Numbered citations of the chosen sentences; the same sentence in other files is cited too."""
+    citations, markers = [], []
+    for cand in chosen:
+        numbers = []
+        twins = [c for c in ranked if c.text == cand.text and c.hit.passage.source != cand.hit.passage.source]
+        for twin in [cand, *twins]:
+            if any(c.source == twin.hit.passage.source and c.start == twin.span.start for c in citations):
+                continue
+            citations.append(Citation(
+                n=len(citations) + 1, source=twin.hit.passage.source, path=evidence.path_of(twin.hit.passage.source),
+                title=twin.hit.passage.title, start=twin.span.start, end=twin.span.end, quote=twin.quote,
+                text=twin.text, score=twin.score, passage_id=twin.hit.passage.id,
+            ))
+            numbers.append(len(citations))
+        markers.append(numbers)
+    return citations, markers
+
+
+def _considered(c: Candidate) -> Considered:
+    features = {} if c.features is None else dict(zip(FEATURES, np.round(c.features.astype(float), 4).tolist()))
+    return Considered(text=c.text, source=c.hit.passage.source, start=c.span.start, end=c.span.end,
+                      p=c.score, features=features)
 
 
 def render(sentences: tuple[str, ...], markers: list[list[int]], citations: list[Citation]) -> str:

@@ -34,11 +34,12 @@ class Settings:
     context_weight: float = 0.3  # share of the sentence before in each sentence's vector (qa.rank.in_context)
     max_sentences: int = 3  # per reply; "why"/list questions get one more
     max_words: int = 80  # a sentence past the second joins only if the reply stays this short
-    # Confidence (best sentence score + its cosine to the question's focus) under which
-    # the reply abstains; set near the balanced-accuracy optimum on the 102 labelled seed questions
-    # (2026-11-23, with the rules of qa.rules.ruled_out and sentences read in context: 0.939
-    # at 0.74, the same as at the optimum, 0.7439).
-    abstain_below: float = 0.74
+    # A runner-up is quoted beside the best sentence only while its P is at least this share of
+    # the best one's (see qa.select).
+    runner_up_share: float = 0.5
+    # P under which the reply abstains; None: the threshold fitted with the model (its manifest).
+    abstain_below: float | None = None
+    decision_model: str = ""  # folder of a model fitted by `qa train`; "": the one shipped in qa/model
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:

@@ -16,6 +16,7 @@ from qa.metrics import Outcome, Question, by_kind, distinct, judge, summarize
 from qa.plots import check_available, plot_abstention, plot_recall
 
 MODES = ("hybrid", "bm25", "dense")
+BASELINE = "hybrid, 0.1 decision"  # --compare: hybrid retrieval, version 0.1's hand-set decision
 DEPTH = 20  # passages retrieved per question; recall@k and MRR rank their distinct sources
 
 
@@ -138,7 +139,9 @@ def _ask(engine, q: Question, mode: str) -> Outcome:
 def run(args) -> int:
     """``qa eval``: measure the engine (and with --compare the baselines); return 0."""
     from qa.api import Engine
+    from qa.baseline import Baseline
     from qa.config import default_settings
+    from qa.decide import MODEL_DIR, load
     from qa.embed import Encoder
 
     if bool(args.questions) == bool(args.squad):
@@ -149,18 +152,26 @@ def run(args) -> int:
     questions, index = _dataset(args, settings, encoder)
     questions = sample(questions, args.limit, args.seed)
     # Abstention off: every question gets its best sentences and a confidence, and the
-    # configured threshold is applied here, so one run also yields the whole threshold curve.
-    engine = Engine(index, encoder, settings.with_(abstain_below=-1e9))
-    results = ask_all(engine, questions, MODES if args.compare else MODES[:1])
-    report = make_report(args, questions, index, settings, results)
+    # threshold is applied here, so one run also yields the whole threshold curve.
+    decision = load(settings.decision_model or MODEL_DIR)
+    threshold = decision.threshold if settings.abstain_below is None else settings.abstain_below
+    open_settings = settings.with_(abstain_below=-1e9)
+    results = ask_all(Engine(index, encoder, open_settings, decision=decision), questions,
+                      MODES if args.compare else MODES[:1])
+    thresholds = dict.fromkeys(results, threshold)
+    if args.compare:  # the same retrieval, with version 0.1's hand-set decision
+        results[BASELINE] = ask_all(Engine(index, encoder, open_settings, decision=Baseline()), questions,
+                                    MODES[:1])["hybrid"]
+        thresholds[BASELINE] = Baseline.threshold
+    report = make_report(args, questions, index, settings, results, thresholds, decision.manifest)
     out = Path(args.out) if args.out else Path("artifacts") / f"eval-{_name(Path(args.squad or args.questions), args)}"
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    _write_outcomes(out / "outcomes.jsonl", results, settings.abstain_below)
+    _write_outcomes(out / "outcomes.jsonl", results, thresholds)
     plots = [plot_recall(report, out / "recall.png"), plot_abstention(report, out / "abstention.png")]
     print(markdown(report))
     if not args.squad:
-        print(failures(results["hybrid"], settings.abstain_below))
+        print(failures(results["hybrid"], threshold))
     print(f"\nwrote {out / 'report.json'}, {out / 'outcomes.jsonl'}, " + ", ".join(str(p) for p in plots))
     return 0
 
@@ -174,17 +185,21 @@ def _dataset(args, settings, encoder):
     return load_questions(args.questions), load_index(args.index)
 
 
-def make_report(args, questions: list[Question], index, settings, results: dict[str, list[Outcome]]) -> dict:
-    """Every number of the run, with what it was measured on and with which settings."""
-    threshold = settings.abstain_below
+def make_report(args, questions: list[Question], index, settings, results: dict[str, list[Outcome]],
+                thresholds: dict[str, float], decision: dict) -> dict:
+    """Every number of the run, with what it was measured on, with which settings and which decision."""
+    threshold = thresholds["hybrid"]
     return {
         "dataset": {"path": str(Path(args.squad or args.questions).resolve()),
                     "kind": "squad" if args.squad else "jsonl", "questions": len(questions),
                     "answerable": sum(q.answerable for q in questions), "limit": args.limit, "seed": args.seed},
-        "settings": settings.as_dict(), "abstain_below": threshold, "passages_per_question": DEPTH,
+        "settings": settings.as_dict(), "abstain_below": threshold, "thresholds": thresholds,
+        "decision": {k: decision.get(k) for k in ("model", "rebuild", "threshold", "threshold_rule", "vetoes",
+                                                   "split", "data", "heldout")},
+        "passages_per_question": DEPTH,
         "index": _index_facts(index),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "retrievers": {mode: summarize(outcomes, threshold=threshold) for mode, outcomes in results.items()},
+        "retrievers": {mode: summarize(outcomes, threshold=thresholds[mode]) for mode, outcomes in results.items()},
         "hybrid_by_kind": by_kind(results["hybrid"], threshold=threshold),
     }
 
@@ -206,11 +221,11 @@ def _name(dataset: Path, args) -> str:
     return name + (f"-n{args.limit}-s{args.seed}" if args.limit else "")
 
 
-def _write_outcomes(path: Path, results: dict[str, list[Outcome]], threshold: float) -> None:
+def _write_outcomes(path: Path, results: dict[str, list[Outcome]], thresholds: dict[str, float]) -> None:
     with path.open("w", encoding="utf-8") as out:
         for mode, outcomes in results.items():
             for o in outcomes:
-                row = {"retriever": mode, "id": o.question.id, **judge(o, threshold=threshold),
+                row = {"retriever": mode, "id": o.question.id, **judge(o, threshold=thresholds[mode]),
                        "confidence": round(o.confidence, 4), "ms": round(o.seconds * 1000, 2),
                        "sources": list(o.sources[:5]), "reply": list(o.sentences)}
                 out.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -237,7 +252,8 @@ def markdown(report: dict) -> str:
         lines.append(f"| {mode} | " + " | ".join(cell(m[key], ms) for _, key, ms in COLUMNS) + " |")
     d, ix = report["dataset"], report["index"]
     lines += ["", f"{d['questions']} questions ({d['answerable']} answerable) from {d['path']}; "
-              f"abstain below confidence {report['abstain_below']}; R@k and MRR over the distinct sources of "
+              f"abstain below P {report['abstain_below']:.3f} (the 0.1 decision: below its confidence 0.74); "
+              "R@k and MRR over the distinct sources of "
               f"{report['passages_per_question']} passages; 'answered' = answerable questions not abstained on, "
               "'all' = every answerable question.",
               f"index: {ix['documents']} documents, {ix['passages']} passages, {ix['sentences']} sentences, "

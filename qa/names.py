@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 
 import numpy as np
 
@@ -25,6 +26,12 @@ SAME_KIND = 0.45
 
 
 def names(text: str, *, first: bool = False) -> list[str]:
+    """The capitalised runs of ``text`` (see ``_names``)."""
+    return list(_names(text, first))
+
+
+@lru_cache(maxsize=65536)
+def _names(text: str, first: bool) -> tuple[str, ...]:
     """The capitalised runs of ``text``; its first word counts, on its own, only with ``first``.
 
     A question's "Which" or "According" says nothing; a sentence's "Japanese businesses
@@ -41,7 +48,7 @@ def names(text: str, *, first: bool = False) -> list[str]:
         words = [_bare(w) for w in words if w not in _NOT_NAMES]
         if words:
             out.append(" ".join(words))
-    return list(dict.fromkeys(n for n in out if n))
+    return tuple(dict.fromkeys(n for n in out if n))
 
 
 def _bare(word: str) -> str:
@@ -62,7 +69,7 @@ def stand_in(
     met by "... 30% of Japanese firms ..." in a report that never mentions Korea. Such a
     sentence answers another question. ``embed`` gives unit vectors for short texts.
     """
-    asked = [n for n in names(question) if not _in_document(n, document_terms)]
+    asked = [n for n in names(question) if not mentions(n, document_terms)]
     said = names(sentence, first=True)
     if not asked or not said:
         return None
@@ -109,13 +116,20 @@ def unmentioned(question: str, document_terms: frozenset[str]) -> list[str]:
     return asked
 
 
+@lru_cache(maxsize=65536)
+def _tokens(name: str) -> tuple[str, ...]:
+    """A name's lexical terms; names recur across sentences and questions, so each is tokenized once."""
+    return tuple(tokenize([name])[0])
+
+
 def _partly_in_document(name: str, terms: frozenset[str]) -> bool:
-    tokens = tokenize([name])[0]
+    tokens = _tokens(name)
     return not tokens or any(_has_term(token, terms) for token in tokens)  # "T" (cells) is no word to look for
 
 
-def _in_document(name: str, terms: frozenset[str]) -> bool:
-    return all(_has_term(token, terms) for token in tokenize([name])[0])
+def mentions(name: str, terms: frozenset[str]) -> bool:
+    """Whether every word of ``name`` (or a word of the same stem) is among ``terms``."""
+    return all(_has_term(token, terms) for token in _tokens(name))
 
 
 def _has_term(token: str, terms: Iterable[str]) -> bool:

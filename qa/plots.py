@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-COLORS = {"hybrid": "#c0392b", "bm25": "#2471a3", "dense": "#229954"}
-MARKERS = {"hybrid": "o", "bm25": "s", "dense": "^"}
+COLORS = {"hybrid": "#c0392b", "bm25": "#2471a3", "dense": "#229954", "hybrid, 0.1 decision": "#7d3c98"}
+MARKERS = {"hybrid": "o", "bm25": "s", "dense": "^", "hybrid, 0.1 decision": "D"}
 BELOW = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.13), "ncol": 2, "frameon": False}  # legends off the curves
 
 
@@ -32,6 +32,8 @@ def plot_recall(report: dict, path: Path) -> Path:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5.5), layout="constrained")
     for mode, m in reversed(report["retrievers"].items()):
+        if mode not in ("hybrid", "bm25", "dense"):
+            continue  # another decision over hybrid retrieval: the same recall
         ks = range(1, len(m["recall_at"]) + 1)
         label = f"{mode} (R@1 {m['recall@1']:.3f}, R@5 {m['recall@5']:.3f})" if m["recall_at"] else mode
         ax.plot(ks, m["recall_at"], marker=MARKERS[mode], markersize=5, linewidth=2.4 if mode == "hybrid" else 1.6,
@@ -54,13 +56,13 @@ def plot_abstention(report: dict, path: Path) -> Path:
     t0 = report["abstain_below"]
     for mode, m in reversed(report["retrievers"].items()):
         pts = [p for p in m["curve"] if p["precision"] is not None]
-        at = next(p for p in m["curve"] if p["threshold"] == t0)
+        at = next(p for p in m["curve"] if p["threshold"] == report["thresholds"].get(mode, t0))
         left.plot([p["answer_rate"] for p in pts], [p["precision"] for p in pts], color=COLORS[mode],
                   linewidth=2.4 if mode == "hybrid" else 1.6, label=mode)
         if at["precision"] is not None:
             left.plot(at["answer_rate"], at["precision"], "o", color=COLORS[mode], markersize=9,
                       markeredgecolor="black", zorder=3)
-    left.plot([], [], "o", color="gray", markeredgecolor="black", label=f"at the configured threshold {t0}")
+    left.plot([], [], "o", color="gray", markeredgecolor="black", label="at each decision's threshold")
     left.set(title="Answer rate vs precision (all retrievers)", xlabel="answer rate (share of questions answered)",
              ylabel="precision (share of answers that are right)", xlim=(0, 1.02), ylim=(0, 1.02))
     handles, labels = left.get_legend_handles_labels()
@@ -72,8 +74,8 @@ def plot_abstention(report: dict, path: Path) -> Path:
                               ("abstain_recall", "--", "abstention recall"), ("answer_rate", ":", "answer rate")):
         right.plot(ts, [float("nan") if p[key] is None else p[key] for p in curve], style, linewidth=2.2,
                    color={"answer_rate": "gray"}.get(key, COLORS["hybrid"]), label=label)
-    right.axvline(t0, color="black", linewidth=1, label=f"configured threshold {t0}")
-    right.set(title="Engine (hybrid): abstaining by confidence", xlabel="threshold (abstain below this confidence)",
+    right.axvline(t0, color="black", linewidth=1, label=f"fitted threshold {t0:.3f}")
+    right.set(title="Engine (hybrid): abstaining by confidence", xlabel="threshold (abstain below this P)",
               ylabel="share", ylim=(0, 1.02))
     if report["dataset"]["questions"] == report["dataset"]["answerable"]:
         right.text(0.5, 0.5, "no unanswerable questions:\nabstention precision/recall undefined",

@@ -1,22 +1,27 @@
-"""Rank: score every sentence of the retrieved passages as an answer to the question."""
+"""Rank: every sentence of the top passages as a candidate answer, with the evidence for it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
 from qa.config import Settings
-from qa.lexical import tokenize
-from qa.rules import DATE, NUMBER, SOURCE_LINE, WANTS_DATE, WANTS_NUMBER, WANTS_SOURCE
-from qa.schema import Hit, Span
+from qa.intent import Intent
+from qa.rules import debris
+from qa.schema import Hit, Passage, Span
 
-# Sentence score weights, fitted on the SQuAD dev half and the seed question sets.
-W_COSINE, W_COVERAGE, W_PASSAGE = 0.55, 0.45, 0.1
-P_NO_NUMBER, P_FRAGMENT = 0.15, 0.2
-NEIGHBOUR_LIFT = 0.5
-W_FOCUS = 0.4
+
+class Evidence(Protocol):
+    """What the answer stage reads besides the hits: an ``Index`` (and its ``Engine``) provide it."""
+
+    def sentence_vectors_of(self, passage: Passage) -> np.ndarray: ...  # unit vectors, one per sentence
+    def sentence_tokens(self, passage: Passage) -> list[list[str]]: ...  # lexical terms, one list per sentence
+    def document_terms(self, source: str) -> frozenset[str]: ...  # every lexical term of one document
+    def idf(self, term: str) -> float: ...  # a term's rarity in the corpus
+    def path_of(self, source: str) -> str: ...  # the file a source names
+    def name_vectors(self, names: list[str]) -> np.ndarray: ...  # unit vectors of short names
 
 
 @dataclass(frozen=True)
@@ -27,69 +32,40 @@ class Candidate:
     span: Span
     text: str  # as the reply shows it
     quote: str  # the exact characters of the file: differs from text only by markup
-    vector: np.ndarray = field(repr=False, compare=False)
-    cosine: float
-    coverage: float
-    score: float
+    vector: np.ndarray = field(repr=False, compare=False)  # read with the sentence before it (``in_context``)
+    cosine: float  # to the question
+    focus_cosine: float  # to the question's focus (its words without the names)
+    raw_cosine: float  # the sentence alone, to the question
     words: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    position: int = 0  # the sentence's place in its passage
+    hit_rank: int = 0  # its passage's place among the hits
     fragment: bool = False  # a heading, byline or name rather than a sentence
+    score: float = 0.0  # P(this sentence answers the question), set by ``qa.decide``
+    features: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
-def rank_sentences(
-    question: str,
-    hits: list[Hit],
-    *,
-    query_vector: np.ndarray,
-    sentence_vectors: Callable[[Hit], np.ndarray],
-    document_terms: Callable[[str], frozenset[str]],
-    idf: Callable[[str], float],
-    settings: Settings,
-    focus_vector: np.ndarray | None = None,
-    sentence_tokens: Callable[[Hit], list[list[str]]] | None = None,
-) -> list[Candidate]:
-    """Every sentence of the top passages, best answer first.
+def candidates(intent: Intent, hits: list[Hit], evidence: Evidence, *, query_vector: np.ndarray,
+               focus_vector: np.ndarray | None, settings: Settings) -> list[Candidate]:
+    """The sentences of the top ``settings.answer_passages`` hits, in passage order.
 
-    A sentence scores by meaning (cosine to the question, the sentence read with the one
-    before it: ``in_context``), by how much of the question's rare vocabulary it
-    contains, and by its passage's rank; a question
-    that asks for a number or a year wants a sentence that holds one. Question words
-    found elsewhere in the sentence's document count half: a byline or a heading
-    often names what the sentence itself only implies.
+    A link or label in a list of them (``qa.rules.debris``) is no candidate.
     """
-    terms = set(tokenize([question])[0])
-    total = sum(idf(t) for t in terms)
-    wants_number = bool(WANTS_NUMBER.search(question))
-    wants_date = bool(WANTS_DATE.search(question))
-    wants_source = bool(WANTS_SOURCE.search(question))
-    top = hits[0].score if hits and hits[0].score > 0 else 1.0
     out = []
-    for hit in hits[: settings.answer_passages]:
-        texts = hit.passage.texts
-        vectors = in_context(sentence_vectors(hit), settings.context_weight)
+    for rank, hit in enumerate(hits[: settings.answer_passages]):
+        raw = evidence.sentence_vectors_of(hit.passage)
+        vectors = in_context(raw, settings.context_weight)
         cosines = vectors @ query_vector
         focused = vectors @ focus_vector if focus_vector is not None else cosines
-        in_document = terms & document_terms(hit.passage.source)
-        for span, text, quote, vector, cosine, fcos, tokens in zip(
-            hit.passage.sentences, texts, hit.passage.quotes, vectors, cosines, focused,
-            sentence_tokens(hit) if sentence_tokens else tokenize(list(texts)),
-        ):
-            words = set(tokens)
-            found = terms & words
-            covered = sum(idf(t) for t in found) + 0.5 * sum(idf(t) for t in in_document - found)
-            coverage = covered / total if total else 0.0
-            score = (W_COSINE * float(cosine) + W_COVERAGE * coverage + W_PASSAGE * max(hit.score, 0.0) / top
-                     + W_FOCUS * (float(fcos) - float(cosine)))
-            if wants_number and not NUMBER.search(text):
-                score -= P_NO_NUMBER
-            # A heading or byline is no answer; a dateline is, to "when", and a credit line to "which source".
-            fragment = _is_fragment(text, words) and not (wants_date and DATE.search(text)
-                                                          or wants_source and SOURCE_LINE.match(text))
-            if fragment:
-                score -= P_FRAGMENT
-            out.append(Candidate(hit, span, text, quote, vector, float(cosine), coverage, score, frozenset(words),
-                                 fragment))
-    out = _lift_neighbours(out)
-    out.sort(key=lambda c: (-c.score, c.hit.passage.id, c.span.start))
+        alone = raw @ query_vector
+        texts = list(hit.passage.texts)
+        skip = debris(texts)
+        for i, (span, text, quote, tokens) in enumerate(zip(hit.passage.sentences, texts, hit.passage.quotes,
+                                                            evidence.sentence_tokens(hit.passage))):
+            if skip[i]:
+                continue
+            words = frozenset(tokens)
+            out.append(Candidate(hit, span, text, quote, vectors[i], float(cosines[i]), float(focused[i]),
+                                 float(alone[i]), words, i, rank, is_fragment(text, words)))
     return out
 
 
@@ -108,25 +84,6 @@ def in_context(vectors: np.ndarray, weight: float) -> np.ndarray:
     return mixed / np.linalg.norm(mixed, axis=1, keepdims=True)
 
 
-def _lift_neighbours(candidates: list[Candidate]) -> list[Candidate]:
-    """Raise each sentence part of the way toward a better-scoring neighbour.
-
-    A question often paraphrases one sentence while the answer sits in the next or
-    the previous one ("...employees of Japanese multinationals. I forget to ask 'Why?'").
-    """
-    lifted = []
-    for i, cand in enumerate(candidates):
-        neighbours = [
-            other.score for other in candidates[max(i - 1, 0):i + 2]
-            if other is not cand and other.hit.passage.id == cand.hit.passage.id
-        ]
-        best = max(neighbours, default=cand.score)
-        if best > cand.score:
-            cand = replace(cand, score=cand.score + NEIGHBOUR_LIFT * (best - cand.score))
-        lifted.append(cand)
-    return lifted
-
-
-def _is_fragment(text: str, words: set[str]) -> bool:
+def is_fragment(text: str, words: frozenset[str] | set[str]) -> bool:
     """Headings, bylines and names are not answers: too few words or no closing stop."""
     return len(words) < 3 or (len(text.split()) < 8 and not text.rstrip("”\"')»").endswith((".", "!", "?", "…")))

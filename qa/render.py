@@ -41,6 +41,8 @@ def render_answer(answer: Answer) -> str:
         )
         parts.append(f'<p class="qa-reply">{body}</p>')
     parts.append(render_nearest(answer) if answer.abstained else render_sources(answer))
+    parts.append(f'<p class="qa-confidence">Confidence {answer.confidence:.2f}: the chance, as the fitted model '
+                 "judges it, that the best sentence answers the question.</p>")
     return "".join(parts)  # no newlines: the chat shows raw HTML with white-space kept
 
 

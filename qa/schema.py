@@ -125,6 +125,18 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Considered:
+    """A sentence the answer stage weighed: its place, P(it answers) and the features behind P."""
+
+    text: str
+    source: str
+    start: int
+    end: int
+    p: float
+    features: dict[str, float]
+
+
+@dataclass(frozen=True)
 class Answer:
     """The reply to one question, with the evidence behind it."""
 
@@ -136,8 +148,10 @@ class Answer:
     markers: tuple[tuple[int, ...], ...] = ()  # citation numbers after each sentence
     passages: tuple[Hit, ...] = ()
     searched_for: str = ""
-    confidence: float = 0.0
-    note: str = ""  # why it abstained, when a rule can say ("The closest sentence names Japan; ...")
+    confidence: float = 0.0  # P(the best sentence answers the question), from the fitted decision
+    note: str = ""  # why it abstained, when a check can say ("The closest sentence names Japan; ...")
+    vetoed_by: tuple[str, ...] = ()  # the named checks (qa.rules.CHECKS) that turned the best sentence down
+    considered: tuple[Considered, ...] = ()  # the best candidates, for `qa ask --explain`
 
     def __str__(self) -> str:
         return self.text
@@ -150,6 +164,7 @@ class Answer:
             "abstained": self.abstained,
             "confidence": round(self.confidence, 4),
             "note": self.note,
+            "vetoed_by": list(self.vetoed_by),
             "text": self.text,
             "sentences": list(self.sentences),
             "markers": [list(m) for m in self.markers],

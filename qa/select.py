@@ -5,22 +5,15 @@ from __future__ import annotations
 import re
 
 from qa.config import Settings
+from qa.intent import ASKS_WHY, Intent
 from qa.rank import Candidate
-from qa.rules import DATE, WANTS_DATE
+from qa.rules import DATE
 
-_WANTS_MORE = re.compile(r"\b(why|reasons?|explain|list|which (ones|are)|what are)\b", re.IGNORECASE)
-# Questions about a document rather than its content: who wrote it, when it appeared.
-_ASKS_AUTHOR = re.compile(r"^\W*(who|whose|which (person|writer|author|blogger))\b.*\b(wrote|writes|written|"
-                          r"authored|author|posted|published|blogged|contributed)\b", re.IGNORECASE)
-_ASKS_PUBLISHED = re.compile(rf"({WANTS_DATE.pattern}|\b(what|which) year\b)"
-                             r".*\b(published|posted|written|wrote|appear|appeared|released)\b", re.IGNORECASE)
 # "By Josh Bernoff", "Posted by QEQ Intern | 08.02.13", "— contributed by Chizuru Misawa".
 _BYLINE = re.compile(r"^\W*(?i:((posted|written|contributed|published) )?by)\s+[A-Z]|^\W*(?i:author)\s*:")
 BYLINE_WORDS = 12  # a byline or dateline is a short line of its own
 # Who wrote a post, as its end may say: "— contributed by Chizuru Misawa" (not a comment's "Posted by").
 _WRITER = re.compile(r"^\W*(?i:(written|contributed|authored) by)\s+[A-Z]")
-MAX_GAP = 0.12  # a runner-up this far below the best sentence is not quoted
-_ASKS_WHY = re.compile(r"\b(why|reasons?|cause[sd]?)\b", re.IGNORECASE)
 # A sentence opening with one of these gives the reason for what the sentence before it says.
 _BECAUSE = re.compile(r"\W*((this|that|it)(['’]s| is| was) )?(because|the reason)\b", re.IGNORECASE)
 # A sentence opening with one of these adds to what the sentence before it says.
@@ -30,7 +23,7 @@ _RESULT = re.compile(r"\W*(as a result|therefore|thus|hence|consequently|so|for 
                      r"|(that|this)(['’]s| is) why)\b", re.IGNORECASE)
 
 
-def select(question: str, candidates: list[Candidate], *, settings: Settings,
+def select(intent: Intent, candidates: list[Candidate], *, settings: Settings,
            credits: list[Candidate] | None = None) -> list[Candidate]:
     """The best sentence, plus close runners-up that add something new.
 
@@ -44,8 +37,8 @@ def select(question: str, candidates: list[Candidate], *, settings: Settings,
     why, a sentence that states an effect ("As a result, ...") comes after its cause, and one
     followed by its reason ("Because ...") brings it (see ``_reason``).
     """
-    limit = settings.max_sentences + (1 if _WANTS_MORE.search(question) else 0)
-    asks_why = bool(_ASKS_WHY.search(question))
+    limit = settings.max_sentences + (1 if intent.wants_more else 0)
+    asks_why = intent.asks_why
     best = candidates[0]
     by_span = {(c.hit.passage.id, c.span.start): c for c in candidates}
     chosen: list[Candidate] = []
@@ -64,7 +57,7 @@ def select(question: str, candidates: list[Candidate], *, settings: Settings,
             length += len(item.text.split())
 
     for cand in candidates:
-        if chosen and (len(chosen) >= limit or cand.score < best.score - MAX_GAP):
+        if chosen and (len(chosen) >= limit or cand.score < best.score * settings.runner_up_share):
             break
         if cand in chosen or not fits(cand):
             continue
@@ -98,13 +91,13 @@ def _credit_first(chosen: list[Candidate], credits: list[Candidate] | None) -> l
     return [*lead, *(c for c in chosen if c not in lead)]
 
 
-def credit_lines(question: str, candidates: list[Candidate]) -> list[Candidate] | None:
+def credit_lines(intent: Intent, candidates: list[Candidate]) -> list[Candidate] | None:
     """The bylines (for "Who wrote ...?") or datelines (for "When was ... published?") of the
     best sentence's document among ``candidates`` (not empty), in document order; ``None``
-    when ``question`` asks neither who wrote something nor when it appeared."""
-    if _ASKS_AUTHOR.search(question):
+    when the question asks neither who wrote something nor when it appeared."""
+    if intent.asks_author:
         wanted = _BYLINE.search
-    elif _ASKS_PUBLISHED.search(question):
+    elif intent.asks_published:
         wanted = DATE.search
     else:
         return None
@@ -174,7 +167,7 @@ def _reason(cand: Candidate, by_span: dict) -> list[Candidate]:
     if after and after[0] is not None and _BECAUSE.match(after[0].text):
         return after[:1]
     if (len(after) == 2 and None not in after and _BECAUSE.match(after[1].text)
-            and _ASKS_WHY.search(after[0].text) and after[0].text.rstrip().endswith("?")):
+            and ASKS_WHY.search(after[0].text) and after[0].text.rstrip().endswith("?")):
         return after
     return []
 

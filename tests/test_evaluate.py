@@ -287,16 +287,18 @@ def test_eval_command_on_tiny_squad_writes_report_and_plots(tiny_squad, tmp_path
     assert cli.main(["eval", "--squad", str(tiny_squad), "--compare", "--out", str(out)]) == 0
     table = capsys.readouterr().out
     assert [line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| ") and "R@1 " not in line] \
-        == ["hybrid", "bm25", "dense"]
+        == ["hybrid", "bm25", "dense", "hybrid, 0.1 decision"]
     report = json.loads((out / "report.json").read_text())
-    assert set(report["retrievers"]) == {"hybrid", "bm25", "dense"}
+    assert set(report["retrievers"]) == {"hybrid", "bm25", "dense", "hybrid, 0.1 decision"}
+    assert report["thresholds"]["hybrid, 0.1 decision"] == 0.74  # each decision judged at its own threshold
+    assert report["decision"]["threshold"] == report["thresholds"]["hybrid"]
     assert report["dataset"]["questions"] == 5 and report["dataset"]["answerable"] == 3
     assert report["index"]["documents"] == 3 and report["index"]["full_build"]
     assert report["index"]["passages_per_second"] > 0
     for m in report["retrievers"].values():
         assert m["ranked_questions"] == 3 and len(m["recall_at"]) == metrics.RECALL_DEPTH
         assert m["recall@20"] == 1.0  # three documents: the gold one is always retrieved
-    assert len((out / "outcomes.jsonl").read_text().splitlines()) == 15
+    assert len((out / "outcomes.jsonl").read_text().splitlines()) == 20
     for png in ("recall.png", "abstention.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     index = next((tmp_path / "cache" / "qa").glob("squad-*")) / "index" / "manifest.json"
