@@ -42,19 +42,31 @@ class Asked:
     kind: str = "answerable"
 
 
+ARTICLE_BREAK = "\n\n"
+
+
+def article_files(data: dict) -> dict[str, str]:
+    """One document per article, its paragraphs joined by a blank line: long documents, as a
+    user's are (a file a paragraph makes every document-level feature a paragraph's)."""
+    return {f"a{a:03d}.txt": ARTICLE_BREAK.join(p["context"] for p in article["paragraphs"])
+            for a, article in enumerate(data["data"])}
+
+
 def squad_questions(data: dict, tag: str) -> tuple[list[Asked], dict[str, str]]:
-    """The questions of a parsed SQuAD file and the text of each article, named as ``qa eval`` names files."""
+    """The questions of a parsed SQuAD file, with answer offsets into its article files (see
+    ``article_files``), and the text of each article."""
     asked, articles = [], {}
     for a, article in enumerate(data["data"]):
         key = f"{tag}/{a:03d}"
         articles[key] = " ".join(p["context"] for p in article["paragraphs"])
-        for p, paragraph in enumerate(article["paragraphs"]):
-            name = f"a{a:03d}_p{p:03d}.txt"
+        name, shift = f"a{a:03d}.txt", 0
+        for paragraph in article["paragraphs"]:
             for qa in paragraph["qas"]:
-                spans = tuple((name, x["answer_start"], x["answer_start"] + len(x["text"]))
+                spans = tuple((name, shift + x["answer_start"], shift + x["answer_start"] + len(x["text"]))
                               for x in qa["answers"]) if not qa.get("is_impossible") else ()
                 asked.append(Asked(qa["id"], qa["question"], key, spans,
                                    "answerable" if spans else "unanswerable"))
+            shift += len(paragraph["context"]) + len(ARTICLE_BREAK)
     return asked, articles
 
 

@@ -61,7 +61,7 @@ def gather(files: list[Path], *, articles: int | None, seed: int, only: int | No
 
     from qa.api import Engine
     from qa.embed import Encoder
-    from qa.evaluate import fresh_index, squad_corpus
+    from qa.evaluate import fresh_index
     from qa.examples import collect, name_pool, near_misses, squad_questions
 
     settings = default_settings()
@@ -73,7 +73,7 @@ def gather(files: list[Path], *, articles: int | None, seed: int, only: int | No
             data = {**data, "data": data["data"][:articles]}
             path = _subset(path, data)
         asked, texts = squad_questions(data, tag=f"f{i}")
-        _, docs = squad_corpus(path)
+        docs = _article_corpus(path, data)
         engine = Engine(fresh_index(docs, docs.parent / "index", settings, encoder), encoder, settings)
         sets.append((asked, texts, engine))
     rows = []
@@ -89,6 +89,20 @@ def gather(files: list[Path], *, articles: int | None, seed: int, only: int | No
               f"index {i + 1} of {len(sets)}", file=sys.stderr)
         rows += collect(engine, asked) + collect(engine, near) + collect(engine, outside, kind="out_of_corpus")
     return rows
+
+
+def _article_corpus(path: Path, data: dict) -> Path:
+    """The folder of one file per article of a SQuAD file (see ``qa.examples.article_files``), written once."""
+    from qa.embed import cache_root
+    from qa.examples import article_files
+
+    docs = cache_root() / f"squad-articles-{digest(path)[:12]}" / "docs"
+    docs.mkdir(parents=True, exist_ok=True)
+    for name, text in article_files(data).items():
+        file = docs / name
+        if not file.exists() or file.read_text(encoding="utf-8") != text:
+            file.write_text(text, encoding="utf-8")
+    return docs
 
 
 def _subset(path: Path, data: dict) -> Path:
