@@ -16,7 +16,7 @@ from qa.index import Index, IndexProblem, load_index
 from qa.ingest import replace_undecodable
 from qa.lexical import tokenize
 from qa.retrieve import search
-from qa.schema import Answer
+from qa.schema import Answer, Citation
 
 MAX_QUESTION_CHARS = 2000
 MAX_CACHED_NAMES = 50_000
@@ -91,7 +91,30 @@ class Engine:
             searched_for=query,
             name_vectors=self.name_vectors,
         )
-        return replace(answer, passages=answer.passages[:k])
+        citations = tuple(replace(c, page=index.page_of(c.source, c.start)) for c in answer.citations)
+        return replace(answer, text=with_pages(answer.text, citations), citations=citations,
+                       passages=answer.passages[:k])
+
+
+def page_label(source: str, page: int | None) -> str:
+    """"p. 4" for a PDF page, "slide 4" for a .pptx slide, "" for a file without pages."""
+    if page is None:
+        return ""
+    return f"slide {page}" if source.lower().endswith(".pptx") else f"p. {page}"
+
+
+def with_pages(text: str, citations: tuple[Citation, ...]) -> str:
+    """The reply's text with each source line ("[n] Title — file, ...") followed by its page."""
+    labels = {f"[{c.n}] ": page_label(c.source, c.page) for c in citations}
+    lines = text.split("\n")
+    if "Sources:" not in lines:
+        return text
+    at = lines.index("Sources:")
+    for i, line in enumerate(lines[at + 1:], at + 1):
+        label = next((v for key, v in labels.items() if line.startswith(key)), "")
+        if label:
+            lines[i] = f"{line}, {label}"
+    return "\n".join(lines)
 
 
 def check_question(question: str) -> str:

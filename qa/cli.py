@@ -56,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
 
     build = sub.add_parser("build", help="index a folder of documents")
     build.add_argument("--docs", type=_path, default=None,
-                       help="folder of .txt/.md/.html/.pdf files (default: the folder the index was built "
+                       help="folder of .txt/.md/.html/.pdf/.docx/.pptx files (default: the folder the index was built "
                             f"from, or {DEFAULT_DOCS_DIR})")
     build.add_argument("--index", type=_path, default=str(DEFAULT_INDEX_DIR),
                        help="index folder to write (default: %(default)s)")
@@ -75,6 +75,10 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--index", type=_path, default=str(DEFAULT_INDEX_DIR), help="index folder (default: %(default)s)")
     chat.add_argument("--host", default="127.0.0.1")
     chat.add_argument("--port", type=int, default=7860)
+    chat.add_argument("--read-only", action="store_true", help="no uploads: hide the panel, refuse them in the API")
+    chat.add_argument("--auth", type=_path, default=None, metavar="FILE|env:NAME",
+                      help="log in with the user:password lines of FILE (or of environment variable NAME) "
+                           "to use the chat and the API")
     chat.set_defaults(run=_chat)
 
     ev = sub.add_parser("eval", help="measure answers and retrieval on a question set or SQuAD")
@@ -121,7 +125,7 @@ def _ask(args) -> int:
 def _chat(args) -> int:
     from qa.ui import serve
 
-    return serve(index_dir=args.index, host=args.host, port=args.port)
+    return serve(index_dir=args.index, host=args.host, port=args.port, read_only=args.read_only, auth=args.auth)
 
 
 def _eval(args) -> int:

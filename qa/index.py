@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import logging
@@ -29,7 +30,7 @@ log = logging.getLogger("qa")
 
 FORMAT = 2  # 2: passages.jsonl keeps each sentence's text (and its quote, where markup makes them differ)
 # Bump when cleaning or chunking rules change what passages a corpus yields.
-PIPELINE = 8
+PIPELINE = 9  # 9: .docx and .pptx are read; the manifest records where PDF pages and slides start
 SWAP_WAIT_SECONDS = 5.0  # a reader waits this long for a live build's swap to finish
 FILES = ("manifest.json", "passages.jsonl", "passages.faiss", "sentences.npy", "idf.json", "bm25")
 
@@ -68,6 +69,12 @@ class Index:
 
     def sentence_vectors_of(self, passage: Passage) -> np.ndarray:
         return self.sentence_vectors[self.sentence_rows[passage.id]:self.sentence_rows[passage.id + 1]]
+
+    def page_of(self, source: str, offset: int) -> int | None:
+        """The page (PDF) or slide (.pptx) of ``source`` that character ``offset`` is on; None for
+        a file without pages."""
+        starts = self.manifest.get("pages", {}).get(source)
+        return bisect.bisect_right(starts, offset) if starts else None
 
     def document_terms(self, source: str) -> frozenset[str]:
         """Every lexical term of one document (computed on first use, then kept)."""
@@ -123,6 +130,7 @@ def build_index(
         "docs_dir": os.path.relpath(docs_dir.resolve(), root.resolve()),
         "files": sorted(d.source for d in documents),
         "titles": {d.source: d.title for d in documents},
+        "pages": {d.source: list(d.pages) for d in documents if d.pages},
         "skipped": skipped,
         "settings": settings.build_part(),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -190,6 +198,24 @@ def load_index(index_dir: str | Path, *, check_corpus: bool = True, check_versio
     if check_corpus:
         check_fresh(index)
     return index
+
+
+def check_files(index_dir: str | Path) -> dict:
+    """The manifest of the index in ``index_dir`` when all its files are there (a quick check for a
+    server whose index may be deleted under it); IndexProblem when not."""
+    root = Path(index_dir)
+    _recover(root)
+    if not root.is_dir():
+        raise IndexProblem(f"no index at {root}: run `qa build --docs FOLDER --index {root}` to index FOLDER into it")
+    missing = [name for name in FILES if not (root / name).exists()]
+    if missing:
+        raise IndexProblem(f"index at {root} is incomplete ({', '.join(missing)} missing): "
+                           f"run `qa build --index {root}`")
+    try:
+        return _read_manifest(root)
+    except (OSError, ValueError) as exc:
+        raise IndexProblem(f"index at {root} has an unreadable manifest.json ({exc}): run `qa build --index {root}`") \
+            from None
 
 
 def recorded_docs(index_dir: str | Path) -> Path | None:

@@ -142,6 +142,42 @@ def make_pdf(pages: list[list[str]]) -> bytes:
     return out
 
 
+def make_docx(path: Path, items: list) -> Path:
+    """A Word file: a str is a paragraph, ("h", text) a heading, a list of rows a table."""
+    import docx
+
+    document = docx.Document()
+    for item in items:
+        if isinstance(item, tuple):
+            document.add_heading(item[1], level=1)
+        elif isinstance(item, list):
+            table = document.add_table(rows=len(item), cols=len(item[0]))
+            for row, cells in zip(table.rows, item):
+                for cell, text in zip(row.cells, cells):
+                    cell.text = text
+        else:
+            document.add_paragraph(item)
+    document.save(str(path))
+    return path
+
+
+def make_pptx(path: Path, slides: list[dict]) -> Path:
+    """A PowerPoint deck: each slide a dict with "title", "boxes" (text, top inch) and "notes"."""
+    import pptx
+    from pptx.util import Inches
+
+    deck = pptx.Presentation()
+    for spec in slides:
+        slide = deck.slides.add_slide(deck.slide_layouts[5])  # title only
+        slide.shapes.title.text = spec.get("title", "")
+        for text, top in spec.get("boxes", []):
+            slide.shapes.add_textbox(Inches(1), Inches(top), Inches(8), Inches(0.8)).text_frame.text = text
+        if spec.get("notes"):
+            slide.notes_slide.notes_text_frame.text = spec["notes"]
+    deck.save(str(path))
+    return path
+
+
 def write_corpus(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "post.txt").write_text(POST_TXT, encoding="utf-8")
