@@ -194,9 +194,8 @@ def serve(*, index_dir: str | Path, host: str = "127.0.0.1", port: int = 7860, r
         except OSError:  # Gradio's own message points at its environment variables, not at `qa chat`
             raise OSError(f"cannot listen on {host}:{port} (is another server using it?): "
                           "pass --port with a free port") from None
-        if not read_only and not accounts and not is_loopback(host):
-            print(f"qa: warning: serving on {host} with uploads on and no login: anyone who can reach port {port} "
-                  "can add documents; pass --read-only or --auth FILE", file=sys.stderr, flush=True)
+        if warning := exposure_warning(host, port, read_only=read_only, auth=bool(accounts)):
+            print(warning, file=sys.stderr, flush=True)
         print(f"qa: chat on {app.local_url} answering from {engine.index.root} (Ctrl+C stops)", flush=True)
         app.block_thread()  # returns on Ctrl+C or SIGTERM, with the server closed
         app.close(verbose=False)
@@ -204,6 +203,15 @@ def serve(*, index_dir: str | Path, host: str = "127.0.0.1", port: int = 7860, r
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def exposure_warning(host: str, port: int, *, read_only: bool, auth: bool) -> str | None:
+    """One line when anyone who can reach ``host`` could add documents; None when only this machine can,
+    or uploads are off, or a login guards them."""
+    if read_only or auth or is_loopback(host):
+        return None
+    return (f"qa: warning: serving on {host}:{port} with uploads on and no login: anyone who can reach it can add "
+            "documents; pass --read-only or --auth FILE")
 
 
 def is_loopback(host: str) -> bool:
