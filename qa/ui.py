@@ -52,6 +52,7 @@ details.qa-sources summary { cursor: pointer; font-weight: 600; font-size: 0.9em
 details.qa-sources ol { list-style: none; padding-left: 0; margin: 0.4em 0 0; }
 details.qa-sources li { margin-bottom: 0.6em; }
 .qa-source-head { font-size: 0.85em; }
+.qa-page { color: var(--body-text-color-subdued); white-space: nowrap; }
 .qa-source-head code, .qa-about code, .qa-uploads code { font-size: 0.85em; }
 details.qa-sources blockquote { margin: 0.25em 0 0; padding: 0.3em 0.7em; font-size: 0.9em;
   border-left: 3px solid var(--border-color-primary); }
