@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 
 NOTES_MARK = "Speaker notes:"  # opens a slide's notes, so a quote from them says where it came from
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # a password-protected Office file is an OLE container, not a zip
 _PARAGRAPH_BREAK = "\n\n"
+_NUMBER = re.compile(r"[\d\s.,%$€£¥+-]+")
+HEADER_WORDS = 6  # a longer first-row cell is content, not a column's name
 
 
 def docx_text(data: bytes) -> str:
-    """The text of a .docx: headings, paragraphs and table rows (cells joined by " | ") in order."""
+    """The text of a .docx: headings, paragraphs and table rows (see ``_table_rows``) in order."""
     document = _open(data, "Word", "docx", "Document")
     parts = []
     for item in document.iter_inner_content():  # paragraphs and tables, as they come in the body
@@ -77,6 +80,9 @@ def _clean(text: str) -> str:
 
 
 def _table_rows(table) -> list[str]:
+    """One line per row, cells joined by " | ". Under a header row each cell is labelled with its
+    column ("Tea: Gyokuro | Price: 4,200 yen"), so that a row quoted alone still says what its
+    numbers are; the header row itself is then not repeated."""
     rows = []
     for row in table.rows:
         cells, seen = [], set()
@@ -85,8 +91,18 @@ def _table_rows(table) -> list[str]:
                 continue
             seen.add(id(cell._tc))
             cells.append(" ".join(cell.text.split()))
-        rows.append(" | ".join(c for c in cells if c))
-    return rows
+        rows.append(cells)
+    if _has_header(rows):
+        header = rows[0]
+        return [" | ".join(f"{h}: {c}" for h, c in zip(header, cells) if c) for cells in rows[1:]]
+    return [" | ".join(c for c in cells if c) for cells in rows]
+
+
+def _has_header(rows: list[list[str]]) -> bool:
+    """Whether the first row names the columns: short labels, none empty or a number, over rows as wide."""
+    if len(rows) < 2 or len(rows[0]) < 2 or any(len(r) != len(rows[0]) for r in rows):
+        return False
+    return all(cell and len(cell.split()) <= HEADER_WORDS and not _NUMBER.fullmatch(cell) for cell in rows[0])
 
 
 def _slide_parts(slide) -> list[str]:

@@ -162,7 +162,8 @@ def make_docx(path: Path, items: list) -> Path:
 
 
 def make_pptx(path: Path, slides: list[dict]) -> Path:
-    """A PowerPoint deck: each slide a dict with "title", "boxes" (text, top inch) and "notes"."""
+    """A PowerPoint deck: each slide a dict with "title", "boxes" (text, top inch), "table" (rows, at 6
+    inches down) and "notes"."""
     import pptx
     from pptx.util import Inches
 
@@ -172,6 +173,12 @@ def make_pptx(path: Path, slides: list[dict]) -> Path:
         slide.shapes.title.text = spec.get("title", "")
         for text, top in spec.get("boxes", []):
             slide.shapes.add_textbox(Inches(1), Inches(top), Inches(8), Inches(0.8)).text_frame.text = text
+        if spec.get("table"):
+            rows = spec["table"]
+            table = slide.shapes.add_table(len(rows), len(rows[0]), Inches(1), Inches(6), Inches(8), Inches(1)).table
+            for r, cells in enumerate(rows):
+                for c, text in enumerate(cells):
+                    table.cell(r, c).text = text
         if spec.get("notes"):
             slide.notes_slide.notes_text_frame.text = spec["notes"]
     deck.save(str(path))

@@ -24,7 +24,8 @@ DECK = [
     {"title": "Kettles", "boxes": [("Cast iron kettles from Morioka keep water hot for an hour.", 2)]},
     {"title": "Cups", "boxes": [("The lower box is read second.", 5), ("The upper box is read first.", 2)],
      "notes": "Remind everyone that the potters of Tokoname fire red clay teapots."},
-    {"title": "Ferries", "boxes": [("The night ferry from Pellmouth leaves at eleven every evening.", 2)]},
+    {"title": "Ferries", "boxes": [("The night ferry from Pellmouth leaves at eleven every evening.", 2)],
+     "table": [["Ferry", "Leaves"], ["Night", "23:00"]]},
 ]
 PAGES = [
     ["Page one talks about the weather in Osaka during the rainy season."],
@@ -48,9 +49,19 @@ def test_docx_reads_headings_paragraphs_and_table_rows_in_order(office):
     assert pages == ()
     assert text.split("\n\n") == [
         "Harvest report", "Sencha from Shizuoka is steamed within hours of picking.",
-        "Tea | Region | Price", "Gyokuro | Yame | high", "Bancha | Kyoto | low",
+        "Tea: Gyokuro | Region: Yame | Price: high", "Tea: Bancha | Region: Kyoto | Price: low",
         "The last paragraph follows the table.",
     ]
+
+
+def test_table_rows_are_labelled_only_under_a_header_row(tmp_path):
+    rows = [["Year", "Visitors"], ["2024", "1,200"], ["2025", ""]]
+    make_docx(tmp_path / "a.docx", [rows, [["2024", "1,200"], ["2025", "1,400"]],
+                                    [["A long first cell that reads like a sentence of content", "x"], ["y", "z"]]])
+    assert read_text(tmp_path / "a.docx").split("\n\n") == [
+        "Year: 2024 | Visitors: 1,200", "Year: 2025",  # an empty cell gets no label
+        "2024 | 1,200", "2025 | 1,400",  # a first row of numbers names no columns
+        "A long first cell that reads like a sentence of content | x", "y | z"]
 
 
 def test_pptx_reads_titles_boxes_top_to_bottom_and_marked_notes_with_slide_starts(office):
@@ -59,7 +70,8 @@ def test_pptx_reads_titles_boxes_top_to_bottom_and_marked_notes_with_slide_start
     second = text[starts[1]:starts[2]].split("\n\n")
     assert second[:3] == ["Cups", "The upper box is read first.", "The lower box is read second."]
     assert second[3] == f"{NOTES_MARK} Remind everyone that the potters of Tokoname fire red clay teapots."
-    assert text[starts[2]:].startswith("Ferries")
+    assert text[starts[2]:].split("\n\n") == [
+        "Ferries", "The night ferry from Pellmouth leaves at eleven every evening.", "Ferry: Night | Leaves: 23:00"]
 
 
 def test_pdf_pages_start_where_each_page_text_starts(office):
