@@ -330,8 +330,9 @@ def _embed(encoder, texts: list[str], cache: dict, model: str, *, progress: bool
     keys = [_key(model, t) for t in texts]
     todo = sorted({k: t for k, t in zip(keys, texts) if k not in cache}.items())
     with tqdm(total=len(todo), desc="embedding", unit="text", disable=not progress or not todo) as bar:
-        for i in range(0, len(todo), 256):
-            chunk = todo[i:i + 256]
+        step = getattr(encoder, "texts_per_call", 256)  # qa.distributed's takes them all at once
+        for i in range(0, len(todo), step):
+            chunk = todo[i:i + step]
             for (key, _), vector in zip(chunk, encoder.encode([t for _, t in chunk])):
                 cache[key] = vector
             bar.update(len(chunk))
