@@ -65,6 +65,9 @@ class RayEncoder:
             import ray
         except ImportError:
             raise ValueError("`qa build --ray` needs Ray: pip install 'qa[ray]'") from None
+        from qa.embed import model_path
+
+        model_path(settings.model)  # a wrong model fails here, not on every worker
         if address != "auto":
             check_reachable(address)
         self.model_id = settings.model
