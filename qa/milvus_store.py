@@ -111,6 +111,7 @@ def write(target: Target, folder: Path, root: Path, *, passages: list[Passage], 
         schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
         schema.add_field("source", DataType.VARCHAR, max_length=MAX_TEXT)
         schema.add_field("length", DataType.INT64)
+        schema.add_field("first", DataType.INT64)  # the passage's first row in the sentence collection
         schema.add_field("row", DataType.VARCHAR, max_length=MAX_TEXT)
         schema.add_function(Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["terms"],
                                      output_field_names=["sparse"]))
@@ -118,6 +119,7 @@ def write(target: Target, folder: Path, root: Path, *, passages: list[Passage], 
         params.add_index("vector", index_type="FLAT", metric_type="IP")  # exact, as the FAISS files
         params.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
                          params={"bm25_k1": BM25_K1, "bm25_b": BM25_B})
+        params.add_index("source", index_type="INVERTED")  # a document's passages (document_terms)
         client.create_collection(names["passages"], schema=schema, index_params=params)
 
         schema = client.create_schema(auto_id=False)
@@ -128,19 +130,13 @@ def write(target: Target, folder: Path, root: Path, *, passages: list[Passage], 
         params.add_index("vector", index_type="FLAT", metric_type="IP")
         client.create_collection(names["sentences"], schema=schema, index_params=params)
 
-        rows = []
-        for p, vector, terms in zip(passages, passage_vectors, tokens):
-            row = {"id": p.id, "vector": vector.tolist(), "terms": hex_terms(terms), "source": p.source,
-                   "length": len(terms), "row": json.dumps(_row(p), ensure_ascii=False)}
-            for field in ("terms", "source", "row"):
-                if len(row[field].encode("utf-8")) > MAX_TEXT:
-                    raise ValueError(f"passage {p.id} of {p.source} is too long for a Milvus text field "
-                                     f"({MAX_TEXT:,} bytes): split the document, or use --store faiss")
-            rows.append(row)
-        _insert(client, names["passages"], rows)
-        owners = np.repeat(np.arange(len(passages)), [len(p.sentences) for p in passages])
-        _insert(client, names["sentences"], [{"id": i, "passage": int(owner), "vector": vector.tolist()}
-                                              for i, (owner, vector) in enumerate(zip(owners, sentence_vectors))])
+        counts = [len(p.sentences) for p in passages]
+        firsts = np.cumsum([0, *counts[:-1]]) if counts else []
+        _insert(client, names["passages"], (_passage_row(p, vector, terms, int(first)) for p, vector, terms, first
+                                             in zip(passages, passage_vectors, tokens, firsts)))
+        owners = np.repeat(np.arange(len(passages)), counts)
+        _insert(client, names["sentences"], ({"id": i, "passage": int(owner), "vector": vector.tolist()}
+                                              for i, (owner, vector) in enumerate(zip(owners, sentence_vectors))))
         for name in names.values():
             client.flush(name)
     except BaseException:
@@ -172,9 +168,26 @@ def drop(store: dict, target: Target) -> None:
                     _gist(exc))
 
 
-def _insert(client, name: str, rows: list[dict]) -> None:
-    for i in range(0, len(rows), INSERT_ROWS):
-        client.insert(name, rows[i:i + INSERT_ROWS])
+def _passage_row(p: Passage, vector: np.ndarray, terms: list[str], first: int) -> dict:
+    row = {"id": p.id, "vector": vector.tolist(), "terms": hex_terms(terms), "source": p.source,
+           "length": len(terms), "first": first, "row": json.dumps(_row(p), ensure_ascii=False)}
+    for field in ("terms", "source", "row"):
+        if len(row[field].encode("utf-8")) > MAX_TEXT:
+            raise ValueError(f"passage {p.id} of {p.source} is too long for a Milvus text field "
+                             f"({MAX_TEXT:,} bytes): split the document, or use --store faiss")
+    return row
+
+
+def _insert(client, name: str, rows) -> None:
+    """Insert ``rows`` (any iterable: made as they go) a thousand at a time."""
+    chunk = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == INSERT_ROWS:
+            client.insert(name, chunk)
+            chunk = []
+    if chunk:
+        client.insert(name, chunk)
 
 
 def _row(p: Passage) -> dict:
@@ -210,6 +223,7 @@ class MilvusIndex:
         self._passages: dict[int, Passage] = {}
         self._vectors: dict[int, np.ndarray] = {}
         self._lengths: dict[int, int] = {}
+        self._firsts: dict[int, int] = {}
         self._terms_of: dict[int, list[str]] = {}
         self._sentences: dict[int, np.ndarray] = {}
         self._terms: dict[str, frozenset[str]] = {}
@@ -300,12 +314,13 @@ class MilvusIndex:
         if not todo:
             return
         rows = self.client.query(self.names["passages"], filter=f"id in {todo}",
-                                 output_fields=["id", "vector", "terms", "source", "length", "row"])
+                                 output_fields=["id", "vector", "terms", "source", "length", "first", "row"])
         for r in rows:
             pid = int(r["id"])
             self._passages[pid] = _passage(pid, r["source"], json.loads(r["row"]))
             self._vectors[pid] = np.asarray(r["vector"], dtype=np.float32)
             self._lengths[pid] = int(r["length"])
+            self._firsts[pid] = int(r["first"])
             self._terms_of[pid] = _unhex(r["terms"])
         missing = set(todo) - self._passages.keys()
         if missing:
@@ -318,8 +333,13 @@ class MilvusIndex:
         todo = [int(i) for i in ids if int(i) not in self._sentences]
         if not todo:
             return
-        rows = self.client.query(self.names["sentences"], filter=f"passage in {todo}",
-                                 output_fields=["id", "passage", "vector"], limit=QUERY_LIMIT)
+        self._fetch(todo)
+        # By primary key: each passage's sentences are the rows first .. first + count - 1.
+        rows = []
+        keys = [self._firsts[p] + j for p in todo for j in range(len(self._passages[p].sentences))]
+        for i in range(0, len(keys), QUERY_LIMIT // 2):
+            rows += self.client.query(self.names["sentences"], filter=f"id in {keys[i:i + QUERY_LIMIT // 2]}",
+                                      output_fields=["id", "passage", "vector"])
         found: dict[int, list] = {}
         for r in sorted(rows, key=lambda r: r["id"]):
             found.setdefault(int(r["passage"]), []).append(r["vector"])

@@ -86,7 +86,7 @@ def test_failed_milvus_build_keeps_the_old_index_and_drops_its_collections(both,
     def broken(client, name, rows):
         if name.endswith("_s"):
             raise OSError("disk full")
-        real(client, name, rows)
+        real(client, name, list(rows))
 
     monkeypatch.setattr(milvus_store, "_insert", broken)
     with pytest.raises(OSError, match="disk full"):
