@@ -23,6 +23,7 @@ CONNECT_SECONDS = 5.0  # how long a build or a load waits for a Milvus server be
 INSERT_ROWS = 1000  # rows per insert call
 MAX_TEXT = 65_535  # Milvus's longest VARCHAR, in bytes
 QUERY_LIMIT = 16_384  # Milvus's most rows per query
+CACHED_PASSAGES = 50_000  # passages (with their vectors) a loaded index keeps between questions
 # bm25s' defaults (method "lucene"); Milvus is told the same, and candidates are scored with them here.
 BM25_K1, BM25_B = 1.5, 0.75
 USAGE = "--store takes faiss, milvus://HOST:PORT/COLLECTION (a Milvus server) or milvus:FILE.db (Milvus Lite)"
@@ -313,6 +314,11 @@ class MilvusIndex:
         todo = [int(i) for i in ids if int(i) not in self._passages]
         if not todo:
             return
+        if len(self._passages) + len(todo) > CACHED_PASSAGES:  # a long-running chat: start the cache afresh
+            for cache in (self._passages, self._vectors, self._lengths, self._firsts, self._terms_of,
+                          self._sentences, self._tokens):
+                cache.clear()
+            todo = [int(i) for i in ids]
         rows = self.client.query(self.names["passages"], filter=f"id in {todo}",
                                  output_fields=["id", "vector", "terms", "source", "length", "first", "row"])
         for r in rows:
