@@ -139,3 +139,27 @@ def test_seed_answers_identical_on_milvus_lite(tmp_path):
     for row in rows:
         assert on_milvus.ask(row["question"]).to_dict() == on_files.ask(row["question"]).to_dict(), row["question"]
     assert np.isfinite(milvus.manifest["store"]["avg_length"])
+
+
+def test_cli_builds_into_milvus_lite_and_asks_from_it(corpus, tmp_path, capsys, fake_model):
+    files, milvus, db = tmp_path / "files", tmp_path / "milvus", tmp_path / "qa.db"
+    assert main(["build", "--docs", str(corpus), "--index", str(files)]) == 0
+    assert main(["build", "--docs", str(corpus), "--index", str(milvus), "--store", f"milvus:{db}"]) == 0
+    capsys.readouterr()
+    assert json.loads((milvus / "manifest.json").read_text())["store"]["uri"] == "../qa.db"  # moves with its folder
+    for question in QUESTIONS[:4]:
+        assert main(["ask", question, "--index", str(files), "--json"]) == 0
+        want = capsys.readouterr().out
+        assert main(["ask", question, "--index", str(milvus), "--json"]) == 0
+        assert capsys.readouterr().out == want
+
+
+def test_back_to_faiss_drops_the_collections(both, corpus, fake_encoder, fake_settings):
+    from qa import milvus_store
+
+    _, milvus = both
+    store = milvus.manifest["store"]
+    again = build_index(corpus, milvus.root, settings=fake_settings, encoder=fake_encoder, store="faiss")
+    assert "store" not in again.manifest and (milvus.root / "passages.faiss").exists()
+    client = milvus_store.connect(milvus_store.target_of(store, milvus.root))
+    assert not set(store["collections"].values()) & set(client.list_collections())
