@@ -175,15 +175,15 @@ def _store_target(root: Path, store: str | None):
         old = _read_manifest(root).get("store") if (root / "manifest.json").exists() else None
     except (OSError, ValueError):
         old = None
-    if store is None:
-        store = old["shown"] if isinstance(old, dict) and "shown" in old else "faiss"
-    if store == "faiss":
-        return None, old if isinstance(old, dict) else None
+    old = old if isinstance(old, dict) else None
+    if store is None and old is None or store == "faiss":
+        return None, old
     from qa import milvus_store
 
-    target = milvus_store.parse(store)
+    # The recorded store as recorded (a Lite file relative to the index), not as first typed.
+    target = milvus_store.parse(store) if store is not None else milvus_store.target_of(old, root)
     milvus_store.connect(target)
-    return target, old if isinstance(old, dict) else None
+    return target, old
 
 
 def load_index(index_dir: str | Path, *, check_corpus: bool = True, check_version: bool = True) -> Index:

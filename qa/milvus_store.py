@@ -145,7 +145,7 @@ def write(target: Target, folder: Path, root: Path, *, passages: list[Passage], 
         raise
     (folder / "idf.json").write_text(json.dumps({"n_docs": lexical.n_docs, "idf": lexical.idf}, sort_keys=True))
     uri = target.uri if not target.lite else os.path.relpath(target.uri, root.resolve())
-    return {"kind": "milvus", "uri": uri, "collections": names, "shown": target.shown,
+    return {"kind": "milvus", "uri": uri, "base": target.base, "collections": names, "shown": target.shown,
             "avg_length": float(np.mean([len(t) for t in tokens])) if tokens else 0.0}
 
 
@@ -154,7 +154,7 @@ def target_of(store: dict, root: Path) -> Target:
     uri = store["uri"]
     if not uri.startswith("http"):
         uri = str((Path(root) / uri).resolve())
-    return Target(uri=uri, base="", shown=store.get("shown", uri))
+    return Target(uri=uri, base=store.get("base", "qa"), shown=store.get("shown", uri))
 
 
 def drop(store: dict, target: Target) -> None:
