@@ -204,7 +204,7 @@ def _passage(pid: int, source: str, row: dict) -> Passage:
 
 
 def _gist(exc: BaseException, limit: int = 160) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = " ".join(str(getattr(exc, "message", None) or exc).split()) or type(exc).__name__  # MilvusException
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
