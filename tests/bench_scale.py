@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -110,6 +111,7 @@ def store(args) -> None:
         b = search(remote, v, t, settings=settings, k=5)
         times["milvus hybrid search"].append((time.perf_counter() - t0) * 1000)
         same += [h.passage.id for h in a] == [h.passage.id for h in b]
+    shutil.rmtree(work, ignore_errors=True)
     print(f"{len(questions)} SQuAD questions, top-5 identical on both for {same}")
     print(f"| search at {len(passages):,} passages | p50 ms | p90 ms |")
     print("|---|---|---|")
@@ -134,6 +136,7 @@ def build(args) -> None:
                 if done.returncode:
                     raise SystemExit(done.stderr)
                 m = json.loads((folder / "manifest.json").read_text())
+                shutil.rmtree(folder.parent, ignore_errors=True)
                 rows.append((label, r, m["passages"], m["embedded"], m["build_seconds"], wall))
                 print(f"{label} round {r}: {m['passages']} passages ({m['embedded']} texts) in "
                       f"{m['build_seconds']} s build, {wall:.1f} s wall", flush=True)
