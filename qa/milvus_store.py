@@ -83,6 +83,16 @@ def connect(target: Target):
     return client
 
 
+def close_all() -> None:
+    """Close every client this process opened (their gRPC threads would otherwise outlive them)."""
+    for client in _clients.values():
+        try:
+            client.close()
+        except Exception as exc:
+            log.warning("could not close a Milvus client: %s", _gist(exc))
+    _clients.clear()
+
+
 def hex_terms(tokens: list[str]) -> str:
     """Our stemmed tokens as one word each for Milvus's "standard" analyzer (which would split
     CJK runs and punctuation its own way): each token's UTF-8 bytes in hex, behind an "x"."""

@@ -18,6 +18,16 @@ from conftest import REPO, SEEDS, one_error_line
 pytest.importorskip("pymilvus")
 pytestmark = pytest.mark.distributed
 
+
+@pytest.fixture(autouse=True)
+def closed_clients():
+    """Each test's Milvus clients closed after it: gRPC threads left running make a later
+    test's fork (subprocess with preexec_fn) abort in the child."""
+    from qa import milvus_store
+
+    yield
+    milvus_store.close_all()
+
 QUESTIONS = ["What is matcha?", "How hot should the water be for sencha?", "Where are red clay teapots made?",
              "What does a tea cup cost?", "Who bakes in Zürich?", "How long do Morioka kettles keep water hot?",
              "What is a chasen?", "Which tea do locals drink with rice crackers?", "quantum chromodynamics"]
