@@ -62,6 +62,11 @@ def _parser() -> argparse.ArgumentParser:
                        help="index folder to write (default: %(default)s)")
     build.add_argument("--model", type=_path, default=None,
                        help="local sentence-transformers folder (default: bundled all-MiniLM-L6-v2)")
+    build.add_argument("--store", default=None,
+                       help="where passages and vectors go: faiss (files in --index), milvus://HOST:PORT/COLLECTION "
+                            "or milvus:FILE.db (Milvus Lite) (default: as the index being replaced, else faiss)")
+    build.add_argument("--ray", default=None, metavar="ADDRESS",
+                       help="embed on the Ray cluster at ADDRESS (HOST:PORT, or auto for the running one)")
     build.set_defaults(run=_build)
 
     ask = sub.add_parser("ask", help="answer one question")
@@ -88,6 +93,8 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--limit", type=int, default=None, help="ask at most this many questions")
     ev.add_argument("--seed", type=int, default=0, help="seed for --limit sampling")
     ev.add_argument("--compare", action="store_true", help="also run BM25-only and dense-only baselines")
+    ev.add_argument("--store", default=None,
+                    help="with --squad: where its index keeps passages and vectors (as `qa build --store`)")
     ev.add_argument("--out", type=_path, default=None, help="folder for the JSON report and plots")
     ev.set_defaults(run=_eval)
     return parser
@@ -101,8 +108,14 @@ def _build(args) -> int:
     settings = default_settings().with_(model=args.model)
     # Rebuild what the index was built from (even a damaged one: its manifest says), or the seeds.
     docs = args.docs or recorded_docs(args.index) or DEFAULT_DOCS_DIR
-    index = build_index(docs, args.index, settings=settings, encoder=Encoder(settings.model, backend=settings.backend),
-                        progress=sys.stderr.isatty())
+    if args.ray:
+        from qa.distributed import RayEncoder
+
+        encoder = RayEncoder(args.ray, settings)  # an unreachable cluster fails here, before any work
+    else:
+        encoder = Encoder(settings.model, backend=settings.backend)
+    index = build_index(docs, args.index, settings=settings, encoder=encoder, progress=sys.stderr.isatty(),
+                        store=args.store)
     m = index.manifest
     print(f"indexed {m['documents']} documents of {docs}, {m['passages']} passages, {m['sentences']} sentences "
           f"into {index.root} in {m['build_seconds']} s ({m['embedded']} texts embedded, {m['reused']} reused)")

@@ -92,16 +92,20 @@ def build_index(
     encoder,
     progress: bool = False,
     on_embedded: Callable[[int, int], None] | None = None,
+    store: str | None = None,
 ) -> Index:
     """Read ``docs_dir``, embed what changed, and replace ``index_dir`` atomically.
 
     ``progress`` shows a progress bar; ``on_embedded(done, total)`` hears of each batch of
-    new texts embedded (the chat's upload progress).
+    new texts embedded (the chat's upload progress). ``store`` is where passages and vectors
+    go: "faiss" (files in ``index_dir``) or a Milvus one (qa.milvus_store.parse); by default
+    where the index being replaced keeps them.
     """
     started = time.perf_counter()
     docs_dir, root = Path(docs_dir), Path(index_dir)
     _recover(root)
     _check_target(docs_dir, root)
+    target, old_store = _store_target(root, store)  # an unreachable store fails here, before any work
     # Hashed before they are read: a file saved during the build then makes the index stale
     # (check_fresh says so) instead of hashing bytes its passages never came from.
     digests = file_digests(docs_dir)
@@ -140,6 +144,18 @@ def build_index(
     }
 
     def write(folder: Path) -> None:
+        if target is not None:
+            from qa import milvus_store
+
+            manifest["store"] = milvus_store.write(target, folder, root, passages=passages,
+                                                   passage_vectors=passage_vectors,
+                                                   sentence_vectors=sentence_vectors, lexical=lexical)
+            try:
+                (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+            except BaseException:
+                milvus_store.drop(manifest["store"], target)
+                raise
+            return
         with (folder / "passages.jsonl").open("w", encoding="utf-8") as out:
             for p in passages:
                 row = {"id": p.id, "source": p.source, "title": p.title, "start": p.start, "end": p.end,
@@ -154,7 +170,28 @@ def build_index(
         (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
 
     _write_atomically(root, write)
+    if old_store and old_store != manifest.get("store"):
+        from qa import milvus_store
+
+        milvus_store.drop(old_store, milvus_store.target_of(old_store, root))
     return load_index(root, check_corpus=False)
+
+
+def _store_target(root: Path, store: str | None):
+    """The Milvus target of a build (None: the FAISS files) and the store of the index it replaces."""
+    try:
+        old = _read_manifest(root).get("store") if (root / "manifest.json").exists() else None
+    except (OSError, ValueError):
+        old = None
+    old = old if isinstance(old, dict) else None
+    if store is None and old is None or store == "faiss":
+        return None, old
+    from qa import milvus_store
+
+    # The recorded store as recorded (a Lite file relative to the index), not as first typed.
+    target = milvus_store.parse(store) if store is not None else milvus_store.target_of(old, root)
+    milvus_store.connect(target)
+    return target, old
 
 
 def load_index(index_dir: str | Path, *, check_corpus: bool = True, check_version: bool = True) -> Index:
@@ -164,6 +201,16 @@ def load_index(index_dir: str | Path, *, check_corpus: bool = True, check_versio
     fix = f"run `qa build --index {root}`"
     if not root.is_dir():
         raise IndexProblem(f"no index at {root}: run `qa build --docs FOLDER --index {root}` to index FOLDER into it")
+    remote = _remote(root)
+    if remote is not None:  # passages and vectors live in Milvus
+        if remote.get("format") != FORMAT or (check_version and remote.get("pipeline") != PIPELINE):
+            raise IndexProblem(f"index at {root} was written by another version of qa: {fix}")
+        from qa import milvus_store
+
+        index = milvus_store.load(root, remote)
+        if check_corpus:
+            check_fresh(index)
+        return index
     missing = [name for name in FILES if not (root / name).exists()]
     if missing:
         raise IndexProblem(f"index at {root} is incomplete ({', '.join(missing)} missing): {fix}")
@@ -207,6 +254,8 @@ def check_files(index_dir: str | Path) -> dict:
     _recover(root)
     if not root.is_dir():
         raise IndexProblem(f"no index at {root}: run `qa build --docs FOLDER --index {root}` to index FOLDER into it")
+    if (remote := _remote(root)) is not None:  # its vectors and passages live in a store (Milvus)
+        return remote
     missing = [name for name in FILES if not (root / name).exists()]
     if missing:
         raise IndexProblem(f"index at {root} is incomplete ({', '.join(missing)} missing): "
@@ -216,6 +265,15 @@ def check_files(index_dir: str | Path) -> dict:
     except (OSError, ValueError) as exc:
         raise IndexProblem(f"index at {root} has an unreadable manifest.json ({exc}): run `qa build --index {root}`") \
             from None
+
+
+def _remote(root: Path) -> dict | None:
+    """The manifest of an index whose manifest names a store other than its own files."""
+    try:
+        manifest = _read_manifest(root)
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest.get("store"), dict) else None
 
 
 def recorded_docs(index_dir: str | Path) -> Path | None:
@@ -285,7 +343,8 @@ def _cached_vectors(root: Path, model: str) -> dict[str, np.ndarray]:
         old = load_index(root, check_corpus=False, check_version=False)
     except IndexProblem:
         return {}
-    if old.manifest["model"] != model:
+    if old.manifest["model"] != model or not isinstance(old, Index):  # vectors in Milvus are embedded again
+        return {}
         return {}
     cache = {_key(model, p.text): old.vectors[p.id] for p in old.passages}
     for p in old.passages:
@@ -299,8 +358,9 @@ def _embed(encoder, texts: list[str], cache: dict, model: str, *, progress: bool
     keys = [_key(model, t) for t in texts]
     todo = sorted({k: t for k, t in zip(keys, texts) if k not in cache}.items())
     with tqdm(total=len(todo), desc="embedding", unit="text", disable=not progress or not todo) as bar:
-        for i in range(0, len(todo), 256):
-            chunk = todo[i:i + 256]
+        step = getattr(encoder, "texts_per_call", 256)  # qa.distributed's takes them all at once
+        for i in range(0, len(todo), step):
+            chunk = todo[i:i + step]
             for (key, _), vector in zip(chunk, encoder.encode([t for _, t in chunk])):
                 cache[key] = vector
             bar.update(len(chunk))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -14,6 +15,10 @@ import qa.api
 import qa.embed
 from qa.config import Settings
 from qa.lexical import tokenize
+
+# Before grpc loads (Ray and pymilvus bring it): no fork handlers, so that a test's fork
+# (subprocess with preexec_fn) does not abort in the child while Milvus's gRPC threads run.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
