@@ -71,10 +71,7 @@ class Index:
         return self.sentence_vectors[self.sentence_rows[passage.id]:self.sentence_rows[passage.id + 1]]
 
     def page_of(self, source: str, offset: int) -> int | None:
-        """The page (PDF) or slide (.pptx) of ``source`` that character ``offset`` is on; None for
-        a file without pages."""
-        starts = self.manifest.get("pages", {}).get(source)
-        return bisect.bisect_right(starts, offset) if starts else None
+        return page_of(self.manifest, source, offset)
 
     def document_terms(self, source: str) -> frozenset[str]:
         """Every lexical term of one document (computed on first use, then kept)."""
@@ -274,6 +271,13 @@ def _remote(root: Path) -> dict | None:
     except (OSError, ValueError):
         return None
     return manifest if isinstance(manifest.get("store"), dict) else None
+
+
+def page_of(manifest: dict, source: str, offset: int) -> int | None:
+    """The page (PDF) or slide (.pptx) of ``source`` that character ``offset`` is on; None for
+    a file without pages. The manifest records where each page starts."""
+    starts = manifest.get("pages", {}).get(source)
+    return bisect.bisect_right(starts, offset) if starts else None
 
 
 def recorded_docs(index_dir: str | Path) -> Path | None:

@@ -244,6 +244,11 @@ class MilvusIndex:
     def docs_dir(self) -> Path:
         return (self.root / self.manifest["docs_dir"]).resolve()
 
+    def page_of(self, source: str, offset: int) -> int | None:
+        from qa.index import page_of
+
+        return page_of(self.manifest, source, offset)
+
     def path_of(self, source: str) -> str:
         return str(self.docs_dir / source)
 
