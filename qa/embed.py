@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import threading
 import warnings
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +59,13 @@ class Encoder:
 
     def _load_now(self):
         path = model_path(self.model_id)  # a wrong model fails before the slow imports
+        if self.backend != "torch":
+            # The query path: tokenizers + ONNX Runtime, no torch, once a verified graph is cached.
+            light = OnnxModel.cached(path)
+            if light is not None:
+                self.backend = "onnx"
+                self._model = light
+                return light
         # Never reach for a hub: everything this tool runs is on the local disk.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -68,12 +77,17 @@ class Encoder:
         model = SentenceTransformer(str(path), device="cpu")
         if self.backend != "torch":
             self.backend = "onnx" if _run_with_onnx(model, path, required=self.backend == "onnx") else "torch"
+            light = OnnxModel.cached(path) if self.backend == "onnx" else None
+            if light is not None:  # the graph just exported and checked: the same light path as later runs
+                model = light
         self._model = model
         return self._model
 
     @property
     def dim(self) -> int:
         model = self._load()
+        if isinstance(model, OnnxModel):
+            return model.dim
         getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         return int(getter())
 
@@ -83,12 +97,131 @@ class Encoder:
             if not texts:
                 return np.zeros((0, self.dim), dtype=np.float32)
             texts = [replace_undecodable(t) for t in texts]  # the tokenizer rejects lone surrogates
-            if len(texts) <= self.batch_size and not progress:
+            if isinstance(model, OnnxModel):
+                vectors = model.encode(texts, batch_size=self.batch_size, progress=progress)
+            elif len(texts) <= self.batch_size and not progress:
                 vectors = _one_batch(model, texts)
             else:
                 vectors = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
                                        convert_to_numpy=True, show_progress_bar=progress)
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+_ENCODERS: dict[tuple[str, str], Encoder] = {}
+_ENCODERS_LOCK = threading.Lock()
+
+
+def encode(texts: list[str], *, model: str = BUNDLED_MODEL, backend: str = "auto") -> np.ndarray:
+    """Texts in, L2-normalised float32 vectors out (one row per text): the encoder as a plain
+    function, one model per process (what a worker of a distributed build calls)."""
+    with _ENCODERS_LOCK:
+        encoder = _ENCODERS.setdefault((model, backend), Encoder(model, backend=backend))
+    return encoder.encode(list(texts))
+
+
+class OnnxModel:
+    """The exported transformer run by ONNX Runtime, tokenized by ``tokenizers`` and mean-pooled
+    here: sentence-transformers' vectors without importing torch (5 s of a cold ``qa ask``)."""
+
+    def __init__(self, graph: Path, path: Path, max_length: int):
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+        tokenizer.enable_truncation(max_length=max_length)
+        pad = tokenizer.padding or {}
+        tokenizer.enable_padding(pad_id=pad.get("pad_id", 0), pad_token=pad.get("pad_token", "[PAD]"))
+        self.tokenizer = tokenizer
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3
+        self.session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+        self.names = [i.name for i in self.session.get_inputs()]
+        self.dim = 0
+
+    @classmethod
+    def cached(cls, path: Path) -> OnnxModel | None:
+        """The light model when the cache holds this model's checked graph and the model is plain
+        (transformer, mean pooling, normalising); ``None`` sends the caller to sentence-transformers."""
+        graph = onnx_graph_path(path)
+        reference = graph.with_suffix(".probe.npy")
+        max_length = _plain_max_length(path)
+        if max_length is None or not graph.exists() or not reference.exists():
+            return None
+        # The probe costs a quarter of a cold question (a 256-token batch): it runs once per
+        # combination of graph, runtime and tokenizer versions, and a stamp file remembers it.
+        stamp = graph.with_suffix(".checked.json")
+        versions = {name: _version(name) for name in ("onnxruntime", "tokenizers", "numpy")}
+        versions["graph"] = graph.stat().st_mtime_ns
+        try:
+            model = cls(graph, path, max_length)
+            expected = np.load(reference, allow_pickle=False)
+            model.dim = int(expected.shape[1])
+            if _read_json(stamp) != versions:
+                got = model.encode(_PROBE)
+                if got.shape != expected.shape or not np.allclose(got, expected, atol=1e-4):
+                    raise ValueError("its vectors differ from the ones checked at export")
+                _write_json(stamp, versions)
+        except Exception as exc:  # the sentence-transformers path then re-checks (and re-exports) it
+            log.debug("light ONNX path unusable: %s", exc)
+            stamp.unlink(missing_ok=True)
+            return None
+        return model
+
+    def encode(self, texts: list[str], *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        encodings = self.tokenizer.encode_batch(texts, add_special_tokens=True)  # one padded batch
+        lengths = np.array([sum(e.attention_mask) for e in encodings])
+        order = np.argsort(-lengths, kind="stable")  # similar lengths share a batch: little padding
+        rows = []
+        from tqdm import tqdm
+
+        with tqdm(total=len(texts), desc="embedding", unit="text", disable=not progress) as bar:
+            for start in range(0, len(texts), batch_size):
+                picked = order[start:start + batch_size]
+                width = int(lengths[picked].max())
+                ids = np.array([encodings[i].ids[:width] for i in picked], dtype=np.int64)
+                mask = np.array([encodings[i].attention_mask[:width] for i in picked], dtype=np.int64)
+                feed = {"input_ids": ids, "attention_mask": mask,
+                        "token_type_ids": np.array([encodings[i].type_ids[:width] for i in picked], dtype=np.int64)}
+                hidden = self.session.run(None, {n: feed[n] for n in self.names})[0]
+                m = mask[:, :, None].astype(np.float32)
+                pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+                pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+                rows.append((picked, pooled))
+                bar.update(len(picked))
+        out = np.zeros((len(texts), rows[0][1].shape[1]), dtype=np.float32)
+        for picked, pooled in rows:
+            out[picked] = pooled
+        return out
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_json(path: Path, value) -> None:
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(value))
+    os.replace(tmp, path)
+
+
+def _plain_max_length(path: Path) -> int | None:
+    """The token window of a plain model (Transformer, mean Pooling, Normalize, a tokenizer.json);
+    ``None`` for anything else (a Dense layer, CLS pooling, ...), which sentence-transformers runs."""
+    try:
+        modules = [m["type"].rsplit(".", 1)[-1] for m in json.loads((path / "modules.json").read_text())]
+        pooling = json.loads((path / "1_Pooling" / "config.json").read_text())
+        config = json.loads((path / "sentence_bert_config.json").read_text())
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    modes = {k for k, v in pooling.items() if k.startswith("pooling_mode") and v}
+    if modules != ["Transformer", "Pooling", "Normalize"] or modes != {"pooling_mode_mean_tokens"}:
+        return None
+    if not (path / "tokenizer.json").exists() or not isinstance(config.get("max_seq_length"), int):
+        return None
+    return config["max_seq_length"]
 
 
 def _one_batch(model, texts: list[str]) -> np.ndarray:
@@ -133,6 +266,7 @@ def _run_with_onnx(model, path: Path, *, required: bool) -> bool:
         got = model.encode(_PROBE, normalize_embeddings=True)
         if not np.allclose(got, expected, atol=1e-4):
             raise ValueError(f"its vectors differ from PyTorch's by up to {np.abs(got - expected).max():.1e}")
+        _save_probe(graph.with_suffix(".probe.npy"), expected)
     except Exception as exc:  # any failure leaves the exact PyTorch path, which always works
         first.__dict__.pop("forward", None)  # the class's own forward again
         if required:
@@ -142,18 +276,32 @@ def _run_with_onnx(model, path: Path, *, required: bool) -> bool:
     return True
 
 
-def _exported(first, path: Path) -> Path:
-    """The model's transformer as an ONNX file in the cache, exported on first use."""
-    import torch
-    import transformers
+def onnx_graph_path(path: Path) -> Path:
+    """Where the cache keeps the model's exported graph (whether or not it is there yet).
 
-    # Keyed by the model files' names, sizes and times, not their bytes: hashing 90 MB of
-    # weights cost ~0.3 s on every start, and the probe check catches any stale graph anyway.
-    digest = hashlib.sha256(f"{torch.__version__} {transformers.__version__} {path.resolve()}".encode())
+    Keyed by the model files' names, sizes and times, not their bytes: hashing 90 MB of
+    weights cost ~0.3 s on every start, and the probe check catches any stale graph anyway.
+    The torch and transformers versions come from package metadata: importing them costs seconds.
+    """
+    digest = hashlib.sha256(f"{_version('torch')} {_version('transformers')} {path.resolve()}".encode())
     for file in sorted(path.glob("*.json")) + sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
         stat = file.stat()
         digest.update(f"{file.name} {stat.st_size} {stat.st_mtime_ns}".encode())
-    graph = cache_root() / "onnx" / f"{digest.hexdigest()[:16]}.onnx"
+    return cache_root() / "onnx" / f"{digest.hexdigest()[:16]}.onnx"
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "-"
+
+
+def _exported(first, path: Path) -> Path:
+    """The model's transformer as an ONNX file in the cache, exported on first use."""
+    import torch
+
+    graph = onnx_graph_path(path)
     if graph.exists():
         return graph
     graph.parent.mkdir(parents=True, exist_ok=True)
@@ -189,6 +337,16 @@ def _exported(first, path: Path) -> Path:
         bert.config._attn_implementation = attention
         tmp.unlink(missing_ok=True)
     return graph
+
+
+def _save_probe(target: Path, vectors: np.ndarray) -> None:
+    """PyTorch's vectors of the probe texts beside the graph: later processes check the light
+    path against them without loading PyTorch."""
+    if target.exists():
+        return
+    tmp = target.with_suffix(f".{os.getpid()}.tmp.npy")
+    np.save(tmp, np.asarray(vectors, dtype=np.float32), allow_pickle=False)
+    os.replace(tmp, target)
 
 
 def cache_root() -> Path:
