@@ -76,7 +76,8 @@ class Lexical:
 
     @classmethod
     def load(cls, folder: Path) -> Lexical:
-        bm25 = bm25s.BM25.load(str(folder / "bm25"), show_progress=False, verbosity=0)
+        # Memory-mapped: a question reads the postings of its own terms only.
+        bm25 = bm25s.BM25.load(str(folder / "bm25"), show_progress=False, verbosity=0, mmap=True)
         data = json.loads((folder / "idf.json").read_text())
         lexical = cls(bm25, data["idf"], data["n_docs"])
         lexical.check()
@@ -94,6 +95,7 @@ class Lexical:
             # one column per term; bm25s may add an empty-string term without a column
             or len(indptr) - 1 not in (len(vocab), len(vocab) - 1)
             or not len(scores["data"]) == len(indices) == indptr[-1]
-            or (len(indices) and indices.max() >= self.n_docs)
+            # Reading every posting pages the whole index in: checked below a few million only.
+            or (0 < len(indices) <= 5_000_000 and indices.max() >= self.n_docs)
         ):
             raise ValueError("the BM25 files do not fit together or do not match idf.json")
