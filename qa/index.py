@@ -83,7 +83,7 @@ class PassageStore(Sequence):
         i = range(len(self))[i]  # negative indices, and IndexError past the end
         found = self._recent.get(i)
         if found is None:
-            if len(self._recent) >= 100_000:
+            if len(self._recent) >= 20_000:  # about 50 MB of parsed passages
                 self._recent.clear()
             found = self._recent[i] = self._parse(i)
         return found
@@ -124,6 +124,8 @@ class Index:
     def sentence_tokens(self, passage: Passage) -> list[list[str]]:
         """The passage's sentences tokenized (on first use, then kept: most of a query's tokenizing)."""
         if passage.id not in self._tokens:
+            if len(self._tokens) >= 50_000:  # bounded: a long-running chat over a large index
+                self._tokens.clear()
             self._tokens[passage.id] = tokenize(list(passage.texts))
         return self._tokens[passage.id]
 
@@ -133,6 +135,8 @@ class Index:
     def document_terms(self, source: str) -> frozenset[str]:
         """Every lexical term of one document (computed on first use, then kept)."""
         if source not in self._terms:
+            if len(self._terms) >= 2_000:
+                self._terms.clear()
             first, end = self.sources.get(source, (0, 0))
             texts = [p.text for p in self.passages[first:end]]
             self._terms[source] = frozenset(t for tokens in tokenize(texts) for t in tokens)

@@ -46,8 +46,9 @@ class Lexical:
         self.unknown_idf = math.log(1 + (n_docs + 0.5) / 0.5)
 
     @classmethod
-    def build(cls, texts: list[str]) -> Lexical:
-        tokens = tokenize(texts)
+    def build(cls, texts: list[str], tokens: list[list[str]] | None = None) -> Lexical:
+        """BM25 of ``texts``; ``tokens``, when given, are their ``tokenize`` output already."""
+        tokens = tokenize(texts) if tokens is None else tokens
         bm25 = bm25s.BM25()
         # bm25s cannot index an empty vocabulary; a placeholder keeps tiny corpora valid.
         docs = [t or ["\u2400"] for t in tokens]

@@ -76,14 +76,18 @@ def squad_docs(folder: Path, paragraphs: int) -> Path:
 
 
 def build_worker(kind: str, docs: Path, work: Path) -> dict:
-    """One timed run in this process: a whole build, or the bare encoder on the build's texts."""
+    """One timed run in this process: a whole build, or the bare encoder on the build's texts.
+
+    ``kind`` is "build", "build:SETTING=VALUE,..." (settings changed for this build), "st-fp32" or
+    "onnx-int8"."""
     from qa.config import Settings
     from qa.embed import Encoder
     from qa.index import build_index
     from qa.ingest import load_corpus
     from qa.passages import make_passages
 
-    settings = Settings()
+    kind, _, changes = kind.partition(":")
+    settings = Settings().with_(**dict(kv.split("=") for kv in changes.split(",") if kv))
     passages = make_passages(load_corpus(docs, max_file_mb=settings.max_file_mb)[0],
                              passage_words=settings.passage_words)
     # What the previous build embedded: every passage and every sentence, once each.
@@ -111,6 +115,7 @@ def build_benchmark(args) -> None:
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:
         docs = squad_docs(Path(tmp) / "docs", args.paragraphs)
         kinds = [("build", None), ("st-fp32", None), ("onnx-int8", None)]
+        kinds[1:1] = [(f"build:{v}", None) for v in args.variant]
         if args.baseline:
             kinds.insert(1, ("build", args.baseline))
         for repeat in range(args.repeats):
@@ -120,8 +125,8 @@ def build_benchmark(args) -> None:
                 out = subprocess.run([sys.executable, __file__, "--worker", kind, str(docs), str(work)], env=env,
                                      check=True, capture_output=True, text=True).stdout
                 result = json.loads(out.splitlines()[-1])
-                label = f"{kind} ({'baseline ' + checkout if checkout else 'this checkout'})" if kind == "build" \
-                    else f"bare encoder {kind}"
+                label = f"{kind} ({'baseline ' + checkout if checkout else 'this checkout'})" \
+                    if kind.startswith("build") else f"bare encoder {kind}"
                 runs.setdefault(label, []).append(result)
                 print(f"  {label}: {result['passages']} passages, {result['texts']} texts embedded, "
                       f"{result['seconds']:.1f} s", flush=True)
@@ -148,6 +153,8 @@ def main() -> None:
     parser.add_argument("--paragraphs", type=int, default=200, help="--build: SQuAD paragraphs to index")
     parser.add_argument("--repeats", type=int, default=3, help="--build: runs of each")
     parser.add_argument("--baseline", default=None, help="--build: another checkout of qa to build with too")
+    parser.add_argument("--variant", action="append", default=[],
+                        help="--build: also build with these settings, e.g. document_precision=int8")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.build:
