@@ -3,7 +3,8 @@
 Run: python tests/scale.py --passages 100000 [--questions 200] [--approximate-above N] [--out DIR]
 
 Embedding a million real passages takes hours here, so the corpus is SYNTHESIZED: each passage
-recombines 2-5 real sentences (of the SQuAD half's index, or of --source INDEX) and each sentence's
+is a run of 2-5 consecutive real sentences (of the SQuAD half's index, or of --source INDEX) from a
+random start, and each sentence's
 vector is its real embedding plus Gaussian noise (cosine ~0.9 to the original), the passage's the
 word-weighted mean of its sentences'. Documents of 100 passages each are written to disk, so
 citations quote real files. It reports the build time of each structure, the disk size, the
@@ -28,8 +29,8 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 SQUAD = HERE.parent.parent / "shared" / "data" / "squad-v2.0-dev-half.json"
-NOTE = ("synthesized corpus: real sentences recombined into passages, vectors = real embeddings + noise "
-        "(cosine ~0.9), not a real corpus")
+NOTE = ("synthesized corpus: runs of 2-5 consecutive real sentences from random starts, vectors = real "
+        "embeddings + noise (cosine ~0.9), not a real corpus")
 
 
 def source_index(path: str | None):
@@ -73,8 +74,11 @@ def synthesize(root: Path, n: int, source, *, approximate_above: int, noise: flo
     dim = pool_vectors.shape[1]
     seconds = {}
     tick = time.perf_counter()
+    # A passage is a run of 2-5 consecutive real sentences (mostly of one paragraph), as real
+    # passages are: mixing sentences of unrelated articles would make every passage a blur of topics.
     counts = rng.integers(2, 6, size=n)
-    picks = rng.integers(0, len(pool), size=int(counts.sum()))
+    firsts = rng.integers(0, len(pool) - 5, size=n)
+    picks = (np.repeat(firsts - (np.cumsum(counts) - counts), counts) + np.arange(int(counts.sum()))).astype(np.int64)
     docs = root / "docs"
     docs.mkdir(parents=True)
     passages, titles, at = [], {}, 0
