@@ -219,9 +219,6 @@ def write_index(root: Path, passages: Sequence[Passage], passage_vectors: np.nda
     """
     started = time.perf_counter() if started is None else started
     seconds = {}
-    tick = time.perf_counter()
-    dense, dense_facts = dense_structure(passage_vectors, settings)
-    seconds["dense"] = round(time.perf_counter() - tick, 3)
     sources: dict[str, list[int]] = {}
     for p in passages:
         span = sources.setdefault(p.source, [p.id, p.id + 1])
@@ -236,24 +233,30 @@ def write_index(root: Path, passages: Sequence[Passage], passage_vectors: np.nda
         "sentences": int(len(sentence_vectors)),
         **manifest,
         "settings": settings.build_part(),
-        "dense": dense_facts,
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 
+    def write_manifest(folder: Path) -> None:
+        # The manifest goes last: a folder with a manifest is a complete one.
+        full["build_seconds"] = round(time.perf_counter() - started, 3)
+        (folder / "manifest.json").write_text(json.dumps(full, indent=2, ensure_ascii=False) + "\n")
+
     def write(folder: Path) -> None:
-        if target is not None:
+        if target is not None:  # passages and vectors go to Milvus: no FAISS structure to build
             from qa import milvus_store
 
             full["store"] = milvus_store.write(target, folder, root, passages=passages,
                                                passage_vectors=passage_vectors,
                                                sentence_vectors=sentence_vectors, lexical=lexical)
             try:
-                full["build_seconds"] = round(time.perf_counter() - started, 3)
-                (folder / "manifest.json").write_text(json.dumps(full, indent=2, ensure_ascii=False) + "\n")
+                write_manifest(folder)
             except BaseException:
                 milvus_store.drop(full["store"], target)
                 raise
             return
+        tick = time.perf_counter()
+        dense, full["dense"] = dense_structure(passage_vectors, settings)
+        seconds["dense"] = round(time.perf_counter() - tick, 3)
         offsets = [0]
         with (folder / "passages.jsonl").open("wb") as out:
             for p in passages:
@@ -276,9 +279,7 @@ def write_index(root: Path, passages: Sequence[Passage], passage_vectors: np.nda
         lexical.save(folder)
         seconds["bm25_save"] = round(time.perf_counter() - tick, 3)
         full["seconds"] = seconds
-        full["build_seconds"] = round(time.perf_counter() - started, 3)
-        # The manifest goes last: a folder with a manifest is a complete one.
-        (folder / "manifest.json").write_text(json.dumps(full, indent=2, ensure_ascii=False) + "\n")
+        write_manifest(folder)
 
     _write_atomically(root, write)
     if old_store and old_store != full.get("store"):
