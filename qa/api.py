@@ -17,7 +17,7 @@ from qa.ingest import replace_undecodable
 from qa.intent import focus
 from qa.lexical import tokenize
 from qa.retrieve import search
-from qa.schema import Answer, Passage
+from qa.schema import Answer, Citation, Passage
 
 MAX_QUESTION_CHARS = 2000
 MAX_CACHED_NAMES = 50_000
@@ -96,7 +96,30 @@ class Engine:
                       k=max(k, self.settings.answer_passages), mode=mode)
         answer = compose(question, hits, self, query_vector=vector, focus_vector=focus_vector,
                          settings=self.settings, searched_for=query, decision=self.decision)
-        return replace(answer, passages=answer.passages[:k])
+        citations = tuple(replace(c, page=self.index.page_of(c.source, c.start)) for c in answer.citations)
+        return replace(answer, text=with_pages(answer.text, citations), citations=citations,
+                       passages=answer.passages[:k])
+
+
+def page_label(source: str, page: int | None) -> str:
+    """"p. 4" for a PDF page, "slide 4" for a .pptx slide, "" for a file without pages."""
+    if page is None:
+        return ""
+    return f"slide {page}" if source.lower().endswith(".pptx") else f"p. {page}"
+
+
+def with_pages(text: str, citations: tuple[Citation, ...]) -> str:
+    """The reply's text with each source line ("[n] Title — file, ...") followed by its page."""
+    labels = {f"[{c.n}] ": page_label(c.source, c.page) for c in citations}
+    lines = text.split("\n")
+    if "Sources:" not in lines:
+        return text
+    at = lines.index("Sources:")
+    for i, line in enumerate(lines[at + 1:], at + 1):
+        label = next((v for key, v in labels.items() if line.startswith(key)), "")
+        if label:
+            lines[i] = f"{line}, {label}"
+    return "\n".join(lines)
 
 
 def check_question(question: str) -> str:

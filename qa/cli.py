@@ -56,12 +56,17 @@ def _parser() -> argparse.ArgumentParser:
 
     build = sub.add_parser("build", help="index a folder of documents")
     build.add_argument("--docs", type=_path, default=None,
-                       help="folder of .txt/.md/.html/.pdf files (default: the folder the index was built "
+                       help="folder of .txt/.md/.html/.pdf/.docx/.pptx files (default: the folder the index was built "
                             f"from, or {DEFAULT_DOCS_DIR})")
     build.add_argument("--index", type=_path, default=str(DEFAULT_INDEX_DIR),
                        help="index folder to write (default: %(default)s)")
     build.add_argument("--model", type=_path, default=None,
                        help="local sentence-transformers folder (default: bundled all-MiniLM-L6-v2)")
+    build.add_argument("--store", default=None,
+                       help="where passages and vectors go: faiss (files in --index), milvus://HOST:PORT/COLLECTION "
+                            "or milvus:FILE.db (Milvus Lite) (default: as the index being replaced, else faiss)")
+    build.add_argument("--ray", default=None, metavar="ADDRESS",
+                       help="embed on the Ray cluster at ADDRESS (HOST:PORT, or auto for the running one)")
     build.set_defaults(run=_build)
 
     ask = sub.add_parser("ask", help="answer one question")
@@ -78,6 +83,10 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--index", type=_path, default=str(DEFAULT_INDEX_DIR), help="index folder (default: %(default)s)")
     chat.add_argument("--host", default="127.0.0.1")
     chat.add_argument("--port", type=int, default=7860)
+    chat.add_argument("--read-only", action="store_true", help="no uploads: hide the panel, refuse them in the API")
+    chat.add_argument("--auth", type=_path, default=None, metavar="FILE|env:NAME",
+                      help="log in with the user:password lines of FILE (or of environment variable NAME) "
+                           "to use the chat and the API")
     chat.set_defaults(run=_chat)
 
     ev = sub.add_parser("eval", help="measure answers and retrieval on a question set or SQuAD")
@@ -87,6 +96,8 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--limit", type=int, default=None, help="ask at most this many questions")
     ev.add_argument("--seed", type=int, default=0, help="seed for --limit sampling")
     ev.add_argument("--compare", action="store_true", help="also run BM25-only and dense-only baselines")
+    ev.add_argument("--store", default=None,
+                    help="with --squad: where its index keeps passages and vectors (as `qa build --store`)")
     ev.add_argument("--out", type=_path, default=None, help="folder for the JSON report and plots")
     ev.set_defaults(run=_eval)
 
@@ -109,8 +120,14 @@ def _build(args) -> int:
     settings = default_settings().with_(model=args.model)
     # Rebuild what the index was built from (even a damaged one: its manifest says), or the seeds.
     docs = args.docs or recorded_docs(args.index) or DEFAULT_DOCS_DIR
-    index = build_index(docs, args.index, settings=settings, encoder=Encoder(settings.model, backend=settings.backend),
-                        progress=sys.stderr.isatty())
+    if args.ray:
+        from qa.distributed import RayEncoder
+
+        encoder = RayEncoder(args.ray, settings)  # an unreachable cluster fails here, before any work
+    else:
+        encoder = Encoder(settings.model, backend=settings.backend)
+    index = build_index(docs, args.index, settings=settings, encoder=encoder, progress=sys.stderr.isatty(),
+                        store=args.store)
     m = index.manifest
     print(f"indexed {m['documents']} documents of {docs}, {m['passages']} passages, {m['sentences']} sentences "
           f"into {index.root} in {m['build_seconds']} s ({m['embedded']} texts embedded, {m['reused']} reused)")
@@ -162,7 +179,7 @@ def explain(answer) -> str:
 def _chat(args) -> int:
     from qa.ui import serve
 
-    return serve(index_dir=args.index, host=args.host, port=args.port)
+    return serve(index_dir=args.index, host=args.host, port=args.port, read_only=args.read_only, auth=args.auth)
 
 
 def _train(args) -> int:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 BUNDLED_MODEL = "all-MiniLM-L6-v2"
 BACKENDS = ("auto", "onnx", "torch")  # how the model runs; "auto" is ONNX Runtime when it works
+PRECISIONS = ("fp32", "int8")  # of the encoder's weights
+PASSAGE_VECTORS = ("encoded", "sentence-mean")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INDEX_DIR = PROJECT_ROOT / "embeddings"
 DEFAULT_DOCS_DIR = PROJECT_ROOT / "seeds"
@@ -21,8 +23,21 @@ class Settings:
     model: str = BUNDLED_MODEL  # the bundled model, or a path to a local sentence-transformers model
     passage_words: int = 120  # soft upper bound on words per passage
     max_file_mb: float = 20.0  # larger files are skipped with a warning (embedding 20 MB takes minutes)
+    # The encoder's weights for documents ("int8": quantized, about twice as fast; questions stay fp32).
+    document_precision: str = "fp32"
+    # A passage's vector: "encoded" (the model reads the passage) or "sentence-mean" (the
+    # word-weighted mean of its sentences' vectors: every text is embedded once).
+    passage_vectors: str = "encoded"
+
+    # Dense search: exact up to this many passages (a flat scan of 200,000 vectors takes ~15 ms
+    # here, a third of a question's budget); above, an inverted file of 8-bit vectors.
+    approximate_above: int = 200_000
+    ivf_lists: int = 0  # inverted lists; 0: about 4 * sqrt(passages), a power of two (4,096 at a million)
 
     # Query time.
+    # Inverted lists scanned a question (approximate indexes only): recall@20 against exact 0.992
+    # at 32 of 1,024 lists, 0.999 at 64, on 200 real questions over 100,000 passages (docs/scaling.md).
+    ivf_probe: int = 64
     backend: str = "auto"  # how the model runs: "onnx" (ONNX Runtime), "torch", or "auto" (onnx if it works)
     k: int = 5  # passages returned with an answer
     candidates: int = 100  # per retriever, before fusion
@@ -44,6 +59,12 @@ class Settings:
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
+        if self.document_precision not in PRECISIONS:
+            raise ValueError(f"document_precision must be one of {', '.join(PRECISIONS)}, "
+                             f"not {self.document_precision!r}")
+        if self.passage_vectors not in PASSAGE_VECTORS:
+            raise ValueError(f"passage_vectors must be one of {', '.join(PASSAGE_VECTORS)}, "
+                             f"not {self.passage_vectors!r}")
         if self.fusion not in ("convex", "rrf"):
             raise ValueError(f"fusion must be 'convex' or 'rrf', not {self.fusion!r}")
         if not 0.0 <= self.dense_weight <= 1.0:
@@ -53,7 +74,8 @@ class Settings:
 
     def build_part(self) -> dict:
         """The settings an index is built with; a mismatch makes the index stale."""
-        return {"model": self.model, "passage_words": self.passage_words}
+        return {"model": self.model, "passage_words": self.passage_words,
+                "document_precision": self.document_precision, "passage_vectors": self.passage_vectors}
 
     def with_(self, **changes) -> Settings:
         known = {f.name for f in fields(self)}

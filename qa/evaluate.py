@@ -84,17 +84,18 @@ def squad_corpus(path: str | Path) -> tuple[list[Question], Path]:
     return questions, docs
 
 
-def fresh_index(docs: Path, index_dir: Path, settings, encoder):
+def fresh_index(docs: Path, index_dir: Path, settings, encoder, store: str | None = None):
     """The index of ``docs`` at ``index_dir``, rebuilt when missing, stale or built otherwise."""
     from qa.index import IndexProblem, build_index, load_index
 
     try:
         index = load_index(index_dir)
-        if index.manifest["settings"] == settings.build_part():
+        if index.manifest["settings"] == settings.build_part() and (
+                store is None or index.manifest.get("store", {}).get("shown", "faiss") == store):
             return index
     except IndexProblem:
         pass
-    return build_index(docs, index_dir, settings=settings, encoder=encoder, progress=True)
+    return build_index(docs, index_dir, settings=settings, encoder=encoder, progress=True, store=store)
 
 
 def sample(questions: list[Question], limit: int | None, seed: int) -> list[Question]:
@@ -181,7 +182,9 @@ def _dataset(args, settings, encoder):
 
     if args.squad:
         questions, docs = squad_corpus(args.squad)
-        return questions, fresh_index(docs, docs.parent / "index", settings, encoder)
+        store = getattr(args, "store", None)
+        folder = docs.parent / ("index" if store in (None, "faiss") else "index-milvus")
+        return questions, fresh_index(docs, folder, settings, encoder, store)
     return load_questions(args.questions), load_index(args.index)
 
 

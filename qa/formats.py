@@ -138,7 +138,12 @@ class _TextRuns(HTMLParser):
 
 
 def pdf_text(data: bytes) -> str:
-    """The text layer of a PDF, page after page; citations are offsets into this string.
+    """The text layer of a PDF, page after page; citations are offsets into this string."""
+    return pdf_pages(data)[0]
+
+
+def pdf_pages(data: bytes) -> tuple[str, tuple[int, ...]]:
+    """The text layer of a PDF and where each page starts in it (page n at ``starts[n - 1]``).
 
     Pages are joined by a line break, not a blank line, so that a sentence running over
     a page break stays one sentence (``text_blocks`` joins lines that stop mid-sentence).
@@ -150,11 +155,16 @@ def pdf_text(data: bytes) -> str:
         reader = PdfReader(io.BytesIO(data))
         # Most encrypted PDFs only restrict copying or printing: they open with an empty password.
         locked = reader.is_encrypted and not reader.decrypt("")
-        text = "" if locked else "\n".join(page.extract_text() or "" for page in reader.pages)
+        pages = [] if locked else [page.extract_text() or "" for page in reader.pages]
     except Exception as exc:  # pypdf trips on a broken file with errors of any type
         raise ValueError(f"not a readable PDF ({type(exc).__name__})") from None
     if locked:
         raise ValueError("an encrypted PDF (it needs a password)")
+    text = "\n".join(pages)
     if not text.strip():
         raise ValueError("no text layer in this PDF (a scan?)")
-    return text
+    starts, at = [], 0
+    for page in pages:
+        starts.append(at)
+        at += len(page) + 1
+    return text, tuple(starts)

@@ -11,7 +11,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from qa.config import Settings
-from qa.formats import html_paragraphs, pdf_text, visible_text
+from qa.formats import html_paragraphs, pdf_pages, visible_text
+from qa.office import docx_text, pptx_pages
 from qa.schema import Document, Span
 
 log = logging.getLogger("qa")
@@ -19,8 +20,9 @@ log = logging.getLogger("qa")
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst"}
 HTML_SUFFIXES = {".html", ".htm"}
 PDF_SUFFIXES = {".pdf"}
+OFFICE_SUFFIXES = {".docx", ".pptx"}
 HEADING_WORDS = 6
-SUPPORTED = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
+SUPPORTED = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES | OFFICE_SUFFIXES
 
 # Scraped blog pages carry widget and comment boilerplate; a line that is all of one of
 # these is not content. Each pattern matches a whole stripped line, case-insensitively.
@@ -104,13 +106,24 @@ def replace_undecodable(text: str) -> str:
 
 
 def read_text(path: str | Path) -> str:
-    """The decoded text of a source file, exactly as ingest saw it (a PDF's: its text layer)."""
+    """The decoded text of a source file, exactly as ingest saw it (a PDF's: its text layer;
+    a Word or PowerPoint file's: its paragraphs, see qa.office)."""
+    return read_pages(path)[0]
+
+
+def read_pages(path: str | Path) -> tuple[str, tuple[int, ...]]:
+    """``read_text(path)`` and where each page (PDF) or slide (.pptx) starts in it; no pages elsewhere."""
     data = Path(path).read_bytes()
-    if Path(path).suffix.lower() in PDF_SUFFIXES:
-        return pdf_text(data)
+    suffix = Path(path).suffix.lower()
+    if suffix in PDF_SUFFIXES:
+        return pdf_pages(data)
+    if suffix == ".pptx":
+        return pptx_pages(data)
+    if suffix == ".docx":
+        return docx_text(data), ()
     if b"\x00" in data[:8192] and not _wide_unicode(data):  # UTF-16 and UTF-32 text is full of NULs
         raise ValueError("binary file (NUL bytes)")
-    return decode(data)
+    return decode(data), ()
 
 
 def scan(folder: Path) -> tuple[list[Path], list[str]]:
@@ -193,7 +206,7 @@ def load_corpus(folder: str | Path, *, max_file_mb: float = Settings.max_file_mb
         documents.append(document)
     if not documents:
         raise ValueError(
-            f"no readable .txt/.md/.html/.pdf documents in {folder}"
+            f"no readable .txt/.md/.html/.pdf/.docx/.pptx documents in {folder}"
             + (f" ({len(skipped)} skipped)" if skipped else "")
             + ": add documents or pass --docs DIR"
         )
@@ -201,14 +214,14 @@ def load_corpus(folder: str | Path, *, max_file_mb: float = Settings.max_file_mb
 
 
 def read_document(path: Path, source: str) -> Document:
-    raw = read_text(path)
+    raw, pages = read_pages(path)
     runs: tuple[Span, ...] = ()
     if path.suffix.lower() in HTML_SUFFIXES:
         blocks, runs, title = html_blocks(raw)
     else:
         blocks, title = text_blocks(raw), ""
     document = Document(source=source, path=str(path.resolve()), title=title, raw=raw, blocks=tuple(blocks),
-                        runs=runs)
+                        runs=runs, pages=pages)
     # A title read off the text needs the document's blocks as a reader sees them.
     return document if title else replace(document, title=guess_title(document) or Path(source).stem)
 

@@ -46,8 +46,9 @@ class Lexical:
         self.unknown_idf = math.log(1 + (n_docs + 0.5) / 0.5)
 
     @classmethod
-    def build(cls, texts: list[str]) -> Lexical:
-        tokens = tokenize(texts)
+    def build(cls, texts: list[str], tokens: list[list[str]] | None = None) -> Lexical:
+        """BM25 of ``texts``; ``tokens``, when given, are their ``tokenize`` output already."""
+        tokens = tokenize(texts) if tokens is None else tokens
         bm25 = bm25s.BM25()
         # bm25s cannot index an empty vocabulary; a placeholder keeps tiny corpora valid.
         docs = [t or ["\u2400"] for t in tokens]
@@ -76,7 +77,8 @@ class Lexical:
 
     @classmethod
     def load(cls, folder: Path) -> Lexical:
-        bm25 = bm25s.BM25.load(str(folder / "bm25"), show_progress=False, verbosity=0)
+        # Memory-mapped: a question reads the postings of its own terms only.
+        bm25 = bm25s.BM25.load(str(folder / "bm25"), show_progress=False, verbosity=0, mmap=True)
         data = json.loads((folder / "idf.json").read_text())
         lexical = cls(bm25, data["idf"], data["n_docs"])
         lexical.check()
@@ -94,6 +96,7 @@ class Lexical:
             # one column per term; bm25s may add an empty-string term without a column
             or len(indptr) - 1 not in (len(vocab), len(vocab) - 1)
             or not len(scores["data"]) == len(indices) == indptr[-1]
-            or (len(indices) and indices.max() >= self.n_docs)
+            # Reading every posting pages the whole index in: checked below a few million only.
+            or (0 < len(indices) <= 5_000_000 and indices.max() >= self.n_docs)
         ):
             raise ValueError("the BM25 files do not fit together or do not match idf.json")

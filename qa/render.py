@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 
+from qa.api import page_label
 from qa.compose import excerpt, one_line
 from qa.schema import Answer
 from qa.uploads import Upload
@@ -71,7 +72,9 @@ def render_sources(answer: Answer) -> str:
         hit = hits.get(passage_id)
         text = hit.passage.text if hit else " ".join(c.text for c in cites)
         numbers = "".join(f"[{c.n}]" for c in cites)
-        items.append(_source_item(first.title, first.source, highlight(text, [c.text for c in cites]), numbers))
+        pages = ", ".join(dict.fromkeys(page_label(c.source, c.page) for c in cites if c.page is not None))
+        items.append(_source_item(first.title, first.source, highlight(text, [c.text for c in cites]), numbers,
+                                  pages))
     label = "Sources " + " ".join(f"[{c.n}]" for c in answer.citations)
     return f'<details class="qa-sources"><summary>{label}</summary><ol>{"".join(items)}</ol></details>'
 
@@ -86,9 +89,11 @@ def render_nearest(answer: Answer) -> str:
             f'<ol>{items}</ol></details>')
 
 
-def _source_item(title: str, source: str, quoted_html: str, numbers: str = "") -> str:
+def _source_item(title: str, source: str, quoted_html: str, numbers: str = "", pages: str = "") -> str:
     cite = f'<span class="qa-cite">{numbers}</span> ' if numbers else ""
-    return (f'<li><div class="qa-source-head">{cite}<strong>{_esc(title)}</strong> <code>{_esc(source)}</code></div>'
+    where = f' <span class="qa-page">{_esc(pages)}</span>' if pages else ""
+    return (f'<li><div class="qa-source-head">{cite}<strong>{_esc(title)}</strong> '
+            f'<code>{_esc(source)}</code>{where}</div>'
             f"<blockquote>{quoted_html}</blockquote></li>")
 
 

@@ -24,11 +24,15 @@ def search(
     k = settings.k if k is None else k
     if k < 1:
         raise ValueError(f"k must be at least 1, not {k}")
+    if getattr(index, "remote", False):  # a store that searches itself (qa.milvus_store)
+        return index.search(query_vector, query_tokens, settings=settings, k=k, mode=mode)
     n = len(index.passages)
     c = min(settings.candidates, n)
     lexical = index.lexical.scores(query_tokens)
     pool = []
     if mode != "bm25":
+        if hasattr(index.faiss, "nprobe"):  # an approximate index: how much of it a question scans
+            index.faiss.nprobe = settings.ivf_probe
         _, ids = index.faiss.search(query_vector.reshape(1, -1).astype(np.float32), c)
         pool.append(ids[0][ids[0] >= 0])
     if mode != "dense":
@@ -65,10 +69,18 @@ def dense_scores(
     s = settings.sentence_weight
     if not sentences or s == 0 or len(ids) == 0:
         return passage
-    rows = index.sentence_rows
+    return (1 - s) * passage + s * best_sentences(index, query_vector, ids)
+
+
+def best_sentences(index: Index, query_vector: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """The best sentence cosine of each passage in ``ids``, reading only those passages' sentence rows."""
+    starts, ends = index.sentence_rows[ids], index.sentence_rows[np.asarray(ids) + 1]
+    lengths = ends - starts
+    # Rows starts[j] .. ends[j] - 1 of every passage j, in one fancy index.
+    firsts = np.cumsum(lengths) - lengths
+    rows = np.repeat(starts - firsts, lengths) + np.arange(int(lengths.sum()))
     # Every passage has at least one sentence, so each reduceat slice is non-empty.
-    best = np.maximum.reduceat(index.sentence_vectors @ query_vector, rows[:-1])[ids]
-    return (1 - s) * passage + s * best
+    return np.maximum.reduceat(index.sentence_vectors[rows] @ query_vector, firsts)
 
 
 def fuse(dense: np.ndarray, lexical: np.ndarray, *, settings: Settings) -> np.ndarray:

@@ -32,6 +32,7 @@ class Document:
     raw: str
     blocks: tuple[Span, ...]
     runs: tuple[Span, ...] = ()
+    pages: tuple[int, ...] = ()  # where page (PDF) or slide (.pptx) n starts in ``raw``: pages[n - 1]
 
     def text(self, span: Span) -> str:
         """What a reader sees of ``raw[span.start:span.end]`` (for markup: without its tags)."""
@@ -122,6 +123,7 @@ class Citation:
     text: str
     score: float
     passage_id: int
+    page: int | None = None  # the PDF page or .pptx slide ``start`` is on, counted from 1
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,7 @@ class Answer:
                 {
                     "n": c.n, "source": c.source, "path": c.path, "title": c.title,
                     "start": c.start, "end": c.end, "quote": c.quote, "text": c.text,
-                    "score": round(c.score, 4),
+                    "page": c.page, "score": round(c.score, 4),
                 }
                 for c in self.citations
             ],

@@ -1,7 +1,9 @@
-"""Chat UI (Gradio): a thin adapter over ``Engine.ask``, with document uploads and an /ask API."""
+"""Chat UI (Gradio): a thin adapter over ``Engine.ask``, with document uploads, an /ask API and the JSON API."""
 
+import ipaddress
 import os
 import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -50,6 +52,7 @@ details.qa-sources summary { cursor: pointer; font-weight: 600; font-size: 0.9em
 details.qa-sources ol { list-style: none; padding-left: 0; margin: 0.4em 0 0; }
 details.qa-sources li { margin-bottom: 0.6em; }
 .qa-source-head { font-size: 0.85em; }
+.qa-page { color: var(--body-text-color-subdued); white-space: nowrap; }
 .qa-source-head code, .qa-about code, .qa-uploads code { font-size: 0.85em; }
 details.qa-sources blockquote { margin: 0.25em 0 0; padding: 0.3em 0.7em; font-size: 0.9em;
   border-left: 3px solid var(--border-color-primary); }
@@ -70,12 +73,12 @@ INTRO = (
 
 PLACEHOLDER = ("Ask about the documents listed on the right, or pick an example.<br>"
                "Follow-ups such as “what about China?” carry on from the previous question.")
-UPLOAD_HINT = (f'<p class="qa-hint">.txt, .md, .html or .pdf files, up to {MAX_UPLOAD_MB} MB each and '
+UPLOAD_HINT = (f'<p class="qa-hint">.txt, .md, .html, .pdf, .docx or .pptx files, up to {MAX_UPLOAD_MB} MB each and '
                f'{MAX_UPLOAD_FILES} at a time. They can be asked about as soon as they are indexed.</p>')
 
 
-def build_app(library: Library):
-    """The Blocks app: chat, examples, uploads, an About panel and the ``/ask`` endpoint."""
+def build_app(library: Library, *, read_only: bool = False):
+    """The Blocks app: chat, examples, uploads (none when ``read_only``), an About panel and the ``/ask`` endpoint."""
     gr = _gradio()
 
     def echo(question: str, history: list):
@@ -129,10 +132,12 @@ def build_app(library: Library):
                 box = gr.Textbox(elem_id="qa-question", show_label=False, submit_btn=True, autofocus=True,
                                  placeholder="Ask a question about the documents…", max_lines=4)
             with gr.Column(scale=1, min_width=260):
-                with gr.Accordion("Add documents", open=True):
-                    files = gr.UploadButton("Upload files", file_count="multiple", type="filepath", size="md",
-                                            icon=None, elem_id="qa-upload")
-                    status = gr.HTML(UPLOAD_HINT, elem_id="qa-upload-status")
+                # Read-only: no panel and no upload event, so not even Gradio's own API can add a file.
+                if not read_only:
+                    with gr.Accordion("Add documents", open=True):
+                        files = gr.UploadButton("Upload files", file_count="multiple", type="filepath", size="md",
+                                                icon=None, elem_id="qa-upload")
+                        status = gr.HTML(UPLOAD_HINT, elem_id="qa-upload-status")
                 with gr.Accordion("About this index", open=True):
                     info = gr.HTML(elem_id="qa-about")
         box.submit(echo, [box, chat], [box, chat, pending], queue=False, **hidden).then(
@@ -140,19 +145,30 @@ def build_app(library: Library):
         chat.example_select(echo_example, [chat], [chat, pending], queue=False, **hidden).then(
             reply, [pending, chat, asked], [chat, asked], show_progress="minimal", **hidden)
         chat.clear(lambda: [], None, [asked], queue=False, **hidden)
-        files.upload(upload, [files], [status, info], concurrency_limit=1, **hidden)
+        if not read_only:
+            files.upload(upload, [files], [status, info], concurrency_limit=1, **hidden)
         app.load(about, None, [info], queue=False, **hidden)
         gr.api(ask, api_name="ask")
     return app
 
 
-def launch(library: Library, *, host: str = "127.0.0.1", port: int = 7860):
-    """Start serving ``library`` in the background; ``app.close()`` stops it."""
+def launch(library: Library, *, host: str = "127.0.0.1", port: int = 7860, read_only: bool = False,
+           accounts: list[tuple[str, str]] | None = None):
+    """Start serving ``library`` in the background; ``app.close()`` stops it.
+
+    The JSON API (qa.http) is served first, on the FastAPI app Gradio runs; ``accounts``
+    (user, password) put Gradio's login in front of the chat and require them of the API.
+    """
+    from qa.http import api_routes
+
     gr = _gradio()
-    app = build_app(library)
+    app = build_app(library, read_only=read_only)
     app.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
+    routes = api_routes(library, read_only=read_only, accounts=accounts)
     app.launch(
         server_name=host, server_port=port, prevent_thread_lock=True, quiet=True, show_error=True,
+        auth=accounts or None, auth_message="Log in to ask the documents.",
+        app_kwargs={"routes": routes, "openapi_url": None},  # qa.http serves its own /api/docs
         theme=gr.themes.Default(font=SYSTEM_FONTS, font_mono=MONO_FONTS), css=CSS, footer_links=["api"],
         # A hard stop well above our own limit, so a file a little too big gets a message of its
         # own instead of Gradio rejecting the whole batch.
@@ -161,8 +177,12 @@ def launch(library: Library, *, host: str = "127.0.0.1", port: int = 7860):
     return app
 
 
-def serve(*, index_dir: str | Path, host: str = "127.0.0.1", port: int = 7860) -> int:
+def serve(*, index_dir: str | Path, host: str = "127.0.0.1", port: int = 7860, read_only: bool = False,
+          auth: str | None = None) -> int:
     """``qa chat``: load the index (a broken or stale one raises ValueError), serve until stopped."""
+    from qa.http import read_accounts
+
+    accounts = read_accounts(auth, dict(os.environ)) if auth else None
     engine = Engine.load(index_dir)
     engine.ask("warm up")  # loads the model now, and fails now if it disagrees with the index
     previous = None
@@ -171,10 +191,12 @@ def serve(*, index_dir: str | Path, host: str = "127.0.0.1", port: int = 7860) -
         previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         try:
-            app = launch(Library(engine), host=host, port=port)
+            app = launch(Library(engine), host=host, port=port, read_only=read_only, accounts=accounts)
         except OSError:  # Gradio's own message points at its environment variables, not at `qa chat`
             raise OSError(f"cannot listen on {host}:{port} (is another server using it?): "
                           "pass --port with a free port") from None
+        if warning := exposure_warning(host, port, read_only=read_only, auth=bool(accounts)):
+            print(warning, file=sys.stderr, flush=True)
         print(f"qa: chat on {app.local_url} answering from {engine.index.root} (Ctrl+C stops)", flush=True)
         app.block_thread()  # returns on Ctrl+C or SIGTERM, with the server closed
         app.close(verbose=False)
@@ -182,6 +204,25 @@ def serve(*, index_dir: str | Path, host: str = "127.0.0.1", port: int = 7860) -
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def exposure_warning(host: str, port: int, *, read_only: bool, auth: bool) -> str | None:
+    """One line when anyone who can reach ``host`` could add documents; None when only this machine can,
+    or uploads are off, or a login guards them."""
+    if read_only or auth or is_loopback(host):
+        return None
+    return (f"qa: warning: serving on {host}:{port} with uploads on and no login: anyone who can reach it can add "
+            "documents; pass --read-only or --auth FILE")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only ("127.0.0.1", "::1", "localhost")."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: assume others can reach it
 
 
 def _interrupt(signum, frame) -> None:

@@ -1,19 +1,26 @@
-"""Latency benchmark of warm ask() on the seeds, against the bare query encode and across runtimes.
+"""Benchmarks: warm ask() latency, build speed (--build) and scale (--scale, in tests/scale.py).
 
 Run: python tests/benchmark.py [--rounds 5] [--backend onnx|torch] [--compare]. Timings on
 shared machines are noisy, so it interleaves ask() with the bare encode of the same question
 over many questions and rounds, and reports medians and their ratio from the same run (not a
 pass/fail unit test). --compare runs each runtime in its own process (two runtimes' thread
 pools in one process slow each other down), alternating, and reports the ratio of medians.
+
+python tests/benchmark.py --build [--paragraphs 200] [--repeats 3] [--baseline OLD_CHECKOUT]:
+passages/s of a whole first build (`build_index`, encoder loaded beforehand) and of the bare
+encoder on the texts today's build embeds (sentence-transformers fp32, ONNX int8), each run in
+its own process, alternating, medians; --baseline builds with another checkout's qa as well.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -54,13 +61,105 @@ def show(r: dict) -> str:
             f"bare encode median {r['encode_p50']:4.1f} ms; ratio ask/encode {r['ask_p50'] / r['encode_p50']:.2f}")
 
 
+SQUAD = HERE.parent.parent / "shared" / "data" / "squad-v2.0-dev-half.json"
+
+
+def squad_docs(folder: Path, paragraphs: int) -> Path:
+    """The first ``paragraphs`` paragraphs of the SQuAD half, one .txt file each."""
+    from qa.evaluate import load_squad
+
+    _, documents = load_squad(SQUAD)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in sorted(documents)[:paragraphs]:
+        (folder / name).write_text(documents[name], encoding="utf-8")
+    return folder
+
+
+def build_worker(kind: str, docs: Path, work: Path) -> dict:
+    """One timed run in this process: a whole build, or the bare encoder on the build's texts.
+
+    ``kind`` is "build", "build:SETTING=VALUE,..." (settings changed for this build), "st-fp32" or
+    "onnx-int8"."""
+    from qa.config import Settings
+    from qa.embed import Encoder
+    from qa.index import build_index
+    from qa.ingest import load_corpus
+    from qa.passages import make_passages
+
+    kind, _, changes = kind.partition(":")
+    settings = Settings().with_(**dict(kv.split("=") for kv in changes.split(",") if kv))
+    passages = make_passages(load_corpus(docs, max_file_mb=settings.max_file_mb)[0],
+                             passage_words=settings.passage_words)
+    # What the previous build embedded: every passage and every sentence, once each.
+    texts = sorted({p.text for p in passages} | {t for p in passages for t in p.texts})
+    if kind == "build":
+        encoder = Encoder(settings.model)
+        encoder.encode(["warm-up"])
+        started = time.perf_counter()
+        index = build_index(docs, work / "index", settings=settings, encoder=encoder)
+        seconds = time.perf_counter() - started
+        return {"kind": kind, "passages": len(index.passages), "texts": index.manifest["embedded"],
+                "seconds": seconds, "settings": index.manifest["settings"]}
+    if kind == "st-fp32":
+        encoder = Encoder(settings.model, backend="torch")
+    else:
+        encoder = Encoder(settings.model, precision="int8")
+    encoder.encode(["warm-up"])
+    started = time.perf_counter()
+    encoder.encode(texts)
+    return {"kind": kind, "passages": len(passages), "texts": len(texts), "seconds": time.perf_counter() - started}
+
+
+def build_benchmark(args) -> None:
+    runs: dict[str, list[dict]] = {}
+    with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:
+        docs = squad_docs(Path(tmp) / "docs", args.paragraphs)
+        kinds = [("build", None), ("st-fp32", None), ("onnx-int8", None)]
+        kinds[1:1] = [(f"build:{v}", None) for v in args.variant]
+        if args.baseline:
+            kinds.insert(1, ("build", args.baseline))
+        for repeat in range(args.repeats):
+            for kind, checkout in kinds if repeat % 2 == 0 else kinds[::-1]:  # alternating: drift hits all alike
+                work = Path(tempfile.mkdtemp(dir=tmp))
+                env = dict(os.environ, PYTHONPATH=str(Path(checkout).resolve()) if checkout else str(HERE.parent))
+                out = subprocess.run([sys.executable, __file__, "--worker", kind, str(docs), str(work)], env=env,
+                                     check=True, capture_output=True, text=True).stdout
+                result = json.loads(out.splitlines()[-1])
+                label = f"{kind} ({'baseline ' + checkout if checkout else 'this checkout'})" \
+                    if kind.startswith("build") else f"bare encoder {kind}"
+                runs.setdefault(label, []).append(result)
+                print(f"  {label}: {result['passages']} passages, {result['texts']} texts embedded, "
+                      f"{result['seconds']:.1f} s", flush=True)
+    print(f"\n{args.paragraphs} SQuAD paragraphs, {args.repeats} runs each, medians:")
+    rates = {}
+    for label, results in runs.items():
+        rates[label] = statistics.median(r["passages"] / r["seconds"] for r in results)
+        print(f"{label:48} {rates[label]:7.1f} passages/s")
+    mine = rates["build (this checkout)"]
+    for label, rate in rates.items():
+        if label != "build (this checkout)":
+            print(f"qa build (this checkout) / {label}: {mine / rate:.2f}x")
+
+
 def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "--worker":
+        print(json.dumps(build_worker(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]))))
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"])
     parser.add_argument("--compare", action="store_true", help="ONNX Runtime against PyTorch, two runs each")
+    parser.add_argument("--build", action="store_true", help="passages/s of qa build and of the bare encoder")
+    parser.add_argument("--paragraphs", type=int, default=200, help="--build: SQuAD paragraphs to index")
+    parser.add_argument("--repeats", type=int, default=3, help="--build: runs of each")
+    parser.add_argument("--baseline", default=None, help="--build: another checkout of qa to build with too")
+    parser.add_argument("--variant", action="append", default=[],
+                        help="--build: also build with these settings, e.g. document_precision=int8")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.build:
+        build_benchmark(args)
+        return
     if not args.compare:
         result = measure(args.rounds, args.backend)
         print(json.dumps(result) if args.json else f"{result['calls']} warm ask() calls\n{show(result)}")

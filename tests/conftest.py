@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -14,6 +15,10 @@ import qa.api
 import qa.embed
 from qa.config import Settings
 from qa.lexical import tokenize
+
+# Before grpc loads (Ray and pymilvus bring it): no fork handlers, so that a test's fork
+# (subprocess with preexec_fn) does not abort in the child while Milvus's gRPC threads run.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
@@ -140,6 +145,49 @@ def make_pdf(pages: list[list[str]]) -> bytes:
     out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
     out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
     return out
+
+
+def make_docx(path: Path, items: list) -> Path:
+    """A Word file: a str is a paragraph, ("h", text) a heading, a list of rows a table."""
+    import docx
+
+    document = docx.Document()
+    for item in items:
+        if isinstance(item, tuple):
+            document.add_heading(item[1], level=1)
+        elif isinstance(item, list):
+            table = document.add_table(rows=len(item), cols=len(item[0]))
+            for row, cells in zip(table.rows, item):
+                for cell, text in zip(row.cells, cells):
+                    cell.text = text
+        else:
+            document.add_paragraph(item)
+    document.save(str(path))
+    return path
+
+
+def make_pptx(path: Path, slides: list[dict]) -> Path:
+    """A PowerPoint deck: each slide a dict with "title", "boxes" (text, top inch), "table" (rows, at 6
+    inches down) and "notes"."""
+    import pptx
+    from pptx.util import Inches
+
+    deck = pptx.Presentation()
+    for spec in slides:
+        slide = deck.slides.add_slide(deck.slide_layouts[5])  # title only
+        slide.shapes.title.text = spec.get("title", "")
+        for text, top in spec.get("boxes", []):
+            slide.shapes.add_textbox(Inches(1), Inches(top), Inches(8), Inches(0.8)).text_frame.text = text
+        if spec.get("table"):
+            rows = spec["table"]
+            table = slide.shapes.add_table(len(rows), len(rows[0]), Inches(1), Inches(6), Inches(8), Inches(1)).table
+            for r, cells in enumerate(rows):
+                for c, text in enumerate(cells):
+                    table.cell(r, c).text = text
+        if spec.get("notes"):
+            slide.notes_slide.notes_text_frame.text = spec["notes"]
+    deck.save(str(path))
+    return path
 
 
 def write_corpus(folder: Path) -> Path:

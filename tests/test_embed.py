@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -12,7 +15,7 @@ import qa.embed
 from qa.config import Settings
 from qa.embed import Encoder
 
-from conftest import EMBEDDINGS
+from conftest import EMBEDDINGS, REPO
 
 
 def test_unknown_backends_are_refused():
@@ -47,16 +50,49 @@ def test_auto_exports_once_into_the_cache(tmp_path, monkeypatch):
     first = Encoder()
     first.encode(["tea"])
     assert first.backend == "onnx"
-    [graph] = (tmp_path / "qa" / "onnx").iterdir()  # one complete file, no temp file left
-    assert graph.suffix == ".onnx"
+    # One complete graph, PyTorch's probe vectors beside it, the stamp of their check; no temp file.
+    [graph] = (tmp_path / "qa" / "onnx").glob("*.onnx")
+    assert sorted(p.name for p in graph.parent.iterdir()) == sorted(
+        graph.with_suffix(suffix).name for suffix in (".onnx", ".probe.npy", ".checked.json"))
     made = graph.stat().st_mtime_ns
     second = Encoder()
     second.encode(["tea"])
     assert second.backend == "onnx" and graph.stat().st_mtime_ns == made
 
 
+@pytest.fixture
+def unchecked_cache(tmp_path, monkeypatch):
+    """A cache holding the exported graph and its probe vectors, but no stamp of a check:
+    the next light load runs the probe against them."""
+    Encoder().encode(["tea"])  # make sure the user's cache has them
+    graph = qa.embed.onnx_graph_path(qa.embed.model_path(qa.embed.BUNDLED_MODEL))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    target = qa.embed.onnx_graph_path(qa.embed.model_path(qa.embed.BUNDLED_MODEL))
+    target.parent.mkdir(parents=True)
+    for suffix in (".onnx", ".probe.npy"):
+        shutil.copy(graph.with_suffix(suffix), target.with_suffix(suffix))
+    return target
+
+
 @pytest.mark.slow
-def test_a_failing_export_falls_back_to_torch_with_one_warning(monkeypatch, caplog):
+def test_the_light_path_gives_pytorchs_vectors_without_importing_torch(unchecked_cache):
+    texts = sample_texts()
+    light = Encoder()
+    light.encode(["tea"])
+    assert isinstance(light._model, qa.embed.OnnxModel) and unchecked_cache.with_suffix(".checked.json").exists()
+    np.testing.assert_allclose(light.encode(texts), Encoder(backend="torch").encode(texts), atol=1e-5)
+    # A whole `qa ask` in a fresh process: the question is encoded and answered, torch never imported.
+    script = ("import sys; from qa.cli import main; code = main(['ask', 'Which SNS ranks first among Japanese users?',"
+              f" '--index', {str(EMBEDDINGS)!r}]);"
+              "heavy = sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules);"
+              "print('HEAVY', heavy); sys.exit(code)")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, check=True).stdout
+    assert "Facebook ranks first" in out and "HEAVY []" in out
+
+
+@pytest.mark.slow
+def test_a_failing_export_falls_back_to_torch_with_one_warning(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # nothing exported yet
     def broken(first, path):
         raise RuntimeError("no exporter here")
 
@@ -73,7 +109,7 @@ def test_a_failing_export_falls_back_to_torch_with_one_warning(monkeypatch, capl
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fault, message", [("skew", "differ from PyTorch's"), ("crash", "graph crashed")])
-def test_an_export_that_misbehaves_is_not_used(monkeypatch, caplog, fault, message):
+def test_an_export_that_misbehaves_is_not_used(unchecked_cache, monkeypatch, caplog, fault, message):
     import onnxruntime
 
     class Faulty(onnxruntime.InferenceSession):  # a graph that computes something else, or fails

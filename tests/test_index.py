@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import qa.index
 from qa import __version__
 from qa.index import FILES, IndexProblem, build_index, load_index
 from qa.ingest import corpus_hash, file_digests, load_corpus
@@ -51,7 +52,9 @@ def test_manifest_fields(fake_index, corpus, fake_settings):
     assert m["documents"] == 4
     assert m["files"] == ["latin1.txt", "notes.md", "page.html", "post.txt"]
     assert m["corpus_hash"] == corpus_hash(file_digests(corpus))
-    assert m["settings"] == fake_settings.build_part() == {"model": "fake-hash-64", "passage_words": 120}
+    assert m["settings"] == fake_settings.build_part() == {
+        "model": "fake-hash-64", "passage_words": 120, "document_precision": "fp32", "passage_vectors": "encoded"}
+    assert m["dense"] == {"kind": "flat", "approximate_above": fake_settings.approximate_above}
     assert m["qa_version"] == __version__
     assert (fake_index.root / m["docs_dir"]).resolve() == corpus.resolve()
     assert m["titles"]["notes.md"] == "Tea in Kyoto"
@@ -370,3 +373,42 @@ def test_the_lexical_files_do_not_depend_on_the_hash_seed(tmp_path):
     assert files
     for name in files:
         assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes(), name
+
+
+def test_a_large_index_parses_passages_on_demand(fake_index, monkeypatch):
+    monkeypatch.setattr(qa.index, "EAGER_PASSAGES", 0)
+    lazy = load_index(fake_index.root)
+    assert lazy.passages._all is None and lazy.passages == fake_index.passages
+    assert lazy.passages[-1] == fake_index.passages[-1] and lazy.passages[1:3] == fake_index.passages[1:3]
+    assert isinstance(lazy.vectors, np.memmap) and isinstance(lazy.sentence_vectors, np.memmap)
+    path = fake_index.root / "passages.jsonl"
+    path.write_text(path.read_text().replace('"id": 1,', '"id": 7,'))  # same size, wrong row
+    with pytest.raises(IndexProblem, match="qa build"):
+        load_index(fake_index.root).passages[1]
+    path.write_text(path.read_text()[:-40])
+    with pytest.raises(IndexProblem, match="qa build"):
+        load_index(fake_index.root)
+
+
+def test_an_index_of_the_previous_format_asks_for_a_build_in_one_line(fake_index):
+    for name in ("passages.offsets.npy", "passages.npy", "sentences.rows.npy", "sources.json"):
+        (fake_index.root / name).unlink()
+    path = fake_index.root / "manifest.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "format": 2}))
+    with pytest.raises(IndexProblem) as info:
+        load_index(fake_index.root)
+    assert str(info.value) == f"index at {fake_index.root} was written by another version of qa: " \
+                              f"run `qa build --index {fake_index.root}`"
+
+
+def test_above_the_threshold_the_dense_index_is_approximate(corpus, tmp_path, fake_settings):
+    settings = fake_settings.with_(approximate_above=0, ivf_probe=1000)
+    index = build_index(corpus, tmp_path / "index", settings=settings, encoder=FakeEncoder())
+    dense = index.manifest["dense"]
+    assert dense["kind"] == "ivf-sq8" and dense["lists"] >= 1 and dense["probe"] == 1000
+    loaded = load_index(tmp_path / "index")
+    query = FakeEncoder().encode(["green tea kettle"])
+    loaded.faiss.nprobe = 1000  # every list: the same passages as exact search
+    _, ids = loaded.faiss.search(query, 5)
+    exact = np.argsort(-(np.asarray(loaded.vectors) @ query[0]), kind="stable")[:5]
+    assert len(set(ids[0]) & set(exact)) >= 4  # 8-bit vectors may swap near ties at the edge

@@ -60,6 +60,22 @@ def test_answer_shows_sentences_with_markers_and_a_sources_block():
     assert "Searched for" not in html and "Not in the documents" not in html
 
 
+def test_sources_name_the_page_or_slide_of_their_quotes():
+    from dataclasses import replace
+
+    pdf = passage(1, "Orchids bloom rarely. They bloom in March.", source="survey.pdf", title="Survey")
+    deck = passage(2, "Ferries leave at eleven.", source="deck.pptx", title="Deck")
+    cites = (replace(citation(1, pdf, "Orchids bloom rarely."), page=3),
+             replace(citation(2, pdf, "They bloom in March."), page=4),
+             replace(citation(3, deck, "Ferries leave at eleven."), page=2))
+    answer = Answer(question="When?", text="", abstained=False, sentences=tuple(c.text for c in cites),
+                    citations=cites, passages=(hit(pdf), hit(deck)), confidence=0.9)
+    html = render_answer(answer)
+    assert '<code>survey.pdf</code> <span class="qa-page">p. 3, p. 4</span>' in html
+    assert '<code>deck.pptx</code> <span class="qa-page">slide 2</span>' in html
+    assert "qa-page" not in render_answer(answered())
+
+
 def test_titles_and_file_names_in_sources_are_escaped():
     html = render_answer(answered())
     assert "<img" not in html and "<i>" not in html
