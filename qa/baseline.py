@@ -58,6 +58,7 @@ class Baseline:
     """Version 0.1's decision in the shape of ``qa.decide.Decision``, for ``qa eval --compare``."""
 
     threshold, vetoes, manifest = ABSTAIN_BELOW, (), {"model": "version 0.1's hand-set rules"}
+    runner_up_share = 0.5  # 0.1's: a runner-up within half the best score
 
     def scores(self, intent: Intent, cands: list, features: np.ndarray) -> np.ndarray:
         if not len(features):

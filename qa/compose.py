@@ -61,7 +61,8 @@ def compose(
     common.update(confidence=confidence, vetoed_by=vetoed, note=note)
     if vetoed or confidence < threshold:
         return Answer(text=render_abstention(hits, note), abstained=True, **common)
-    chosen = select(intent, ranked, settings=settings, credits=credits)
+    share = decision.runner_up_share if settings.runner_up_share is None else settings.runner_up_share
+    chosen = select(intent, ranked, settings=settings, credits=credits, runner_up_share=share)
     citations, markers = cite(chosen, ranked, evidence)
     sentences = tuple(c.text for c in chosen)
     return Answer(text=render(sentences, markers, citations), abstained=False, sentences=sentences,

@@ -51,7 +51,7 @@ class Settings:
     max_words: int = 80  # a sentence past the second joins only if the reply stays this short
     # A runner-up is quoted beside the best sentence only while its P is at least this share of
     # the best one's (see qa.select).
-    runner_up_share: float = 0.5
+    runner_up_share: float | None = None  # None: the share fitted with the model (qa train)
     # P under which the reply abstains; None: the threshold fitted with the model (its manifest).
     abstain_below: float | None = None
     decision_model: str = ""  # folder of a model fitted by `qa train`; "": the one shipped in qa/model

@@ -105,6 +105,7 @@ class Decision:
     threshold: float
     vetoes: tuple[str, ...]
     manifest: dict
+    runner_up_share: float = 0.5  # a runner-up is quoted when its P is at least this share of the best's
 
     def scores(self, intent, cands: list, features: np.ndarray) -> np.ndarray:
         """P(each candidate answers the question): what the reply ranks sentences by."""
@@ -132,4 +133,5 @@ def load(folder: str | Path = MODEL_DIR) -> Decision:
         trees = Trees.from_dict(json.loads((folder / MODEL_FILE).read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"the answer model in {folder} cannot be used ({exc}): run `qa train`") from None
-    return Decision(trees, float(manifest["threshold"]), tuple(manifest.get("vetoes", ())), manifest)
+    return Decision(trees, float(manifest["threshold"]), tuple(manifest.get("vetoes", ())), manifest,
+                    float(manifest.get("runner_up_share", 0.5)))

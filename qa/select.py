@@ -24,11 +24,12 @@ _RESULT = re.compile(r"\W*(as a result|therefore|thus|hence|consequently|so|for 
 
 
 def select(intent: Intent, candidates: list[Candidate], *, settings: Settings,
-           credits: list[Candidate] | None = None) -> list[Candidate]:
+           credits: list[Candidate] | None = None, runner_up_share: float = 0.5) -> list[Candidate]:
     """The best sentence, plus close runners-up that add something new.
 
-    Two sentences always fit; a third (a fourth for "why" and list questions) only
-    while the reply stays within ``settings.max_words``: a close runner-up often
+    A runner-up is one whose P is at least ``runner_up_share`` of the best's (fitted with the
+    model, see ``qa.train.choose_runner_up``). Two sentences always fit; a third (a fourth
+    for "why" and list questions) only while the reply stays within ``settings.max_words``: a close runner-up often
     holds the fact, but a reply should still read at a glance. Headings are left out
     beside a better sentence. A sentence that introduces a list or asks a question
     brings its items or its answer next (see ``_introduced``), up to
@@ -57,7 +58,7 @@ def select(intent: Intent, candidates: list[Candidate], *, settings: Settings,
             length += len(item.text.split())
 
     for cand in candidates:
-        if chosen and (len(chosen) >= limit or cand.score < best.score * settings.runner_up_share):
+        if chosen and (len(chosen) >= limit or cand.score < best.score * runner_up_share):
             break
         if cand in chosen or not fits(cand):
             continue

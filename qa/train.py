@@ -33,8 +33,15 @@ NEAR_MISS_SHARE = 0.35  # of each file's answerable questions, swapped into near
 OUT_OF_CORPUS_SHARE = 0.3  # of each file's answerable questions, asked of the other file's index
 # The threshold: the highest P at which the abstentions on held-out articles are still right
 # this often (on a question the corpus cannot answer: SQuAD 2.0's unanswerable ones, the
-# out-of-corpus and the near-miss ones), so that abstaining on an answerable question stays rare.
+# out-of-corpus and the near-miss ones), so that abstaining on an answerable question stays rare,
+# counted at two answerable questions to one the corpus cannot answer (the mix of the question
+# set the answer-decision issue judges by: 50 answerable, 25 not).
 TARGET_PRECISION = 0.85
+ANSWERABLE_PER_NEGATIVE = 2.0
+# Runner-ups: the shares of the best P tried, largest first, and the least a step down must
+# add, in answer sentences quoted per extra sentence quoted (one in twenty).
+RUNNER_UP_SHARES = (0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.07, 0.05, 0.03, 0.02)
+MIN_GAIN_PER_SENTENCE = 0.05
 
 
 def run(args) -> int:
@@ -49,7 +56,8 @@ def run(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     write(out, report, files, rows, seed=args.seed, articles=args.articles)
     print(table(report["heldout"]))
-    print(f"threshold {report['threshold']:.4f}; vetoes: {', '.join(report['vetoes']) or 'none'}")
+    print(f"threshold {report['threshold']:.4f}; runner-up share {report['runner_up_share']}; "
+          f"vetoes: {', '.join(report['vetoes']) or 'none'}")
     print(f"wrote {out / MODEL_FILE} ({(out / MODEL_FILE).stat().st_size:,} bytes) and {out / MANIFEST_FILE}")
     return 0
 
@@ -145,13 +153,14 @@ def fit_and_judge(rows: list[dict], *, seed: int, rounds: int = ROUNDS) -> dict:
     outcome = questions(rows, q, oof)
     threshold = choose_threshold(outcome)
     vetoes = choose_vetoes(outcome, threshold)
+    share, curve = choose_runner_up(rows, q, oof, threshold)
     booster = _fit(x, y, seed=seed, rounds=rounds)
     trees = Trees.from_lightgbm(booster.dump_model())
     gap = float(np.max(np.abs(trees.predict(x[:2000]) - booster.predict(x[:2000]))))
     if gap > 1e-6:
         raise RuntimeError(f"the exported trees differ from LightGBM's by {gap}: a bug in qa.decide.Trees")
     return {"trees": trees, "threshold": threshold, "vetoes": vetoes, "folds": folds,
-            "heldout": heldout(outcome, threshold, vetoes)}
+            "runner_up_share": share, "runner_up_curve": curve, "heldout": heldout(outcome, threshold, vetoes)}
 
 
 def questions(rows: list[dict], q: np.ndarray, p: np.ndarray) -> list[dict]:
@@ -179,18 +188,55 @@ def _answered(o: dict, threshold: float, vetoes=()) -> bool:
 
 
 def choose_threshold(outcome: list[dict]) -> float:
-    """The highest P under which abstaining is right ``TARGET_PRECISION`` of the time, over all kinds.
+    """The highest P under which abstaining is right ``TARGET_PRECISION`` of the time, at the
+    mix of ``ANSWERABLE_PER_NEGATIVE`` answerable questions to each one the corpus cannot answer.
 
     Abstaining below a threshold ``t`` abstains on every question whose best P is under it;
     the precision of those abstentions falls as ``t`` rises, so the threshold is the P of the
-    last question (in rising order) at which it still reaches the target.
+    last question (in rising order) at which it still reaches the target. The held-out set
+    holds about as many negatives (SQuAD 2.0's unanswerable, out-of-corpus and near-miss
+    questions, in the shares ``gather`` makes) as answerable questions, an accident of how it
+    was made; the negatives are weighted to the stated mix instead.
     """
     ps = np.array([o["p"] for o in outcome])
     negative = np.array([o["kind"] != "answerable" for o in outcome])
+    if not negative.any() or negative.all():
+        return 0.0
+    weight = np.where(negative, (~negative).sum() / ANSWERABLE_PER_NEGATIVE / negative.sum(), 1.0)
     order = np.argsort(ps, kind="stable")
-    precision = np.cumsum(negative[order]) / np.arange(1, len(order) + 1)
+    precision = np.cumsum((weight * negative)[order]) / np.cumsum(weight[order])
     ok = np.nonzero(precision >= TARGET_PRECISION)[0]
     return float(ps[order][ok[-1]] + 1e-9) if len(ok) else 0.0
+
+
+def choose_runner_up(rows: list[dict], q: np.ndarray, p: np.ndarray, threshold: float,
+                     most: int = 3) -> tuple[float, list[dict]]:
+    """The share of the best P a runner-up needs to be quoted, and the held-out curve it was read off.
+
+    For each share (largest first), on the answerable questions answered at ``threshold``:
+    how often the reply's sentences (the best and up to ``most`` - 1 runner-ups at that share)
+    hold the answer, and how many sentences it quotes. The chosen share is the last one before
+    a step that adds fewer than ``MIN_GAIN_PER_SENTENCE`` answers per extra sentence quoted.
+    """
+    sets = []
+    for i, r in enumerate(rows):
+        mine = p[q == i]
+        if r["kind"] == "answerable" and len(mine) and mine.max() >= threshold:
+            order = np.argsort(-mine, kind="stable")[:most]
+            sets.append((mine[order], r["labels"][order]))
+    curve = []
+    for share in RUNNER_UP_SHARES:
+        quoted = [ps >= ps[0] * share for ps, _ in sets]
+        hit = np.mean([lab[m].any() for m, (_, lab) in zip(quoted, sets)]) if sets else 0.0
+        sentences = np.mean([m.sum() for m in quoted]) if sets else 1.0
+        curve.append({"share": share, "hit": round(float(hit), 4), "sentences": round(float(sentences), 3)})
+    chosen = curve[0]
+    for step in curve[1:]:
+        extra = step["sentences"] - chosen["sentences"]
+        if extra <= 0 or (step["hit"] - chosen["hit"]) / extra < MIN_GAIN_PER_SENTENCE:
+            break
+        chosen = step
+    return chosen["share"], curve
 
 
 def choose_vetoes(outcome: list[dict], threshold: float) -> list[str]:
@@ -273,8 +319,12 @@ def write(out: Path, report: dict, files: list[Path], rows: list[dict], *, seed:
                      "positives": int(sum(r["labels"].sum() for r in rows))},
         "split": f"{report['folds']}-fold GroupKFold by article", "threshold": report["threshold"],
         "threshold_rule": f"highest P under which held-out abstentions are right at least {TARGET_PRECISION:.0%} of "
-                          "the time (on unanswerable, out-of-corpus or near-miss questions)",
-        "vetoes": report["vetoes"], "heldout": report["heldout"], "sha256": digest(out / MODEL_FILE),
+                          "the time (on unanswerable, out-of-corpus or near-miss questions), counted at "
+                          f"{ANSWERABLE_PER_NEGATIVE:g} answerable questions to each of those",
+        "vetoes": report["vetoes"], "runner_up_share": report["runner_up_share"],
+        "runner_up_rule": f"the smallest share of the best P (of {list(RUNNER_UP_SHARES)}) before a step that adds "
+                          f"fewer than {MIN_GAIN_PER_SENTENCE} answers per extra sentence quoted, on held-out articles",
+        "runner_up_curve": report["runner_up_curve"], "heldout": report["heldout"], "sha256": digest(out / MODEL_FILE),
     }
     (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
