@@ -157,7 +157,7 @@ def collect(engine, asked: list[Asked], *, kind: str | None = None) -> list[dict
 class _Uniform:
     """A stand-in decision while collecting: every candidate gets P 0, features are what matter."""
 
-    threshold, vetoes = 0.0, ()
+    threshold, vetoes, runner_up_share = 0.0, (), 0.5
 
     def scores(self, intent, cands, features: np.ndarray) -> np.ndarray:
         return np.zeros(len(features))

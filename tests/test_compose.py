@@ -30,9 +30,10 @@ def unit(cosine: float, axis: int = 1) -> np.ndarray:
 
 class ByCosine:
     """A stand-in for the fitted decision: P is the sentence's cosine (read in context); it
-    abstains under 0.3 and every named check vetoes. Composition is tested apart from the model."""
+    abstains under 0.3, every named check vetoes, and a runner-up within half the best's P is
+    quoted. Composition is tested apart from the model."""
 
-    threshold, vetoes, manifest = 0.3, tuple(CHECKS), {}
+    threshold, vetoes, manifest, runner_up_share = 0.3, tuple(CHECKS), {}, 0.5
 
     def scores(self, intent, cands, features) -> np.ndarray:
         return np.array([c.cosine for c in cands])
