@@ -13,10 +13,10 @@ from qa.compose import compose, focus
 from qa.config import DEFAULT_INDEX_DIR, Settings, default_settings
 from qa.embed import Encoder
 from qa.index import Index, IndexProblem, load_index
-from qa.ingest import replace_undecodable
 from qa.lexical import tokenize
 from qa.retrieve import search
 from qa.schema import Answer, Citation
+from qa.text import replace_undecodable
 
 MAX_QUESTION_CHARS = 2000
 MAX_CACHED_NAMES = 50_000

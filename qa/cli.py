@@ -136,12 +136,12 @@ def _ask(args) -> int:
 
 
 def _chat(args) -> int:
-    from qa.ui import serve
+    from qa.chat.app import serve
 
     return serve(index_dir=args.index, host=args.host, port=args.port, read_only=args.read_only, auth=args.auth)
 
 
 def _eval(args) -> int:
-    from qa.evaluate import run
+    from qa.evaluation.run import run
 
     return run(args)

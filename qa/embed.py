@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.config import BACKENDS, BUNDLED_MODEL, PRECISIONS
-from qa.ingest import replace_undecodable
+from qa.config import BACKENDS, BUNDLED_MODEL, PRECISIONS, cache_root
+from qa.text import replace_undecodable
 
 log = logging.getLogger("qa")
 
@@ -406,7 +406,3 @@ def _save_probe(target: Path, vectors: np.ndarray) -> None:
     tmp = target.with_suffix(f".{os.getpid()}.tmp.npy")
     np.save(tmp, np.asarray(vectors, dtype=np.float32), allow_pickle=False)
     os.replace(tmp, target)
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "qa"

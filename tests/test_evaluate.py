@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from qa import metrics
-from qa.evaluate import load_questions, load_squad, sample, squad_corpus
-from qa.metrics import Outcome, Question
+from qa.evaluation import metrics
+from qa.evaluation.metrics import Outcome, Question
+from qa.evaluation.run import load_questions, load_squad, sample, squad_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_QUESTIONS = ROOT / "tests" / "eval" / "seed_questions.jsonl"
@@ -177,7 +177,7 @@ def test_by_kind_counts_abstaining_on_unanswerable_as_right():
 
 
 def test_failures_show_what_was_wanted_and_said():
-    from qa.evaluate import failures
+    from qa.evaluation.run import failures
 
     text = failures([outcome(q("ok")), outcome(q("bad", answers=(("Lyon",), ("Rhone", "Rhône")))),
                      outcome(q("u", answers=(), source=None, answerable=False))], 0.5)

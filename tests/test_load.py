@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from qa.chat.app import EXAMPLES
 from qa.index import load_index
-from qa.ui import EXAMPLES
 
 from conftest import copy_seeds_index
 

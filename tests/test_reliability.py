@@ -26,9 +26,9 @@ from pathlib import Path
 
 import pytest
 
+import qa.chat.app
+import qa.chat.uploads
 import qa.cli
-import qa.ui
-import qa.uploads
 from qa.api import check_question
 from qa.config import Settings
 from qa.index import IndexProblem, build_index, load_index
@@ -107,7 +107,7 @@ def chat(tmp_path_factory) -> dict:
     settings, encoder = Settings(model="fake-hash-64"), FakeEncoder()
     engine = Engine(build_index(write_corpus(root / "docs"), root / "index", settings=settings, encoder=encoder),
                     encoder, settings)
-    app = qa.ui.build_app(qa.uploads.Library(engine))
+    app = qa.chat.app.build_app(qa.chat.uploads.Library(engine))
     handlers = {fn.name: fn.fn for fn in app.fns.values()}
     return {name: handlers[name] for name in ("echo", "reply", "ask")}
 
@@ -492,7 +492,7 @@ def no_server(monkeypatch):
     def launch(*args, **kwargs):
         raise AssertionError("qa chat started a server on a broken index")
 
-    monkeypatch.setattr(qa.ui, "launch", launch)
+    monkeypatch.setattr(qa.chat.app, "launch", launch)
 
 
 def refused_quickly(index: Path, capsys) -> str:

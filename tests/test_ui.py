@@ -7,12 +7,12 @@ import threading
 import pytest
 
 from qa.api import Engine
-from qa.conversation import is_follow_up, key_terms, search_query
+from qa.chat.app import api_answer
+from qa.chat.followups import is_follow_up, key_terms, search_query
+from qa.chat.render import highlight, render_about, render_answer, render_question, render_uploads, sentence_markers
+from qa.chat.uploads import MAX_UPLOAD_FILES, MAX_UPLOAD_MB, Library, safe_name, save_upload
 from qa.index import build_index
-from qa.render import highlight, render_about, render_answer, render_question, render_uploads, sentence_markers
 from qa.schema import Answer, Citation, Hit, Passage, Span
-from qa.ui import api_answer
-from qa.uploads import MAX_UPLOAD_FILES, MAX_UPLOAD_MB, Library, safe_name, save_upload
 
 EVIL = '<img src=x onerror="window.__pwned=1">'
 
@@ -307,7 +307,7 @@ def test_concurrent_uploads_both_end_up_in_the_index(library, tmp_path):
 # ---- refusing to serve a broken or stale index ----
 
 def test_serve_refuses_a_stale_index_before_loading_the_model(seeds_index_dir):
-    from qa.ui import serve
+    from qa.chat.app import serve
 
     (seeds_index_dir.parent / "seeds" / "extra.txt").write_text("A document the index has never seen.\n")
     with pytest.raises(ValueError, match="stale.*qa build"):
@@ -329,7 +329,7 @@ def test_qa_chat_on_a_broken_index_prints_one_line_and_fails(seeds_index_dir, ca
 def test_ask_endpoint_answers_through_gradio_client(real_engine):
     from gradio_client import Client
 
-    from qa.ui import launch
+    from qa.chat.app import launch
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -8,11 +8,11 @@ import threading
 from pathlib import Path
 
 from qa.api import Engine
-from qa.conversation import search_query
-from qa.ingest import replace_undecodable
-from qa.render import render_about, render_answer, render_error, render_question, render_uploads
+from qa.chat.followups import search_query
+from qa.chat.render import render_about, render_answer, render_error, render_question, render_uploads
+from qa.chat.uploads import MAX_UPLOAD_FILES, MAX_UPLOAD_MB, Library
 from qa.schema import Answer
-from qa.uploads import MAX_UPLOAD_FILES, MAX_UPLOAD_MB, Library
+from qa.text import replace_undecodable
 
 EXAMPLES = (
     "Which SNS ranks first among Japanese users?",
@@ -156,10 +156,10 @@ def launch(library: Library, *, host: str = "127.0.0.1", port: int = 7860, read_
            accounts: list[tuple[str, str]] | None = None):
     """Start serving ``library`` in the background; ``app.close()`` stops it.
 
-    The JSON API (qa.http) is served first, on the FastAPI app Gradio runs; ``accounts``
+    The JSON API (qa.chat.http) is served first, on the FastAPI app Gradio runs; ``accounts``
     (user, password) put Gradio's login in front of the chat and require them of the API.
     """
-    from qa.http import api_routes
+    from qa.chat.http import api_routes
 
     gr = _gradio()
     app = build_app(library, read_only=read_only)
@@ -168,7 +168,7 @@ def launch(library: Library, *, host: str = "127.0.0.1", port: int = 7860, read_
     app.launch(
         server_name=host, server_port=port, prevent_thread_lock=True, quiet=True, show_error=True,
         auth=accounts or None, auth_message="Log in to ask the documents.",
-        app_kwargs={"routes": routes, "openapi_url": None},  # qa.http serves its own /api/docs
+        app_kwargs={"routes": routes, "openapi_url": None},  # qa.chat.http serves its own /api/docs
         theme=gr.themes.Default(font=SYSTEM_FONTS, font_mono=MONO_FONTS), css=CSS, footer_links=["api"],
         # A hard stop well above our own limit, so a file a little too big gets a message of its
         # own instead of Gradio rejecting the whole batch.
@@ -180,7 +180,7 @@ def launch(library: Library, *, host: str = "127.0.0.1", port: int = 7860, read_
 def serve(*, index_dir: str | Path, host: str = "127.0.0.1", port: int = 7860, read_only: bool = False,
           auth: str | None = None) -> int:
     """``qa chat``: load the index (a broken or stale one raises ValueError), serve until stopped."""
-    from qa.http import read_accounts
+    from qa.chat.http import read_accounts
 
     accounts = read_accounts(auth, dict(os.environ)) if auth else None
     engine = Engine.load(index_dir)
