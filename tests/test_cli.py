@@ -135,7 +135,7 @@ def test_ask_prints_the_rendered_answer(fake_model, corpus, tmp_path, capsys):
     assert "[1]" in out and "Sources:" in out and "page.html" in out
 
 
-@pytest.mark.slow
+@pytest.mark.model
 def test_ask_json_with_the_real_model(real_engine, capsys, monkeypatch):
     monkeypatch.delenv("QA_MODEL", raising=False)
     index_dir = str(real_engine.index.root)

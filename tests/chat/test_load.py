@@ -20,7 +20,7 @@ from qa.index import load_index
 
 from conftest import copy_seeds_index
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.stress
 
 CLIENTS = 8
 SECONDS = 20.0
