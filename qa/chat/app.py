@@ -12,17 +12,29 @@ from qa.chat.followups import search_query
 from qa.chat.render import render_about, render_answer, render_error, render_question, render_uploads
 from qa.chat.uploads import MAX_UPLOAD_FILES, MAX_UPLOAD_MB, Library
 from qa.schema import Answer
-from qa.text import replace_undecodable
+from qa.text import clip, replace_undecodable
 
-EXAMPLES = (
-    "Which SNS ranks first among Japanese users?",
-    "What share of Japanese firms won new customers through social networking in 2010?",
-    "What is Mixi?",
-    "What is KISA responsible for?",
-    "Why don't Japanese companies use social media?",
-)
+EXAMPLES_SHOWN = 5
+TITLE_CHARS = 90  # a longer title is clipped in an example question
 CONCURRENCY = 4  # questions answered at once; the encoder takes them in turn, the rest overlaps
 REMEMBERED_TURNS = 5  # searches kept per chat session for follow-up questions
+
+
+def examples(manifest: dict, *, count: int = EXAMPLES_SHOWN) -> list[str]:
+    """Example questions about the index's own documents: one per title its build recorded,
+    spread over the corpus in file order (a title asked about is answered from its document)."""
+    titles = [clip(t, TITLE_CHARS).rstrip("?.!:") for _, t in sorted(manifest.get("titles", {}).items())]
+    titles = [t for t in titles if t]
+    step = max(1, len(titles) // count)
+    return [f"What does “{t}” say?" for t in titles[::step][:count]]
+
+
+def placeholder(manifest: dict) -> str:
+    """What the empty chat says: how many documents it answers from, and how to ask."""
+    n = manifest.get("documents", len(manifest.get("titles", {})))
+    what = f"the {n} documents" if n != 1 else "the document"
+    return (f"Ask about {what} listed on the right, or pick an example.<br>"
+            "Follow-ups such as “what about China?” carry on from the previous question.")
 
 
 def api_answer(answer: Answer) -> dict:
@@ -71,8 +83,6 @@ INTRO = (
 )
 
 
-PLACEHOLDER = ("Ask about the documents listed on the right, or pick an example.<br>"
-               "Follow-ups such as “what about China?” carry on from the previous question.")
 UPLOAD_HINT = (f'<p class="qa-hint">.txt, .md, .html, .pdf, .docx or .pptx files, up to {MAX_UPLOAD_MB} MB each and '
                f'{MAX_UPLOAD_FILES} at a time. They can be asked about as soon as they are indexed.</p>')
 
@@ -116,6 +126,7 @@ def build_app(library: Library, *, read_only: bool = False):
         except ValueError as exc:
             raise gr.Error(str(exc)) from None
 
+    manifest = library.engine.index.manifest  # the examples are about the documents the chat starts with
     hidden = dict(api_visibility="undocumented")
     with gr.Blocks(title="qa — ask your documents", fill_height=True) as app:
         pending, asked = gr.State(""), gr.State([])
@@ -126,8 +137,8 @@ def build_app(library: Library, *, read_only: bool = False):
                     elem_id="qa-chat", show_label=False, height="calc(100vh - 290px)", min_height=420, layout="bubble",
                     render_markdown=False, sanitize_html=True, latex_delimiters=[],
                     buttons=[], feedback_options=None,
-                    examples=[{"text": q} for q in EXAMPLES],
-                    placeholder=PLACEHOLDER,
+                    examples=[{"text": q} for q in examples(manifest)],
+                    placeholder=placeholder(manifest),
                 )
                 box = gr.Textbox(elem_id="qa-question", show_label=False, submit_btn=True, autofocus=True,
                                  placeholder="Ask a question about the documents…", max_lines=4)

@@ -1,12 +1,11 @@
-"""The chat app: refusing a broken or stale index; the /ask endpoint over HTTP (real model)."""
+"""The chat app: examples from its index, refusing a broken or stale index, the /ask endpoint over HTTP (real model)."""
 
 import socket
 
 import pytest
 
+from qa.chat.app import build_app, examples, placeholder
 from qa.chat.uploads import Library
-
-EVIL = '<img src=x onerror="window.__pwned=1">'
 
 # ---- refusing to serve a broken or stale index ----
 
@@ -51,3 +50,28 @@ def test_ask_endpoint_answers_through_gradio_client(real_engine):
             client.predict("   ", api_name="/ask")
     finally:
         app.close(verbose=False)
+
+
+# ---- examples and placeholder from the loaded index ----
+
+def test_examples_ask_about_the_titles_the_index_recorded_spread_over_the_corpus():
+    titles = {f"{i:02}.txt": f"Title {i}" for i in range(12)} | {"empty.txt": "  "}
+    asked = examples({"titles": titles})
+    assert asked == [f"What does “Title {i}” say?" for i in (0, 2, 4, 6, 8)]
+    assert examples({"titles": {"a.md": "Why tea?"}}) == ["What does “Why tea” say?"]
+    assert examples({"titles": {"a.md": "word " * 40}})[0].endswith("…” say?")
+    assert examples({}) == []
+
+
+def test_placeholder_counts_the_documents_of_the_index():
+    assert "the 7 documents" in placeholder({"documents": 7})
+    assert "the document listed" in placeholder({"documents": 1})
+
+
+def test_the_chat_shows_examples_from_its_own_index(fake_engine):
+    app = build_app(Library(fake_engine))
+    (chat,) = [b for b in app.blocks.values() if type(b).__name__ == "Chatbot"]
+    shown = [e["text"] for e in chat.examples]
+    assert shown == examples(fake_engine.index.manifest) and "What does “Kettles & Cups” say?" in shown
+    assert f"the {fake_engine.index.manifest['documents']} documents" in chat.placeholder
+    assert "Which SNS" not in " ".join(shown)  # not the seed questions

@@ -1,13 +1,9 @@
 """Follow-up questions: which ones lean on the last, and what they search for."""
 
-
 import pytest
 
 from qa.chat.followups import is_follow_up, key_terms, search_query
 
-EVIL = '<img src=x onerror="window.__pwned=1">'
-
-# ---- follow-up questions ----
 
 @pytest.mark.parametrize("question", [
     "and in Korea?", "But why?", "What about China?", "how about Mixi", "Why is that?",

@@ -8,10 +8,6 @@ from qa.schema import Answer, Citation, Hit, Passage, Span
 
 EVIL = '<img src=x onerror="window.__pwned=1">'
 
-EVIL = '<img src=x onerror="window.__pwned=1">'
-
-
-# ---- hand-made answers ----
 
 def passage(pid: int, text: str, *, source="a.txt", title="Doc A") -> Passage:
     return Passage(id=pid, source=source, title=title, start=0, end=len(text), sentences=(Span(0, len(text)),),

@@ -9,9 +9,6 @@ from qa.chat.render import render_uploads
 from qa.chat.uploads import MAX_UPLOAD_FILES, MAX_UPLOAD_MB, Library, safe_name, save_upload
 from qa.index import build_index
 
-EVIL = '<img src=x onerror="window.__pwned=1">'
-
-# ---- uploads ----
 
 @pytest.mark.parametrize("name, expected", [
     ("notes.txt", "notes.txt"),
