@@ -87,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     chat.set_defaults(run=_chat)
 
     ev = sub.add_parser("eval", help="measure answers and retrieval on a question set or SQuAD")
-    ev.add_argument("questions", nargs="?", help="questions .jsonl (see README)")
+    ev.add_argument("questions", nargs="?", help="questions .jsonl (see docs/evaluation.md)")
     ev.add_argument("--index", type=_path, default=str(DEFAULT_INDEX_DIR), help="index folder (default: %(default)s)")
     ev.add_argument("--squad", default=None, help="a SQuAD v1.1/v2.0 .json file (open-corpus benchmark)")
     ev.add_argument("--limit", type=int, default=None, help="ask at most this many questions")

@@ -120,7 +120,7 @@ def build_app(library: Library, *, read_only: bool = False):
         return render_about(library.engine.index.manifest)
 
     def ask(question: str) -> dict:
-        """Answer one question from the documents; returns the answer as JSON (see the README)."""
+        """Answer one question from the documents; returns the answer as JSON (see docs/usage.md)."""
         try:
             return api_answer(library.engine.ask(question))
         except ValueError as exc:

@@ -21,7 +21,7 @@ DEPTH = 20  # passages retrieved per question; recall@k and MRR rank their disti
 
 
 def load_questions(path: str | Path) -> list[Question]:
-    """A .jsonl question set (see README): one object a line with question, answers, source."""
+    """A .jsonl question set (see docs/evaluation.md): one object a line with question, answers, source."""
     questions = []
     for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
