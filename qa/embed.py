@@ -297,7 +297,7 @@ def _one_batch(model, texts: list[str]) -> np.ndarray:
 def _run_with_onnx(model, path: Path, *, required: bool) -> bool:
     """Swap the model's transformer for an ONNX Runtime session; False keeps PyTorch.
 
-    ONNX Runtime encodes a question in 55–60 % of PyTorch’s time on this CPU (docs/design.md;
+    ONNX Runtime encodes a question in 55–60 % of PyTorch's time on this CPU (docs/design.md;
     batches of long passages: about the same speed) and gives the same
     vectors (to 1e-6), so the index does not care which one built it. The graph is exported
     once per model into the cache; pooling and normalising stay sentence-transformers' own.
