@@ -217,3 +217,14 @@ def test_squad_sample_through_the_cli(tmp_path_factory, monkeypatch):
     assert runs["hybrid"]["recall@5"] >= runs["bm25"]["recall@5"]
     assert runs["hybrid"]["recall@5"] >= runs["dense"]["recall@5"]
     assert (out / "recall.png").exists() and (out / "abstention.png").exists()
+
+
+def test_a_missing_shared_file_fails_in_ci_and_skips_elsewhere(tmp_path, monkeypatch):
+    missing = tmp_path / "shared" / "eval" / "nothing.jsonl"
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="nothing.jsonl is missing.*CI must provide it"):
+        shared_file(missing)
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="needs ../shared"):
+        shared_file(missing)
+    assert shared_file(SEED_QUESTIONS) == SEED_QUESTIONS
