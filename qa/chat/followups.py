@@ -1,4 +1,4 @@
-"""Conversation: turn a follow-up question into a search that carries the earlier subject."""
+"""Follow-ups: turn a follow-up question into a search that carries the earlier subject."""
 
 from __future__ import annotations
 
