@@ -13,11 +13,11 @@ from qa.compose import compose
 from qa.config import DEFAULT_INDEX_DIR, Settings, default_settings
 from qa.embed import Encoder
 from qa.index import Index, IndexProblem, load_index
-from qa.ingest import replace_undecodable
 from qa.intent import focus
 from qa.lexical import tokenize
 from qa.retrieve import search
 from qa.schema import Answer, Citation, Passage
+from qa.text import replace_undecodable
 
 MAX_QUESTION_CHARS = 2000
 MAX_CACHED_NAMES = 50_000

@@ -90,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     chat.set_defaults(run=_chat)
 
     ev = sub.add_parser("eval", help="measure answers and retrieval on a question set or SQuAD")
-    ev.add_argument("questions", nargs="?", help="questions .jsonl (see README)")
+    ev.add_argument("questions", nargs="?", help="questions .jsonl (see docs/evaluation.md)")
     ev.add_argument("--index", type=_path, default=str(DEFAULT_INDEX_DIR), help="index folder (default: %(default)s)")
     ev.add_argument("--squad", default=None, help="a SQuAD v1.1/v2.0 .json file (open-corpus benchmark)")
     ev.add_argument("--limit", type=int, default=None, help="ask at most this many questions")
@@ -177,7 +177,7 @@ def explain(answer) -> str:
 
 
 def _chat(args) -> int:
-    from qa.ui import serve
+    from qa.chat.app import serve
 
     return serve(index_dir=args.index, host=args.host, port=args.port, read_only=args.read_only, auth=args.auth)
 
@@ -190,6 +190,6 @@ def _train(args) -> int:
 
 
 def _eval(args) -> int:
-    from qa.evaluate import run
+    from qa.evaluation.run import run
 
     return run(args)

@@ -6,6 +6,8 @@ import os
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
+__version__ = "0.1.0"  # written into every manifest; qa/__init__.py re-exports it
+
 BUNDLED_MODEL = "all-MiniLM-L6-v2"
 BACKENDS = ("auto", "onnx", "torch")  # how the model runs; "auto" is ONNX Runtime when it works
 PRECISIONS = ("fp32", "int8")  # of the encoder's weights
@@ -91,3 +93,8 @@ class Settings:
 def default_settings() -> Settings:
     """Settings with the environment overrides users need: ``QA_MODEL`` and ``QA_BACKEND``."""
     return Settings().with_(model=os.environ.get("QA_MODEL") or None, backend=os.environ.get("QA_BACKEND") or None)
+
+
+def cache_root() -> Path:
+    """Where qa keeps what it can rebuild (ONNX graphs, SQuAD corpora): $XDG_CACHE_HOME/qa."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "qa"

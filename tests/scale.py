@@ -37,7 +37,7 @@ def source_index(path: str | None):
     """The real material: an index's passages (their sentences) and sentence vectors."""
     from qa.config import Settings
     from qa.embed import Encoder
-    from qa.evaluate import fresh_index, squad_corpus
+    from qa.evaluation.run import fresh_index, squad_corpus
     from qa.index import load_index
 
     if path:
@@ -51,7 +51,7 @@ def questions(limit: int) -> list[str]:
     seeds = [json.loads(line)["question"] for line in (HERE / "eval" / "seed_questions.jsonl").open()]
     squad = []
     if SQUAD.exists():
-        from qa.evaluate import load_squad
+        from qa.evaluation.run import load_squad
 
         squad = [q.question for q in load_squad(SQUAD)[0]]
     rng = np.random.default_rng(1)

@@ -150,7 +150,7 @@ def test_ask_explain_prints_intent_candidates_and_vetoes(fake_model, corpus, tmp
     assert best["p"] == pytest.approx(data["confidence"], abs=1e-4) and "coverage" in best["features"]
 
 
-@pytest.mark.slow
+@pytest.mark.model
 def test_ask_json_with_the_real_model(real_engine, capsys, monkeypatch):
     monkeypatch.delenv("QA_MODEL", raising=False)
     index_dir = str(real_engine.index.root)

@@ -1,8 +1,10 @@
-"""Conversation: turn a follow-up question into a search that carries the earlier subject."""
+"""Follow-ups: turn a follow-up question into a search that carries the earlier subject."""
 
 from __future__ import annotations
 
 import re
+
+from qa.lexical import STOPWORDS
 
 # A follow-up leans on what came before: it opens with a connector ("and in Korea?"),
 # is a bare fragment ("Why?"), or points back with a pronoun while naming little itself.
@@ -15,13 +17,10 @@ _CONTRACTED = re.compile(r"[a-z]['’](s|re|ve|ll|d|m)$", re.IGNORECASE)  # "Wha
 PRONOUNS = frozenset(
     "it its it's itself that those they them their theirs this these there he she him her his".split()
 )
-# Question and filler words: they carry no subject, so they are never folded into a search.
-FILLER = frozenset(
-    """a about after again also am among an and any are as at be because been before being between but
-    by can could did do does doing done during else for from had has have having how i if in into is
-    just many me more most much my no not of on once only or other our out over per same say says said
-    should so some such tell than the then through to too under until very via was we were what when
-    where which while who whom why will with within without would yet you your""".split()
+# Question and filler words carry no subject, so they are never folded into a search: the
+# BM25 stop words, and the words people ask with that it keeps.
+FILLER = frozenset(STOPWORDS) | frozenset(
+    "also among could done else many much per said say says tell via within without would yet".split()
 ) | PRONOUNS
 
 MAX_FRAGMENT_WORDS = 2  # "Why?", "In Korea?": too short to be a question of its own

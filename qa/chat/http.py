@@ -17,8 +17,8 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from qa.chat.uploads import MAX_UPLOAD_FILES, Library
 from qa.index import IndexProblem, check_files
-from qa.uploads import MAX_UPLOAD_FILES, Library
 
 API_TITLE = "qa"
 API_VERSION = "1"

@@ -8,12 +8,12 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from qa.api import Engine
 from qa.index import build_index
 from qa.ingest import SUPPORTED, read_document
+from qa.schema import Upload
 
 MAX_UPLOAD_MB = 5
 MAX_UPLOAD_FILES = 20
@@ -29,16 +29,6 @@ def _read_umask() -> int:
 
 
 _UMASK = _read_umask()
-
-
-@dataclass(frozen=True)
-class Upload:
-    """What became of one uploaded file: ``status`` is "added", "unchanged" or "refused"."""
-
-    name: str
-    status: str
-    detail: str = ""
-    passages: int = 0
 
 
 class Library:

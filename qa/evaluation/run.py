@@ -11,9 +11,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from qa.embed import cache_root
-from qa.metrics import Outcome, Question, by_kind, distinct, judge, summarize
-from qa.plots import check_available, plot_abstention, plot_recall
+from qa.config import cache_root
+from qa.evaluation.metrics import Outcome, Question, by_kind, distinct, judge, summarize
+from qa.evaluation.plots import check_available, plot_abstention, plot_recall
+from qa.text import clip
 
 MODES = ("hybrid", "bm25", "dense")
 BASELINE = "hybrid, 0.1 decision"  # --compare: hybrid retrieval, version 0.1's hand-set decision
@@ -21,7 +22,7 @@ DEPTH = 20  # passages retrieved per question; recall@k and MRR rank their disti
 
 
 def load_questions(path: str | Path) -> list[Question]:
-    """A .jsonl question set (see README): one object a line with question, answers, source."""
+    """A .jsonl question set (see docs/evaluation.md): one object a line with question, answers, source."""
     questions = []
     for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
@@ -285,11 +286,6 @@ def failures(outcomes: list[Outcome], threshold: float, width: int = 118) -> str
         else:
             continue
         said = "«" + " ".join(o.sentences) + "»" if o.sentences else "(no sentence)"
-        lines += [_clip(head, width), "    " + _clip(said, width - 4)]
+        lines += [clip(head, width), "    " + clip(said, width - 4)]
     head = f"\nfailures (hybrid, {len(lines) // 2} of {len(outcomes)} questions):"
     return "\n".join([head, *lines]) if lines else "\nno failures (hybrid)"
-
-
-def _clip(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"

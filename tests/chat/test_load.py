@@ -16,16 +16,20 @@ import numpy as np
 import pytest
 
 from qa.index import load_index
-from qa.ui import EXAMPLES
 
 from conftest import copy_seeds_index
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.stress
 
 CLIENTS = 8
 SECONDS = 20.0
 MAX_REQUESTS = 400  # a hard cap, whatever the machine's speed
-QUESTIONS = list(EXAMPLES) + [
+QUESTIONS = [
+    "Which SNS ranks first among Japanese users?",
+    "What share of Japanese firms won new customers through social networking in 2010?",
+    "What is Mixi?",
+    "What is KISA responsible for?",
+    "Why don't Japanese companies use social media?",
     "At which conference did Josh Bernoff speak in Tokyo?",
     "How many Japanese SNS users were surveyed by ICT Research & Consulting?",
     "Who won the 2010 FIFA World Cup?",  # the documents do not say: an abstention must be stable too

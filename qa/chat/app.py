@@ -8,21 +8,33 @@ import threading
 from pathlib import Path
 
 from qa.api import Engine
-from qa.conversation import search_query
-from qa.ingest import replace_undecodable
-from qa.render import render_about, render_answer, render_error, render_question, render_uploads
+from qa.chat.followups import search_query
+from qa.chat.render import render_about, render_answer, render_error, render_question, render_uploads
+from qa.chat.uploads import MAX_UPLOAD_FILES, MAX_UPLOAD_MB, Library
 from qa.schema import Answer
-from qa.uploads import MAX_UPLOAD_FILES, MAX_UPLOAD_MB, Library
+from qa.text import clip, replace_undecodable
 
-EXAMPLES = (
-    "Which SNS ranks first among Japanese users?",
-    "What share of Japanese firms won new customers through social networking in 2010?",
-    "What is Mixi?",
-    "What is KISA responsible for?",
-    "Why don't Japanese companies use social media?",
-)
+EXAMPLES_SHOWN = 5
+TITLE_CHARS = 90  # a longer title is clipped in an example question
 CONCURRENCY = 4  # questions answered at once; the encoder takes them in turn, the rest overlaps
 REMEMBERED_TURNS = 5  # searches kept per chat session for follow-up questions
+
+
+def examples(manifest: dict, *, count: int = EXAMPLES_SHOWN) -> list[str]:
+    """Example questions about the index's own documents: one per title its build recorded,
+    spread over the corpus in file order (a title asked about is answered from its document)."""
+    titles = [clip(t, TITLE_CHARS).rstrip("?.!:") for _, t in sorted(manifest.get("titles", {}).items())]
+    titles = [t for t in titles if t]
+    step = max(1, len(titles) // count)
+    return [f"What does “{t}” say?" for t in titles[::step][:count]]
+
+
+def placeholder(manifest: dict) -> str:
+    """What the empty chat says: how many documents it answers from, and how to ask."""
+    n = manifest.get("documents", len(manifest.get("titles", {})))
+    what = f"the {n} documents" if n != 1 else "the document"
+    return (f"Ask about {what} listed on the right, or pick an example.<br>"
+            "Follow-ups such as “what about China?” carry on from the previous question.")
 
 
 def api_answer(answer: Answer) -> dict:
@@ -71,8 +83,6 @@ INTRO = (
 )
 
 
-PLACEHOLDER = ("Ask about the documents listed on the right, or pick an example.<br>"
-               "Follow-ups such as “what about China?” carry on from the previous question.")
 UPLOAD_HINT = (f'<p class="qa-hint">.txt, .md, .html, .pdf, .docx or .pptx files, up to {MAX_UPLOAD_MB} MB each and '
                f'{MAX_UPLOAD_FILES} at a time. They can be asked about as soon as they are indexed.</p>')
 
@@ -110,12 +120,13 @@ def build_app(library: Library, *, read_only: bool = False):
         return render_about(library.engine.index.manifest)
 
     def ask(question: str) -> dict:
-        """Answer one question from the documents; returns the answer as JSON (see the README)."""
+        """Answer one question from the documents; returns the answer as JSON (see docs/usage.md)."""
         try:
             return api_answer(library.engine.ask(question))
         except ValueError as exc:
             raise gr.Error(str(exc)) from None
 
+    manifest = library.engine.index.manifest  # the examples are about the documents the chat starts with
     hidden = dict(api_visibility="undocumented")
     with gr.Blocks(title="qa — ask your documents", fill_height=True) as app:
         pending, asked = gr.State(""), gr.State([])
@@ -126,8 +137,8 @@ def build_app(library: Library, *, read_only: bool = False):
                     elem_id="qa-chat", show_label=False, height="calc(100vh - 290px)", min_height=420, layout="bubble",
                     render_markdown=False, sanitize_html=True, latex_delimiters=[],
                     buttons=[], feedback_options=None,
-                    examples=[{"text": q} for q in EXAMPLES],
-                    placeholder=PLACEHOLDER,
+                    examples=[{"text": q} for q in examples(manifest)],
+                    placeholder=placeholder(manifest),
                 )
                 box = gr.Textbox(elem_id="qa-question", show_label=False, submit_btn=True, autofocus=True,
                                  placeholder="Ask a question about the documents…", max_lines=4)
@@ -156,10 +167,10 @@ def launch(library: Library, *, host: str = "127.0.0.1", port: int = 7860, read_
            accounts: list[tuple[str, str]] | None = None):
     """Start serving ``library`` in the background; ``app.close()`` stops it.
 
-    The JSON API (qa.http) is served first, on the FastAPI app Gradio runs; ``accounts``
+    The JSON API (qa.chat.http) is served first, on the FastAPI app Gradio runs; ``accounts``
     (user, password) put Gradio's login in front of the chat and require them of the API.
     """
-    from qa.http import api_routes
+    from qa.chat.http import api_routes
 
     gr = _gradio()
     app = build_app(library, read_only=read_only)
@@ -168,7 +179,7 @@ def launch(library: Library, *, host: str = "127.0.0.1", port: int = 7860, read_
     app.launch(
         server_name=host, server_port=port, prevent_thread_lock=True, quiet=True, show_error=True,
         auth=accounts or None, auth_message="Log in to ask the documents.",
-        app_kwargs={"routes": routes, "openapi_url": None},  # qa.http serves its own /api/docs
+        app_kwargs={"routes": routes, "openapi_url": None},  # qa.chat.http serves its own /api/docs
         theme=gr.themes.Default(font=SYSTEM_FONTS, font_mono=MONO_FONTS), css=CSS, footer_links=["api"],
         # A hard stop well above our own limit, so a file a little too big gets a message of its
         # own instead of Gradio rejecting the whole batch.
@@ -180,7 +191,7 @@ def launch(library: Library, *, host: str = "127.0.0.1", port: int = 7860, read_
 def serve(*, index_dir: str | Path, host: str = "127.0.0.1", port: int = 7860, read_only: bool = False,
           auth: str | None = None) -> int:
     """``qa chat``: load the index (a broken or stale one raises ValueError), serve until stopped."""
-    from qa.http import read_accounts
+    from qa.chat.http import read_accounts
 
     accounts = read_accounts(auth, dict(os.environ)) if auth else None
     engine = Engine.load(index_dir)

@@ -8,9 +8,8 @@ from __future__ import annotations
 import html
 
 from qa.api import page_label
-from qa.compose import excerpt, one_line
-from qa.schema import Answer
-from qa.uploads import Upload
+from qa.schema import Answer, Upload
+from qa.text import excerpt, one_line
 
 NEAREST_SHOWN = 3
 

@@ -11,10 +11,10 @@ import httpx
 import pytest
 
 from qa.api import Engine
-from qa.http import read_accounts
+from qa.chat.app import exposure_warning, is_loopback
+from qa.chat.http import read_accounts
+from qa.chat.uploads import Library
 from qa.index import build_index
-from qa.ui import exposure_warning, is_loopback
-from qa.uploads import Library
 
 from conftest import FAKE_MODEL, FakeEncoder, make_docx, write_corpus
 
@@ -32,8 +32,8 @@ def free_port() -> int:
 @contextlib.contextmanager
 def serving(root, **options):
     """A chat server on a loopback port over a fake-encoder index of the test corpus, in ``root``."""
+    from qa.chat.app import launch
     from qa.config import Settings
-    from qa.ui import launch
 
     encoder, settings = FakeEncoder(), Settings(model=FAKE_MODEL)
     index = build_index(write_corpus(root / "docs"), root / "index", settings=settings, encoder=encoder)

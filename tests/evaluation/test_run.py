@@ -1,4 +1,4 @@
-"""qa eval: metric functions on hand-made data, the SQuAD loader, and quality levels of the real engine."""
+"""qa eval: the SQuAD and question-set loaders, the command on a tiny set, and the real engine's quality levels."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from qa import metrics
-from qa.evaluate import load_questions, load_squad, sample, squad_corpus
-from qa.metrics import Outcome, Question
+from qa.evaluation import metrics
+from qa.evaluation.metrics import Question
+from qa.evaluation.run import load_questions, load_squad, sample, squad_corpus
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import shared_file
+
+ROOT = Path(__file__).resolve().parents[2]
 SEED_QUESTIONS = ROOT / "tests" / "eval" / "seed_questions.jsonl"
 SQUAD_HALF = ROOT.parent / "shared" / "data" / "squad-v2.0-dev-half.json"
 DEV_QUESTIONS = ROOT.parent / "shared" / "eval" / "seed_questions.jsonl"
@@ -35,155 +37,6 @@ LEVELS = {
     "citation_accuracy": MIN_CITATION_ACCURACY, "abstain_precision": MIN_ABSTAIN_PRECISION,
     "abstain_recall": MIN_ABSTAIN_RECALL,
 }
-
-
-def q(id="q", answers=(("Paris",),), source="a.txt", answerable=True) -> Question:
-    return Question(id=id, question=f"question {id}?", answers=answers, source=source, answerable=answerable)
-
-
-def outcome(question, *, sources=("a.txt",), sentences=("Paris is the capital.",), cited=None, confidence=0.9):
-    cited = tuple(sources[:1]) if cited is None else cited
-    return Outcome(question, tuple(sources), tuple(sentences), tuple(cited), confidence, 0.01)
-
-
-# --- answer matching ------------------------------------------------------------------
-
-def test_normalize_follows_squad_and_drops_unicode_punctuation():
-    assert metrics.normalize("The  Eiffel-Tower, in  a City!") == "eiffeltower in city"
-    assert metrics.normalize("“Social Media Year One”") == "social media year one"
-    assert metrics.normalize("An apple") == "apple"
-    assert metrics.normalize("Thematic") == "thematic"  # articles only as whole words
-
-
-def test_contains_matches_whole_words_only():
-    assert metrics.contains("about 1,000 people came", "1000")
-    assert metrics.contains("a speech at Ad:Tech’s Tokyo event", "Ad:Tech")
-    assert metrics.contains("the invitation-only network", "invitation")
-    assert metrics.contains("13% of users", "13%")
-    assert not metrics.contains("130 people", "13")
-    assert not metrics.contains("anything at all", "the")  # an answer that normalises to nothing
-
-
-def test_has_answer_needs_every_group_and_any_alternative():
-    groups = (("Samsung",), ("LG", "LG Electronics"))
-    assert metrics.has_answer("Samsung and LG Electronics lead.", groups)
-    assert not metrics.has_answer("Samsung leads.", groups)
-    assert metrics.has_answer("lg and SAMSUNG", groups)
-    assert not metrics.has_answer("whatever", ())
-
-
-# --- ranking ------------------------------------------------------------------------------
-
-def test_recall_and_mrr_rank_distinct_sources():
-    passages = ["b.txt", "b.txt", "c.txt", "b.txt", "a.txt"]
-    sources = metrics.distinct(passages)
-    assert sources == ("b.txt", "c.txt", "a.txt")
-    assert metrics.gold_rank(sources, "a.txt") == 3  # not 5: repeats of b.txt do not count
-    assert metrics.gold_rank(sources, "z.txt") is None
-    result = metrics.ranking([1, 3, None, 2])
-    assert result["recall_at"][0] == 0.25
-    assert result["recall_at"][1] == 0.5
-    assert result["recall_at"][4] == 0.75
-    assert result["recall_at"][19] == 0.75
-    assert result["mrr"] == pytest.approx((1 + 1 / 3 + 0 + 1 / 2) / 4)
-
-
-def test_gold_beyond_the_depth_is_a_miss():
-    sources = tuple(f"{i}.txt" for i in range(30))
-    assert metrics.gold_rank(sources, "19.txt") == 20
-    assert metrics.gold_rank(sources, "20.txt") is None
-
-
-# --- abstention and the threshold curve ---------------------------------------------------
-
-def test_abstention_precision_and_recall():
-    abstained = [True, True, False, False, True]
-    answerable = [False, True, False, True, False]
-    result = metrics.abstention(abstained, answerable)
-    assert result == {"abstained": 3, "precision": 2 / 3, "recall": 2 / 3}
-    assert metrics.abstention([False, False], [True, True]) == {"abstained": 0, "precision": None, "recall": None}
-
-
-def test_threshold_curve_trades_answer_rate_for_precision():
-    confidence = [0.9, 0.8, 0.6, 0.4]
-    correct = [True, True, False, True]
-    answerable = [True, True, True, False]  # the last one is right only by abstaining
-    points = metrics.threshold_curve(confidence, correct, answerable, [0.0, 0.5, 0.7, 1.0])
-    assert [p["answer_rate"] for p in points] == [1.0, 0.75, 0.5, 0.0]
-    assert points[0]["precision"] == 0.5  # 2 right of 4 answered: answering the last is wrong
-    assert points[1]["precision"] == pytest.approx(2 / 3)
-    assert points[2]["precision"] == 1.0
-    assert points[3]["precision"] is None
-    assert points[1]["abstain_precision"] == 1.0 and points[1]["abstain_recall"] == 1.0
-    assert points[2]["abstain_precision"] == 0.5
-
-
-def test_a_confidence_at_the_threshold_answers_like_the_composer():
-    # compose() abstains when confidence < abstain_below, so a tie answers.
-    assert metrics.threshold_curve([0.5], [True], [True], [0.5])[0]["answer_rate"] == 1.0
-    assert metrics.judge(outcome(q(), confidence=0.5), threshold=0.5)["abstained"] is False
-    assert metrics.judge(outcome(q(), confidence=0.49), threshold=0.5)["abstained"] is True
-    assert metrics.judge(outcome(q(), sentences=(), confidence=0.9), threshold=0.5)["abstained"] is True
-
-
-def test_sweep_spans_the_confidences_and_holds_the_configured_threshold():
-    ts = metrics.sweep([0.2, 0.9, 0.5], 0.45, steps=10)
-    assert ts[0] == pytest.approx(0.2) and ts[-1] == pytest.approx(0.9, abs=1e-6)
-    assert 0.45 in ts and ts == sorted(ts)
-
-
-# --- one retriever's summary ---------------------------------------------------------------
-
-def test_summarize_splits_answered_from_all_answerable():
-    outcomes = [
-        outcome(q("1")),  # right, confident
-        outcome(q("2"), sentences=("Lyon is big.", "Paris is the capital."), confidence=0.8),  # right in 2nd sentence
-        outcome(q("3"), confidence=0.3),  # right but abstains
-        outcome(q("4"), sources=("b.txt", "a.txt"), sentences=("Berlin.",), confidence=0.7),  # wrong, cites b
-        outcome(q("5", answers=(), source=None, answerable=False), confidence=0.2),  # rightly abstains
-        outcome(q("6", answers=(), source=None, answerable=False), confidence=0.6),  # wrongly answers
-    ]
-    m = metrics.summarize(outcomes, threshold=0.5)
-    assert m["questions"] == 6 and m["answerable"] == 4
-    assert m["recall@1"] == 0.75 and m["recall@5"] == 1.0
-    assert m["mrr"] == pytest.approx((1 + 1 + 1 + 0.5) / 4)
-    assert m["answer_hit_answered"] == pytest.approx(2 / 3)
-    assert m["answer_hit_all"] == 0.5
-    assert m["answer_hit_forced"] == 0.75
-    assert m["sentence@1_answered"] == pytest.approx(1 / 3)
-    assert m["sentence@1_all"] == 0.25
-    assert m["citation_accuracy"] == pytest.approx(2 / 3)
-    assert m["abstain_precision"] == 0.5 and m["abstain_recall"] == 0.5
-    assert m["answer_rate"] == pytest.approx(4 / 6)
-    at = next(p for p in m["curve"] if p["threshold"] == 0.5)
-    assert at["answer_rate"] == pytest.approx(m["answer_rate"])
-
-
-def test_summarize_skips_sourceless_questions_in_ranking():
-    outcomes = [outcome(q("1", source=None), sources=("x.txt",)), outcome(q("2"))]
-    m = metrics.summarize(outcomes, threshold=0.5)
-    assert m["ranked_questions"] == 1 and m["recall@1"] == 1.0
-
-
-def test_by_kind_counts_abstaining_on_unanswerable_as_right():
-    kinded = [
-        outcome(Question("1", "?", (("Paris",),), "a.txt", True, "name")),
-        outcome(Question("2", "?", (("Lyon",),), "a.txt", True, "name")),
-        outcome(Question("3", "?", (), None, False, "unanswerable"), confidence=0.1),
-        outcome(q("4")),  # no kind: left out
-    ]
-    assert metrics.by_kind(kinded, threshold=0.5) == {
-        "name": {"questions": 2, "right": 0.5}, "unanswerable": {"questions": 1, "right": 1.0}}
-
-
-def test_failures_show_what_was_wanted_and_said():
-    from qa.evaluate import failures
-
-    text = failures([outcome(q("ok")), outcome(q("bad", answers=(("Lyon",), ("Rhone", "Rhône")))),
-                     outcome(q("u", answers=(), source=None, answerable=False))], 0.5)
-    assert "2 of 3" in text and "ok:" not in text
-    assert "bad: wanted Lyon + Rhone/Rhône (in a.txt, retrieved at rank 1); answered at conf 0.90" in text
-    assert "u: unanswerable, but answered" in text and "«Paris is the capital.»" in text
 
 
 # --- loaders -----------------------------------------------------------------------------
@@ -269,7 +122,8 @@ def test_question_set_loader_defaults_and_errors(tmp_path):
 
 
 def test_sample_is_seeded_and_bounded():
-    questions = [q(str(i)) for i in range(50)]
+    questions = [Question(id=str(i), question=f"question {i}?", answers=(("Paris",),), source="a.txt")
+                 for i in range(50)]
     assert sample(questions, 10, 0) == sample(questions, 10, 0)
     assert sample(questions, 10, 0) != sample(questions, 10, 1)
     assert sample(questions, None, 0) is questions and sample(questions, 99, 0) is questions
@@ -316,7 +170,7 @@ def test_eval_command_wants_exactly_one_question_source(capsys):
 
 # --- the real engine -----------------------------------------------------------------------
 
-@pytest.mark.slow
+@pytest.mark.quality
 def test_engine_quality_on_the_project_questions(seeds_index_dir, tmp_path):
     from qa import cli
 
@@ -328,14 +182,13 @@ def test_engine_quality_on_the_project_questions(seeds_index_dir, tmp_path):
         assert m[key] >= level, f"{key} {m[key]:.3f} fell below {level}; all measured: {measured}"
 
 
-@pytest.mark.slow
+@pytest.mark.quality
 def test_engine_meets_the_bar_on_the_shared_dev_questions(seeds_index_dir, tmp_path):
     """The engine issue's bar: 90 % of answerable questions fully answered from the named
     source, every unanswerable one abstained on, no answerable one."""
     from qa import cli
 
-    if not DEV_QUESTIONS.exists():
-        pytest.skip(f"{DEV_QUESTIONS} is not here")
+    shared_file(DEV_QUESTIONS)
     out = tmp_path / "out"
     assert cli.main(["eval", str(DEV_QUESTIONS), "--index", str(seeds_index_dir), "--out", str(out)]) == 0
     answerable = {q.id: q.answerable for q in load_questions(DEV_QUESTIONS)}
@@ -347,12 +200,11 @@ def test_engine_meets_the_bar_on_the_shared_dev_questions(seeds_index_dir, tmp_p
     assert len(right) >= 0.9 * sum(answerable.values()), [o["id"] for o in hybrid if o not in right]
 
 
-@pytest.mark.slow
+@pytest.mark.quality
 def test_squad_sample_through_the_cli(tmp_path_factory, monkeypatch):
     from qa import cli
 
-    if not SQUAD_HALF.exists():
-        pytest.skip(f"{SQUAD_HALF} is not here")
+    shared_file(SQUAD_HALF)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
     out = tmp_path_factory.mktemp("squad-eval")
     args = ["eval", "--squad", str(SQUAD_HALF), "--limit", "200", "--seed", "0", "--compare", "--out", str(out)]
@@ -367,3 +219,14 @@ def test_squad_sample_through_the_cli(tmp_path_factory, monkeypatch):
     assert runs["hybrid"]["recall@5"] >= runs["bm25"]["recall@5"]
     assert runs["hybrid"]["recall@5"] >= runs["dense"]["recall@5"]
     assert (out / "recall.png").exists() and (out / "abstention.png").exists()
+
+
+def test_a_missing_shared_file_fails_in_ci_and_skips_elsewhere(tmp_path, monkeypatch):
+    missing = tmp_path / "shared" / "eval" / "nothing.jsonl"
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="nothing.jsonl is missing.*CI must provide it"):
+        shared_file(missing)
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="needs ../shared"):
+        shared_file(missing)
+    assert shared_file(SEED_QUESTIONS) == SEED_QUESTIONS
