@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.compose import compose
+from qa.answer.compose import compose
+from qa.answer.intent import focus
 from qa.config import DEFAULT_INDEX_DIR, Settings, default_settings
 from qa.embed import Encoder
 from qa.index import Index, IndexProblem, load_index
-from qa.intent import focus
 from qa.lexical import tokenize
 from qa.retrieve import search
 from qa.schema import Answer, Citation, Passage
@@ -35,7 +35,7 @@ class Engine:
         self.index = index
         self.encoder = encoder
         self.settings = settings
-        self.decision = decision  # None: the fitted model of settings.decision_model (qa.decide.load)
+        self.decision = decision  # None: the fitted model of settings.decision_model (qa.answer.decide.load)
         self._names: dict[str, np.ndarray] = {}  # name -> vector; names recur across questions
 
     @classmethod
@@ -64,7 +64,7 @@ class Engine:
             self._names.update((n, found[n]) for n in new)
         return np.stack([found[n] for n in names])
 
-    # The evidence the answer stage reads (qa.rank.Evidence): the index's, and names embedded here.
+    # The evidence the answer stage reads (qa.answer.rank.Evidence): the index's, and names embedded here.
     def sentence_vectors_of(self, passage: Passage) -> np.ndarray:
         return self.index.sentence_vectors_of(passage)
 

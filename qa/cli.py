@@ -156,7 +156,7 @@ def _ask(args) -> int:
 def explain_dict(answer) -> dict:
     from dataclasses import asdict
 
-    from qa.intent import read
+    from qa.answer.intent import read
 
     intent = {k: (sorted(v) if isinstance(v, frozenset) else v) for k, v in asdict(read(answer.question)).items()}
     return {"intent": intent, "vetoed_by": list(answer.vetoed_by),
@@ -183,7 +183,7 @@ def _chat(args) -> int:
 
 
 def _train(args) -> int:
-    from qa.train import ROUNDS, run
+    from qa.training.train import ROUNDS, run
 
     args.rounds = args.rounds or ROUNDS
     return run(args)

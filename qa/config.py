@@ -48,11 +48,11 @@ class Settings:
     rrf_k: int = 60
     sentence_weight: float = 0.7  # share of the best sentence's cosine in a passage's dense score
     answer_passages: int = 5  # passages whose sentences compete for the answer
-    context_weight: float = 0.3  # share of the sentence before in each sentence's vector (qa.rank.in_context)
+    context_weight: float = 0.3  # share of the sentence before in each sentence's vector (qa.answer.rank.in_context)
     max_sentences: int = 3  # per reply; "why"/list questions get one more
     max_words: int = 80  # a sentence past the second joins only if the reply stays this short
     # A runner-up is quoted beside the best sentence only while its P is at least this share of
-    # the best one's (see qa.select).
+    # the best one's (see qa.answer.select).
     runner_up_share: float | None = None  # None: the share fitted with the model (qa train)
     # P under which the reply abstains; None: the threshold fitted with the model (its manifest).
     abstain_below: float | None = None

@@ -182,7 +182,7 @@ class Answer:
     searched_for: str = ""
     confidence: float = 0.0  # P(the best sentence answers the question), from the fitted decision
     note: str = ""  # why it abstained, when a check can say ("The closest sentence names Japan; ...")
-    vetoed_by: tuple[str, ...] = ()  # the named checks (qa.rules.CHECKS) that turned the best sentence down
+    vetoed_by: tuple[str, ...] = ()  # the named checks (qa.answer.checks.CHECKS) that turned the best sentence down
     considered: tuple[Considered, ...] = ()  # the best candidates, for `qa ask --explain`
 
     def __str__(self) -> str:

@@ -140,10 +140,10 @@ def _ask(engine, q: Question, mode: str) -> Outcome:
 
 def run(args) -> int:
     """``qa eval``: measure the engine (and with --compare the baselines); return 0."""
+    from qa.answer.baseline import Baseline
+    from qa.answer.decide import MODEL_DIR, load
     from qa.api import Engine
-    from qa.baseline import Baseline
     from qa.config import default_settings
-    from qa.decide import MODEL_DIR, load
     from qa.embed import Encoder
 
     if bool(args.questions) == bool(args.squad):

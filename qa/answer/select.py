@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
+from qa.answer.intent import ASKS_WHY, Intent
+from qa.answer.patterns import DATE
+from qa.answer.rank import Candidate
 from qa.config import Settings
-from qa.intent import ASKS_WHY, Intent
-from qa.rank import Candidate
-from qa.rules import DATE
 
 # "By Josh Bernoff", "Posted by QEQ Intern | 08.02.13", "— contributed by Chizuru Misawa".
 _BYLINE = re.compile(r"^\W*(?i:((posted|written|contributed|published) )?by)\s+[A-Z]|^\W*(?i:author)\s*:")
@@ -28,7 +28,7 @@ def select(intent: Intent, candidates: list[Candidate], *, settings: Settings,
     """The best sentence, plus close runners-up that add something new.
 
     A runner-up is one whose P is at least ``runner_up_share`` of the best's (fitted with the
-    model, see ``qa.train.choose_runner_up``). Two sentences always fit; a third (a fourth
+    model, see ``qa.training.train.choose_runner_up``). Two sentences always fit; a third (a fourth
     for "why" and list questions) only while the reply stays within ``settings.max_words``: a close runner-up often
     holds the fact, but a reply should still read at a glance. Headings are left out
     beside a better sentence. A sentence that introduces a list or asks a question

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from qa.features import FEATURES
-from qa.intent import Intent
+from qa.answer.features import FEATURES
+from qa.answer.intent import Intent
 from qa.lexical import tokenize
 
 # Version 0.1's constants, as they were.
@@ -55,7 +55,7 @@ def confidence(intent: Intent, features: np.ndarray, score: float) -> float:
 
 
 class Baseline:
-    """Version 0.1's decision in the shape of ``qa.decide.Decision``, for ``qa eval --compare``."""
+    """Version 0.1's decision in the shape of ``qa.answer.decide.Decision``, for ``qa eval --compare``."""
 
     threshold, vetoes, manifest = ABSTAIN_BELOW, (), {"model": "version 0.1's hand-set rules"}
     runner_up_share = 0.5  # 0.1's: a runner-up within half the best score

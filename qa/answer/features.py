@@ -6,10 +6,11 @@ import re
 
 import numpy as np
 
-from qa.intent import KINDS, Intent
-from qa.names import mentions, names
-from qa.rank import Candidate, Evidence
-from qa.rules import CHECKS, DATE, SUM, TIME, has_own_amount
+from qa.answer.checks import CHECKS, has_own_amount
+from qa.answer.intent import KINDS, Intent
+from qa.answer.names import mentions, names
+from qa.answer.patterns import DATE, SUM, TIME
+from qa.answer.rank import Candidate, Evidence
 
 _DIGITS = re.compile(r"\d+(?:[.,]\d+)*")
 
@@ -28,7 +29,7 @@ FEATURES = (
     "own_amount", "has_date", "has_time", "has_sum", "new_name", "fragment", "words", "novelty", "position",
     # its passage: rank among the hits, fused score against the best hit's, cosine, BM25 against the best
     "hit_rank", "hit_score", "hit_dense", "hit_lexical",
-    # the named checks (qa.rules.CHECKS), 1 when one says the sentence cannot answer
+    # the named checks (qa.answer.checks.CHECKS), 1 when one says the sentence cannot answer
     *(f"check_{name}" for name in CHECKS),
     # the question: its kind, size, names, numbers and what it asks for; the best cosine and
     # coverage any candidate reached, and the best hit's cosine

@@ -5,16 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from qa.answer.names import names
+from qa.answer.patterns import AMOUNT_TOKEN, ASKS_AMOUNT, ASKS_SUM, ASKS_WHEN, WANTS_DATE, WANTS_NUMBER
 from qa.lexical import tokenize
-from qa.names import names
-from qa.rules import (
-    AMOUNT_TOKEN,
-    ASKS_AMOUNT,
-    ASKS_SUM,
-    ASKS_WHEN,
-    WANTS_DATE,
-    WANTS_NUMBER,
-)
 
 # The question's kind, from its opening words; a code the decision model reads as a number.
 KINDS = ("other", "what", "who", "when", "where", "why", "amount", "which", "how")

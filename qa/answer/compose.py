@@ -6,14 +6,14 @@ from dataclasses import replace
 
 import numpy as np
 
+from qa.answer.checks import CHECKS
+from qa.answer.decide import MODEL_DIR, Decision, load
+from qa.answer.features import FEATURES, featurize
+from qa.answer.intent import Intent, read
+from qa.answer.rank import Candidate, Evidence, candidates
+from qa.answer.select import credit_lines, select
 from qa.config import Settings
-from qa.decide import MODEL_DIR, Decision, load
-from qa.features import FEATURES, featurize
-from qa.intent import Intent, read
-from qa.rank import Candidate, Evidence, candidates
-from qa.rules import CHECKS
 from qa.schema import Answer, Citation, Considered, Hit
-from qa.select import credit_lines, select
 
 NO_ANSWER = "The documents do not answer this question."
 EXPLAINED = 5  # candidates an answer keeps, with their features, for ``qa ask --explain``
@@ -33,10 +33,10 @@ def compose(
     """Build the reply to ``question`` from ``hits`` (best first) and what ``evidence`` knows of them.
 
     Every sentence of the top passages gets P(it answers the question) from the fitted
-    ``decision`` (default: the model shipped in ``qa/model``); the reply quotes the best and
+    ``decision`` (default: the model shipped in ``qa/answer/model``); the reply quotes the best and
     close runners-up when the best P reaches the threshold (``settings.abstain_below``, or
     the one fitted with the model) and none of the model's vetoing checks fires on it.
-    ``focus_vector`` embeds the question without its names (``qa.intent.focus``).
+    ``focus_vector`` embeds the question without its names (``qa.answer.intent.focus``).
     """
     if decision is None:
         decision = load(settings.decision_model or MODEL_DIR)

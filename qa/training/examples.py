@@ -19,11 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from qa import baseline
-from qa.compose import rank
-from qa.intent import read
+from qa.answer import baseline
+from qa.answer.compose import rank
+from qa.answer.intent import read
+from qa.answer.names import names
 from qa.lexical import tokenize
-from qa.names import names
 from qa.retrieve import search
 
 KINDS = ("answerable", "unanswerable", "out_of_corpus", "near_miss")

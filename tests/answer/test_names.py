@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from qa.answer.names import SAME_KIND, names, other_in_slot, stand_in, unmentioned
 from qa.lexical import tokenize
-from qa.names import SAME_KIND, names, other_in_slot, stand_in, unmentioned
 
 
 def terms(text: str) -> frozenset[str]:

@@ -8,12 +8,13 @@ import re
 import numpy as np
 import pytest
 
-from qa.compose import compose
+from qa.answer.checks import CHECKS, lacks_amount, lacks_time
+from qa.answer.compose import compose
+from qa.answer.intent import read
+from qa.answer.patterns import debris
+from qa.answer.rank import candidates, in_context
 from qa.config import Settings
-from qa.intent import read
 from qa.lexical import tokenize
-from qa.rank import candidates, in_context
-from qa.rules import CHECKS, debris, lacks_amount, lacks_time
 from qa.schema import Hit, Passage, Span
 
 DIM = 8

@@ -1,6 +1,6 @@
 """Train: fit the answer decision on SQuAD, judge it on held-out articles, write it with its manifest.
 
-``qa train`` asks every SQuAD question through the real pipeline (``qa.examples``), fits
+``qa train`` asks every SQuAD question through the real pipeline (``qa.training.examples``), fits
 gradient-boosted trees (LightGBM) on P(this candidate sentence answers the question),
 cross-validates by article, sets the threshold and the vetoing checks on the held-out
 predictions only, and writes ``decision.json`` and ``manifest.json``. The same data,
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.answer.decide import MANIFEST_FILE, MODEL_DIR, MODEL_FILE, Trees, digest
+from qa.answer.features import FEATURES
 from qa.config import PROJECT_ROOT, default_settings
-from qa.decide import MANIFEST_FILE, MODEL_DIR, MODEL_FILE, Trees, digest
-from qa.features import FEATURES
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 DATA = ("squad-v2.0-dev-half.json", "squad-v1.1-dev-train16.json")
@@ -69,8 +69,8 @@ def gather(files: list[Path], *, articles: int | None, seed: int, only: int | No
 
     from qa.api import Engine
     from qa.embed import Encoder
-    from qa.evaluate import fresh_index
-    from qa.examples import collect, name_pool, near_misses, squad_questions
+    from qa.evaluation.run import fresh_index
+    from qa.training.examples import collect, name_pool, near_misses, squad_questions
 
     settings = default_settings()
     encoder = Encoder(settings.model, backend=settings.backend)
@@ -100,9 +100,9 @@ def gather(files: list[Path], *, articles: int | None, seed: int, only: int | No
 
 
 def _article_corpus(path: Path, data: dict) -> Path:
-    """The folder of one file per article of a SQuAD file (see ``qa.examples.article_files``), written once."""
+    """The folder of one file per article of a SQuAD file (see ``qa.training.examples.article_files``), written once."""
     from qa.embed import cache_root
-    from qa.examples import article_files
+    from qa.training.examples import article_files
 
     docs = cache_root() / f"squad-articles-{digest(path)[:12]}" / "docs"
     docs.mkdir(parents=True, exist_ok=True)
@@ -158,7 +158,7 @@ def fit_and_judge(rows: list[dict], *, seed: int, rounds: int = ROUNDS) -> dict:
     trees = Trees.from_lightgbm(booster.dump_model())
     gap = float(np.max(np.abs(trees.predict(x[:2000]) - booster.predict(x[:2000]))))
     if gap > 1e-6:
-        raise RuntimeError(f"the exported trees differ from LightGBM's by {gap}: a bug in qa.decide.Trees")
+        raise RuntimeError(f"the exported trees differ from LightGBM's by {gap}: a bug in qa.answer.decide.Trees")
     return {"trees": trees, "threshold": threshold, "vetoes": vetoes, "folds": folds,
             "runner_up_share": share, "runner_up_curve": curve, "heldout": heldout(outcome, threshold, vetoes)}
 

@@ -1,7 +1,7 @@
 """Decide: P(this sentence answers the question) from a fitted model, and the threshold to answer.
 
 The model is gradient-boosted trees fitted by ``qa train`` (LightGBM) and shipped as plain
-JSON arrays in ``qa/model/``; evaluating them here takes a few array operations, so the
+JSON arrays in ``qa/answer/model/``; evaluating them here takes a few array operations, so the
 query path needs neither LightGBM nor the pandas and scikit-learn it imports (4.5 s cold).
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.features import FEATURES
+from qa.answer.features import FEATURES
 
 MODEL_DIR = Path(__file__).resolve().parent / "model"
 MODEL_FILE = "decision.json"  # the trees

@@ -7,9 +7,9 @@ from typing import Protocol
 
 import numpy as np
 
+from qa.answer.intent import Intent
+from qa.answer.patterns import debris
 from qa.config import Settings
-from qa.intent import Intent
-from qa.rules import debris
 from qa.schema import Hit, Passage, Span
 
 
@@ -40,7 +40,7 @@ class Candidate:
     position: int = 0  # the sentence's place in its passage
     hit_rank: int = 0  # its passage's place among the hits
     fragment: bool = False  # a heading, byline or name rather than a sentence
-    score: float = 0.0  # P(this sentence answers the question), set by ``qa.decide``
+    score: float = 0.0  # P(this sentence answers the question), set by ``qa.answer.decide``
     features: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
@@ -48,7 +48,7 @@ def candidates(intent: Intent, hits: list[Hit], evidence: Evidence, *, query_vec
                focus_vector: np.ndarray | None, settings: Settings) -> list[Candidate]:
     """The sentences of the top ``settings.answer_passages`` hits, in passage order.
 
-    A link or label in a list of them (``qa.rules.debris``) is no candidate.
+    A link or label in a list of them (``qa.answer.patterns.debris``) is no candidate.
     """
     out = []
     for rank, hit in enumerate(hits[: settings.answer_passages]):
