@@ -14,6 +14,7 @@ from qa.answer.rank import Candidate, Evidence, candidates
 from qa.answer.select import credit_lines, select
 from qa.config import Settings
 from qa.schema import Answer, Citation, Considered, Hit
+from qa.text import excerpt, one_line
 
 NO_ANSWER = "The documents do not answer this question."
 EXPLAINED = 5  # candidates an answer keeps, with their features, for ``qa ask --explain``
@@ -121,15 +122,3 @@ def render_abstention(hits: list[Hit], note: str = "") -> str:
         for i, hit in enumerate(hits[:3], 1):
             lines.append(f"[{i}] {hit.passage.title} — {hit.passage.source}: {excerpt(hit.passage.text)}")
     return "\n".join(lines)
-
-
-def one_line(text: str) -> str:
-    """``text`` with every run of white space (line breaks too) made one space."""
-    return " ".join(text.split())
-
-
-def excerpt(text: str, limit: int = 200) -> str:
-    """``text`` on one line, cut at a word boundary to at most ``limit`` characters."""
-    text = one_line(text)
-    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
-
