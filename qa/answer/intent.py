@@ -11,17 +11,11 @@ from qa.lexical import tokenize
 
 # The question's kind, from its opening words; a code the decision model reads as a number.
 KINDS = ("other", "what", "who", "when", "where", "why", "amount", "which", "how")
-_KIND = [
-    ("amount", re.compile(r"\b(how (many|much|long|old|far|often|big|large)|what (percentage|percent|share|number"
-                          r"|proportion|fraction|year|age))\b", re.IGNORECASE)),
-    ("why", re.compile(r"\bwhy\b", re.IGNORECASE)),
-    ("when", re.compile(r"\bwhen\b", re.IGNORECASE)),
-    ("who", re.compile(r"\b(who|whom|whose)\b", re.IGNORECASE)),
-    ("where", re.compile(r"\bwhere\b", re.IGNORECASE)),
-    ("which", re.compile(r"\bwhich\b", re.IGNORECASE)),
-    ("how", re.compile(r"\bhow\b", re.IGNORECASE)),
-    ("what", re.compile(r"\bwhat\b", re.IGNORECASE)),
-]
+_AMOUNT_KIND = re.compile(r"\b(how (many|much|long|old|far|often|big|large)|what (percentage|percent|share|number"
+                          r"|proportion|fraction|year|age))\b", re.IGNORECASE)
+# Otherwise the first of these kinds whose word the question holds, in this order.
+_KIND_WORDS = (("why", {"why"}), ("when", {"when"}), ("who", {"who", "whom", "whose"}), ("where", {"where"}),
+               ("which", {"which"}), ("how", {"how"}), ("what", {"what"}))
 _WANTS_MORE = re.compile(r"\b(why|reasons?|explain|list|which (ones|are)|what are)\b", re.IGNORECASE)
 ASKS_WHY = re.compile(r"\b(why|reasons?|cause[sd]?)\b", re.IGNORECASE)
 # Questions about a document rather than its content: who wrote it, when it appeared.
@@ -59,7 +53,7 @@ def read(question: str) -> Intent:
         focus=focus(question),
         names=tuple(names(question)),
         amounts=frozenset(m.group(0).lower() for m in AMOUNT_TOKEN.finditer(question)),
-        kind=next((kind for kind, pattern in _KIND if pattern.search(question)), "other"),
+        kind=kind_of(question),
         wants_number=bool(WANTS_NUMBER.search(question)),
         asks_amount=bool(ASKS_AMOUNT.search(question)),
         asks_sum=bool(ASKS_SUM.search(question)),
@@ -69,6 +63,14 @@ def read(question: str) -> Intent:
         wants_more=bool(_WANTS_MORE.search(question)),
         asks_why=bool(ASKS_WHY.search(question)),
     )
+
+
+def kind_of(question: str) -> str:
+    """The question's kind (one of ``KINDS``): an amount, else its first question word's kind."""
+    if _AMOUNT_KIND.search(question):
+        return "amount"
+    words = set("".join(c if c.isalnum() or c == "_" else " " for c in question.lower()).split())
+    return next((kind for kind, forms in _KIND_WORDS if words & forms), "other")
 
 
 def focus(question: str) -> str:

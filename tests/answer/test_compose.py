@@ -621,3 +621,15 @@ def test_a_list_of_links_is_not_quoted():
 ])
 def test_the_intent_names_the_kind_of_question(question, kind):
     assert read(question).kind == kind
+
+
+@pytest.mark.parametrize("question, kind", [
+    ("How many people attended?", "amount"), ("In what year did it open?", "amount"),
+    ("Why did it fail?", "why"), ("When was it founded?", "when"), ("Whose idea was it?", "who"),
+    ("Where is Seoul?", "where"), ("Which firm won?", "which"), ("How does it work?", "how"),
+    ("What is Mixi?", "what"), ("Name the CEO.", "other"), ("how_many users?", "other"),
+])
+def test_the_kind_of_a_question(question, kind):
+    from qa.answer.intent import kind_of
+
+    assert kind_of(question) == kind
