@@ -133,21 +133,26 @@ class Rows:
     def __len__(self) -> int:
         return self.shape[0]
 
-    def _read(self, first: int, count: int) -> np.ndarray:
-        data = os.pread(self._fd, count * self._row, self._start + first * self._row) if count else b""
-        if len(data) != count * self._row:
-            raise ValueError(f"rows {first}:{first + count} are cut short (the file changed after load)")
-        return np.frombuffer(data, dtype=self.dtype).reshape((count, *self.shape[1:]))
+    def _read(self, runs: list[tuple[int, int]]) -> np.ndarray:
+        """Rows ``first:first + count`` of each (first, count) in ``runs``, one after the other."""
+        out = np.empty((sum(count for _, count in runs), *self.shape[1:]), dtype=self.dtype)
+        view, at = memoryview(out.reshape(-1).view(np.uint8)), 0
+        for first, count in runs:
+            size = count * self._row
+            if size and os.preadv(self._fd, [view[at:at + size]], self._start + first * self._row) != size:
+                raise ValueError(f"rows {first}:{first + count} are cut short (the file changed after load)")
+            at += size
+        return out
 
     def __getitem__(self, key):
         n = len(self)
         if isinstance(key, slice):
             first, end, step = key.indices(n)
             if step == 1:
-                return self._read(first, max(0, end - first)).copy()
+                return self._read([(first, max(0, end - first))])
             key = np.arange(first, end, step)
         elif isinstance(key, (int, np.integer)):
-            return self._read(range(n)[key], 1)[0].copy()  # range: negative indices, IndexError past the end
+            return self._read([(range(n)[key], 1)])[0]  # range: negative indices, IndexError past the end
         ids = np.asarray(key)
         if ids.dtype == bool or not np.issubdtype(ids.dtype, np.integer) or ids.ndim != 1:
             raise TypeError("rows are read by an int, a slice or a 1-D array of ints")
@@ -156,10 +161,11 @@ class Rows:
             raise IndexError(f"row index out of range for {n} rows")
         wanted, where = np.unique(ids, return_inverse=True)
         # One read for each run of consecutive rows (a passage's sentences are one run).
-        breaks = np.flatnonzero(np.diff(wanted) != 1) + 1
-        parts = [self._read(int(run[0]), len(run)) for run in np.split(wanted, breaks)] if len(wanted) else []
-        got = np.concatenate(parts) if parts else np.zeros((0, *self.shape[1:]), dtype=self.dtype)
-        return got[where.reshape(-1)]
+        cuts = np.flatnonzero(np.diff(wanted) != 1) + 1
+        firsts, ends = wanted[np.r_[0, cuts]] if len(wanted) else wanted, np.r_[cuts, len(wanted)]
+        counts = np.diff(np.r_[0, ends]) if len(wanted) else wanted
+        got = self._read(list(zip(firsts.tolist(), counts.tolist())))
+        return got if len(wanted) == len(ids) and (wanted == ids).all() else got[where.reshape(-1)]
 
     def __array__(self, dtype=None, copy=None):
         whole = self[:]
