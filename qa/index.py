@@ -136,12 +136,12 @@ class Rows:
     def _read(self, runs: list[tuple[int, int]]) -> np.ndarray:
         """Rows ``first:first + count`` of each (first, count) in ``runs``, one after the other."""
         out = np.empty((sum(count for _, count in runs), *self.shape[1:]), dtype=self.dtype)
-        view, at = memoryview(out.reshape(-1).view(np.uint8)), 0
-        for first, count in runs:
-            size = count * self._row
-            if size and os.preadv(self._fd, [view[at:at + size]], self._start + first * self._row) != size:
+        view, at, fd, start, row = memoryview(out.reshape(-1).view(np.uint8)), 0, self._fd, self._start, self._row
+        for first, count in runs:  # one system call a run: a question reads a few hundred
+            end = at + count * row
+            if end > at and os.preadv(fd, (view[at:end],), start + first * row) != end - at:
                 raise ValueError(f"rows {first}:{first + count} are cut short (the file changed after load)")
-            at += size
+            at = end
         return out
 
     def __getitem__(self, key):
