@@ -604,6 +604,13 @@ def check_files(index_dir: str | Path) -> dict:
     if (remote := _remote(root)) is not None:  # its vectors and passages live in a store (Milvus)
         return remote
     missing = [name for name in FILES if not (root / name).exists()]
+    if missing and "manifest.json" not in missing:
+        try:
+            older = _read_manifest(root).get("format") != FORMAT
+        except (OSError, ValueError):
+            older = False
+        if older:  # an index of format 3 lacks the documents' terms
+            raise IndexProblem(f"index at {root} was written by another version of qa: run `qa build --index {root}`")
     if missing:
         raise IndexProblem(f"index at {root} is incomplete ({', '.join(missing)} missing): "
                            f"run `qa build --index {root}`")

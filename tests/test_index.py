@@ -492,8 +492,11 @@ def test_a_rebuild_reads_the_vectors_of_a_format_3_index(fake_index, corpus, fak
         (fake_index.root / name).unlink()
     path = fake_index.root / "manifest.json"
     path.write_text(json.dumps({**json.loads(path.read_text()), "format": 3}))
-    with pytest.raises(IndexProblem, match="another version of qa: run `qa build"):
-        load_index(fake_index.root)
+    for check in (load_index, qa.index.check_files):
+        with pytest.raises(IndexProblem) as info:
+            check(fake_index.root)
+        assert str(info.value) == f"index at {fake_index.root} was written by another version of qa: " \
+                                  f"run `qa build --index {fake_index.root}`"
     older = load_index(fake_index.root, check_corpus=False, check_version=False)
     assert older.term_ids is None and older.document_terms("post.txt") == older.tokenized_terms("post.txt")
     rebuilt = build_index(corpus, fake_index.root, settings=fake_settings, encoder=FakeEncoder())
