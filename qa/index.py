@@ -59,7 +59,7 @@ class PassageStore(Sequence):
         self._offsets = offsets
         self._recent: dict[int, Passage] = {}
         size = int(offsets[-1])
-        self._fd = _open(self, path)
+        self._fd = _open(self, path, scattered=not eager)
         if (found := os.fstat(self._fd).st_size) != size:
             raise ValueError(f"passages.jsonl has {found} bytes, its offsets say {size}")
         self._all = [self._parse(i) for i in range(len(self))] if eager else None
@@ -637,10 +637,13 @@ def page_of(manifest: dict, source: str, offset: int) -> int | None:
     return bisect.bisect_right(starts, offset) if starts else None
 
 
-def _open(owner, path: Path) -> int:
-    """A read-only descriptor of ``path``, closed when ``owner`` is collected."""
+def _open(owner, path: Path, *, scattered: bool = True) -> int:
+    """A read-only descriptor of ``path``, closed when ``owner`` is collected. ``scattered``: reads
+    land here and there, so the kernel reads no more than asked (no readahead around each row)."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     weakref.finalize(owner, os.close, fd)
+    if scattered and hasattr(os, "posix_fadvise"):
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
     return fd
 
 
