@@ -109,7 +109,7 @@ class Rows:
 
     Rows read through a memory map stay mapped, and each read maps whatever the page cache holds
     around it (whole large folios on this kernel: about 1 MB a scattered row, madvise or not), so
-    200 questions over a million passages showed 6 GB of resident file pages. ``np.asarray(rows)``
+    200 questions over a million passages showed 4-6 GB of resident file pages. ``np.asarray(rows)``
     reads the whole array.
     """
 
