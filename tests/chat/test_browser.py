@@ -158,7 +158,11 @@ def test_clicking_an_example_asks_it(page):
     page.locator("#qa-chat button.example", has_text=example).click()
     page.locator("#qa-chat [data-testid=bot]").first.wait_for(timeout=REPLY_MS)
     assert page.locator("#qa-chat [data-testid=user]").first.inner_text() == example
-    assert "Japanese businesses" in page.locator("#qa-chat [data-testid=bot]").first.inner_text()
+    reply = page.locator("#qa-chat [data-testid=bot]").first
+    assert "[1]" in reply.inner_text() and "Not in the documents" not in reply.inner_text()
+    sources = reply.locator("details.qa-sources")
+    sources.locator("summary").click()
+    assert "003_2dc025287ed7a574.txt" in sources.inner_text()  # quoted from the titled document
 
 
 def test_unanswerable_question_says_not_found_with_nearest_passages(page):
