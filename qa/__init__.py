@@ -1,6 +1,7 @@
 """qa: grounded question answering over a folder of documents, with verbatim cited answers."""
 
-__version__ = "0.1.0"
+# First: qa.index reads qa.__version__ while the imports below are still running.
+from qa.config import __version__  # isort: split
 
 from qa.api import Engine, ask
 from qa.config import Settings

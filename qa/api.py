@@ -9,14 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.compose import compose, focus
+from qa.answer.compose import compose
+from qa.answer.intent import focus
 from qa.config import DEFAULT_INDEX_DIR, Settings, default_settings
 from qa.embed import Encoder
 from qa.index import Index, IndexProblem, load_index
-from qa.ingest import replace_undecodable
 from qa.lexical import tokenize
 from qa.retrieve import search
-from qa.schema import Answer, Citation
+from qa.schema import Answer, Citation, Passage
+from qa.text import replace_undecodable
 
 MAX_QUESTION_CHARS = 2000
 MAX_CACHED_NAMES = 50_000
@@ -25,7 +26,7 @@ MAX_CACHED_NAMES = 50_000
 class Engine:
     """A loaded index and its encoder: everything a question needs, loaded once."""
 
-    def __init__(self, index: Index, encoder, settings: Settings):
+    def __init__(self, index: Index, encoder, settings: Settings, *, decision=None):
         if index.manifest["model"] != settings.model:
             raise IndexProblem(
                 f"index at {index.root} was built with model {index.manifest['model']!r} but "
@@ -34,6 +35,7 @@ class Engine:
         self.index = index
         self.encoder = encoder
         self.settings = settings
+        self.decision = decision  # None: the fitted model of settings.decision_model (qa.answer.decide.load)
         self._names: dict[str, np.ndarray] = {}  # name -> vector; names recur across questions
 
     @classmethod
@@ -62,6 +64,22 @@ class Engine:
             self._names.update((n, found[n]) for n in new)
         return np.stack([found[n] for n in names])
 
+    # The evidence the answer stage reads (qa.answer.rank.Evidence): the index's, and names embedded here.
+    def sentence_vectors_of(self, passage: Passage) -> np.ndarray:
+        return self.index.sentence_vectors_of(passage)
+
+    def sentence_tokens(self, passage: Passage) -> list[list[str]]:
+        return self.index.sentence_tokens(passage)
+
+    def document_terms(self, source: str) -> frozenset[str]:
+        return self.index.document_terms(source)
+
+    def idf(self, term: str) -> float:
+        return self.index.lexical.term_idf(term)
+
+    def path_of(self, source: str) -> str:
+        return self.index.path_of(source)
+
     def ask(self, question: str, *, k: int | None = None, mode: str = "hybrid", searched_for: str = "") -> Answer:
         """Answer ``question``; ``searched_for`` (default: the question) is what gets retrieved.
 
@@ -76,22 +94,9 @@ class Engine:
         vector, focus_vector = self.encode_query([query, focus(question)])
         hits = search(self.index, vector, tokenize([query])[0], settings=self.settings,
                       k=max(k, self.settings.answer_passages), mode=mode)
-        index = self.index
-        answer = compose(
-            question,
-            hits,
-            query_vector=vector,
-            sentence_vectors=lambda h: index.sentence_vectors_of(h.passage),
-            sentence_tokens=lambda h: index.sentence_tokens(h.passage),
-            document_terms=index.document_terms,
-            idf=index.lexical.term_idf,
-            path_of=index.path_of,
-            settings=self.settings,
-            focus_vector=focus_vector,
-            searched_for=query,
-            name_vectors=self.name_vectors,
-        )
-        citations = tuple(replace(c, page=index.page_of(c.source, c.start)) for c in answer.citations)
+        answer = compose(question, hits, self, query_vector=vector, focus_vector=focus_vector,
+                         settings=self.settings, searched_for=query, decision=self.decision)
+        citations = tuple(replace(c, page=self.index.page_of(c.source, c.start)) for c in answer.citations)
         return replace(answer, text=with_pages(answer.text, citations), citations=citations,
                        passages=answer.passages[:k])
 

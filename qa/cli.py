@@ -74,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--index", type=_path, default=str(DEFAULT_INDEX_DIR), help="index folder (default: %(default)s)")
     ask.add_argument("-k", type=int, default=None, help="passages to retrieve (default: 5)")
     ask.add_argument("--json", action="store_true", help="print the answer as JSON")
+    ask.add_argument("--explain", action="store_true",
+                     help="also print what the question asks for, the best candidates with P and their features, "
+                          "and any check that vetoed")
     ask.set_defaults(run=_ask)
 
     chat = sub.add_parser("chat", help="chat in the browser (Gradio)")
@@ -87,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     chat.set_defaults(run=_chat)
 
     ev = sub.add_parser("eval", help="measure answers and retrieval on a question set or SQuAD")
-    ev.add_argument("questions", nargs="?", help="questions .jsonl (see README)")
+    ev.add_argument("questions", nargs="?", help="questions .jsonl (see docs/evaluation.md)")
     ev.add_argument("--index", type=_path, default=str(DEFAULT_INDEX_DIR), help="index folder (default: %(default)s)")
     ev.add_argument("--squad", default=None, help="a SQuAD v1.1/v2.0 .json file (open-corpus benchmark)")
     ev.add_argument("--limit", type=int, default=None, help="ask at most this many questions")
@@ -97,6 +100,15 @@ def _parser() -> argparse.ArgumentParser:
                     help="with --squad: where its index keeps passages and vectors (as `qa build --store`)")
     ev.add_argument("--out", type=_path, default=None, help="folder for the JSON report and plots")
     ev.set_defaults(run=_eval)
+
+    train = sub.add_parser("train", help="fit the answer decision on SQuAD (held-out by article) and write it")
+    train.add_argument("--data", nargs="+", type=_path, default=None,
+                       help="SQuAD .json files (default: the two files in ../shared/data)")
+    train.add_argument("--articles", type=int, default=None, help="use only the first N articles of each file")
+    train.add_argument("--rounds", type=int, default=None, help="boosting rounds (default: 300)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", type=_path, default=None, help="folder to write (default: qa/model, the shipped one)")
+    train.set_defaults(run=_train)
     return parser
 
 
@@ -129,19 +141,55 @@ def _ask(args) -> int:
 
     answer = engine(args.index).ask(args.question, k=args.k)
     if args.json:
-        print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
+        data = answer.to_dict()
+        if args.explain:
+            data["explain"] = explain_dict(answer)
+        print(json.dumps(data, indent=2, ensure_ascii=False))
     else:
         print(answer)
+        print(f"\nconfidence {answer.confidence:.2f}: P(the best sentence answers), from the fitted model")
+        if args.explain:
+            print("\n" + explain(answer))
     return 0
 
 
+def explain_dict(answer) -> dict:
+    from dataclasses import asdict
+
+    from qa.answer.intent import read
+
+    intent = {k: (sorted(v) if isinstance(v, frozenset) else v) for k, v in asdict(read(answer.question)).items()}
+    return {"intent": intent, "vetoed_by": list(answer.vetoed_by),
+            "candidates": [asdict(c) for c in answer.considered]}
+
+
+def explain(answer) -> str:
+    """What the answer stage saw: the question's intent, the best candidates with P, the vetoes."""
+    data = explain_dict(answer)
+    wants = [k for k, v in data["intent"].items() if v is True]
+    lines = [f"intent: kind {data['intent']['kind']}; names {data['intent']['names'] or '-'}; "
+             f"wants {', '.join(wants) or 'nothing in particular'}",
+             f"vetoed by: {', '.join(answer.vetoed_by) or 'none'}", "candidates (P, then the features):"]
+    for i, c in enumerate(answer.considered, 1):
+        lines.append(f"{i}. P {c.p:.3f}  {c.source} {c.start}-{c.end}: {' '.join(c.text.split())[:100]}")
+        lines.append("   " + ", ".join(f"{k} {v:g}" for k, v in c.features.items()))
+    return "\n".join(lines)
+
+
 def _chat(args) -> int:
-    from qa.ui import serve
+    from qa.chat.app import serve
 
     return serve(index_dir=args.index, host=args.host, port=args.port, read_only=args.read_only, auth=args.auth)
 
 
+def _train(args) -> int:
+    from qa.training.train import ROUNDS, run
+
+    args.rounds = args.rounds or ROUNDS
+    return run(args)
+
+
 def _eval(args) -> int:
-    from qa.evaluate import run
+    from qa.evaluation.run import run
 
     return run(args)

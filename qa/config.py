@@ -6,6 +6,8 @@ import os
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
+__version__ = "0.1.0"  # written into every manifest; qa/__init__.py re-exports it
+
 BUNDLED_MODEL = "all-MiniLM-L6-v2"
 BACKENDS = ("auto", "onnx", "torch")  # how the model runs; "auto" is ONNX Runtime when it works
 PRECISIONS = ("fp32", "int8")  # of the encoder's weights
@@ -46,14 +48,15 @@ class Settings:
     rrf_k: int = 60
     sentence_weight: float = 0.7  # share of the best sentence's cosine in a passage's dense score
     answer_passages: int = 5  # passages whose sentences compete for the answer
-    context_weight: float = 0.3  # share of the sentence before in each sentence's vector (qa.rank.in_context)
+    context_weight: float = 0.3  # share of the sentence before in each sentence's vector (qa.answer.rank.in_context)
     max_sentences: int = 3  # per reply; "why"/list questions get one more
     max_words: int = 80  # a sentence past the second joins only if the reply stays this short
-    # Confidence (best sentence score + its cosine to the question's focus) under which
-    # the reply abstains; set near the balanced-accuracy optimum on the 102 labelled seed questions
-    # (2026-11-23, with the rules of qa.rules.ruled_out and sentences read in context: 0.939
-    # at 0.74, the same as at the optimum, 0.7439).
-    abstain_below: float = 0.74
+    # A runner-up is quoted beside the best sentence only while its P is at least this share of
+    # the best one's (see qa.answer.select).
+    runner_up_share: float | None = None  # None: the share fitted with the model (qa train)
+    # P under which the reply abstains; None: the threshold fitted with the model (its manifest).
+    abstain_below: float | None = None
+    decision_model: str = ""  # folder of a model fitted by `qa train`; "": the one shipped in qa/model
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -90,3 +93,8 @@ class Settings:
 def default_settings() -> Settings:
     """Settings with the environment overrides users need: ``QA_MODEL`` and ``QA_BACKEND``."""
     return Settings().with_(model=os.environ.get("QA_MODEL") or None, backend=os.environ.get("QA_BACKEND") or None)
+
+
+def cache_root() -> Path:
+    """Where qa keeps what it can rebuild (ONNX graphs, SQuAD corpora): $XDG_CACHE_HOME/qa."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "qa"

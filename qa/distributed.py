@@ -11,6 +11,7 @@ import numpy as np
 from tqdm import tqdm
 
 from qa.config import Settings
+from qa.text import clip
 
 CONNECT_SECONDS = 5.0  # how long `qa build --ray HOST:PORT` waits for the cluster's port
 BATCH = 256  # texts per map_batches call: what a local build hands its encoder at once
@@ -129,5 +130,4 @@ def _root_cause(exc: BaseException) -> BaseException:
 
 
 def _gist(exc: BaseException, limit: int = 200) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return clip(str(exc), limit) or type(exc).__name__

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.config import BACKENDS, BUNDLED_MODEL, PRECISIONS
-from qa.ingest import replace_undecodable
+from qa.config import BACKENDS, BUNDLED_MODEL, PRECISIONS, cache_root
+from qa.text import replace_undecodable
 
 log = logging.getLogger("qa")
 
@@ -297,7 +297,7 @@ def _one_batch(model, texts: list[str]) -> np.ndarray:
 def _run_with_onnx(model, path: Path, *, required: bool) -> bool:
     """Swap the model's transformer for an ONNX Runtime session; False keeps PyTorch.
 
-    ONNX Runtime encodes a question in 55–60 % of PyTorch's time on this CPU (README;
+    ONNX Runtime encodes a question in 55–60 % of PyTorch's time on this CPU (docs/design.md;
     batches of long passages: about the same speed) and gives the same
     vectors (to 1e-6), so the index does not care which one built it. The graph is exported
     once per model into the cache; pooling and normalising stay sentence-transformers' own.
@@ -406,7 +406,3 @@ def _save_probe(target: Path, vectors: np.ndarray) -> None:
     tmp = target.with_suffix(f".{os.getpid()}.tmp.npy")
     np.save(tmp, np.asarray(vectors, dtype=np.float32), allow_pickle=False)
     os.replace(tmp, target)
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "qa"

@@ -1,18 +1,14 @@
-"""Formats: an HTML page's paragraphs and visible text, mapped back to its raw markup; a PDF's text layer."""
+"""Formats: an HTML page's paragraphs and title, mapped back to its raw markup; a PDF's text layer."""
 
 from __future__ import annotations
 
-import bisect
 import html
 import io
 import logging
 import re
 from html.parser import HTMLParser
 
-from qa.schema import Span, Visible
-
-_REFERENCE = re.compile(r"&(#[xX]?[0-9a-fA-F]+|[a-zA-Z][-.a-zA-Z0-9]*);?")
-
+from qa.schema import REFERENCE, Span
 
 # Elements that sit inside a line of text: a sentence runs on through them. Any other
 # tag (p, li, td, h1, br, div, ...) ends a paragraph of the page.
@@ -30,33 +26,6 @@ def html_paragraphs(raw: str) -> tuple[list[tuple[Span, ...]], str]:
     parser.close()
     paragraphs = [tuple(runs) for runs in parser.paragraphs if runs]
     return paragraphs, " ".join(parser.title.split())
-
-
-def visible_text(raw: str, runs: tuple[Span, ...], span: Span) -> Visible:
-    """What a browser shows of ``raw[span.start:span.end]``: the text of the runs inside it,
-    tags left out and character references decoded ("&amp;" -> "&"), mapped back to ``raw``."""
-    parts: list[str] = []
-    pieces: list[tuple[int, int, int, bool]] = []
-    length = 0
-
-    def add(text: str, start: int, end: int, verbatim: bool) -> None:
-        nonlocal length
-        if text:
-            parts.append(text)
-            pieces.append((length, start, end, verbatim))
-            length += len(text)
-
-    for run in runs[bisect.bisect_right(runs, span.start, key=lambda r: r.end):]:
-        if run.start >= span.end:
-            break
-        lo, hi = max(run.start, span.start), min(run.end, span.end)
-        at = lo
-        for match in _REFERENCE.finditer(raw, lo, hi):
-            add(raw[at:match.start()], at, match.start(), True)
-            add(html.unescape(match.group()), match.start(), match.end(), False)
-            at = match.end()
-        add(raw[at:hi], at, hi, True)
-    return Visible("".join(parts), tuple(pieces))
 
 
 class _TextRuns(HTMLParser):
@@ -120,7 +89,7 @@ class _TextRuns(HTMLParser):
     def _reference(self):
         """An entity or character reference: part of the text around it, kept as written."""
         start = self._offset()
-        match = _REFERENCE.match(self.raw, start)
+        match = REFERENCE.match(self.raw, start)
         if match is None:
             return
         if self.in_title:

@@ -7,13 +7,14 @@ import hashlib
 import json
 import logging
 import math
-import mmap
 import os
 import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,17 +35,21 @@ log = logging.getLogger("qa")
 # 3: every file is read through a memory map: row offsets of passages.jsonl, passage vectors in
 #    passages.npy, sentence rows in sentences.rows.npy, each document's passages in sources.json;
 #    passages.faiss is exact below Settings.approximate_above passages, IVF above.
-FORMAT = 3
+# 4: each document's distinct lexical terms (document_terms.npy, sorted ids into the BM25 vocabulary,
+#    one run a document in sources.json's order); rows are read with os.pread, not memory maps.
+FORMAT = 4
 # Bump when cleaning or chunking rules change what passages a corpus yields.
 PIPELINE = 9  # 9: .docx and .pptx are read; the manifest records where PDF pages and slides start
 SWAP_WAIT_SECONDS = 5.0  # a reader waits this long for a live build's swap to finish
 FILES = ("manifest.json", "passages.jsonl", "passages.offsets.npy", "passages.npy", "passages.faiss",
-         "sentences.npy", "sentences.rows.npy", "sources.json", "idf.json", "bm25")
+         "sentences.npy", "sentences.rows.npy", "sources.json", "idf.json", "bm25", "document_terms.npy",
+         "document_terms.offsets.npy")
+TERM_FILES = FILES[-2:]  # new in format 4: a format-3 index still serves a rebuild its vectors
 EAGER_PASSAGES = 50_000  # up to this many, load parses every passage (and so checks every row)
 
 
 class PassageStore(Sequence):
-    """passages.jsonl through a memory map: passage i is parsed when asked for, recent ones kept.
+    """passages.jsonl read a row at a time (os.pread): passage i is parsed when asked for, recent ones kept.
 
     Holding a million parsed passages costs gigabytes; a question reads a few hundred.
     """
@@ -54,19 +59,17 @@ class PassageStore(Sequence):
         self._offsets = offsets
         self._recent: dict[int, Passage] = {}
         size = int(offsets[-1])
-        with path.open("rb") as file:
-            if file.seek(0, os.SEEK_END) != size:
-                raise ValueError(f"passages.jsonl has {file.tell()} bytes, its offsets say {size}")
-            self._map = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
-            if size and hasattr(mmap, "MADV_RANDOM"):
-                self._map.madvise(mmap.MADV_RANDOM)  # a question reads scattered rows
+        self._fd = _open(self, path, scattered=not eager)
+        if (found := os.fstat(self._fd).st_size) != size:
+            raise ValueError(f"passages.jsonl has {found} bytes, its offsets say {size}")
         self._all = [self._parse(i) for i in range(len(self))] if eager else None
         if not eager and len(self):
             self._parse(0), self._parse(len(self) - 1)  # the ends at least, so a cut file fails here
 
     def _parse(self, i: int) -> Passage:
         try:
-            row = json.loads(self._map[int(self._offsets[i]):int(self._offsets[i + 1])])
+            start, end = int(self._offsets[i]), int(self._offsets[i + 1])
+            row = json.loads(os.pread(self._fd, end - start, start))
             if row["id"] != i:
                 raise ValueError(f"row {i} holds passage {row['id']}")
             return _passage(row)
@@ -101,6 +104,125 @@ class IndexProblem(ValueError):
     """The index cannot be used as it is; the message names the fix."""
 
 
+class Rows:
+    """A .npy array read with os.pread: ``rows[i]``, ``rows[a:b]`` and ``rows[ids]`` read those rows only.
+
+    Rows read through a memory map stay mapped, and each read maps whatever the page cache holds
+    around it (whole large folios on this kernel: about 1 MB a scattered row, madvise or not), so
+    200 questions over a million passages showed 4-6 GB of resident file pages. ``np.asarray(rows)``
+    reads the whole array.
+    """
+
+    def __init__(self, path: Path):
+        self._fd = _open(self, path)
+        with open(os.dup(self._fd), "rb") as file:
+            read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                           (2, 0): np.lib.format.read_array_header_2_0}[np.lib.format.read_magic(file)]
+            shape, fortran, dtype = read_header(file)
+            self._start = file.tell()
+        if fortran or dtype.hasobject or len(shape) not in (1, 2):
+            raise ValueError(f"{path.name} is not a C-ordered 1-D or 2-D array of numbers")
+        self.shape, self.dtype = tuple(shape), dtype
+        self._row = dtype.itemsize * (shape[1] if len(shape) == 2 else 1)
+        if os.fstat(self._fd).st_size != self._start + self._row * shape[0]:
+            raise ValueError(f"{path.name} has {os.fstat(self._fd).st_size} bytes, its header says "
+                             f"{self._start + self._row * shape[0]}")
+
+    ndim = property(lambda self: len(self.shape))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def _read(self, runs: list[tuple[int, int]]) -> np.ndarray:
+        """Rows ``first:first + count`` of each (first, count) in ``runs``, one after the other."""
+        out = np.empty((sum(count for _, count in runs), *self.shape[1:]), dtype=self.dtype)
+        view, at, fd, start, row = memoryview(out.reshape(-1).view(np.uint8)), 0, self._fd, self._start, self._row
+        for first, count in runs:  # one system call a run: a question reads a few hundred
+            end = at + count * row
+            if end > at and os.preadv(fd, (view[at:end],), start + first * row) != end - at:
+                raise ValueError(f"rows {first}:{first + count} are cut short (the file changed after load)")
+            at = end
+        return out
+
+    def __getitem__(self, key):
+        n = len(self)
+        if isinstance(key, slice):
+            first, end, step = key.indices(n)
+            if step == 1:
+                return self._read([(first, max(0, end - first))])
+            key = np.arange(first, end, step)
+        elif isinstance(key, (int, np.integer)):
+            return self._read([(range(n)[key], 1)])[0]  # range: negative indices, IndexError past the end
+        ids = np.asarray(key)
+        if ids.dtype == bool or not np.issubdtype(ids.dtype, np.integer) or ids.ndim != 1:
+            raise TypeError("rows are read by an int, a slice or a 1-D array of ints")
+        ids = np.where(ids < 0, ids + n, ids).astype(np.int64)
+        if len(ids) and (ids.min() < 0 or ids.max() >= n):
+            raise IndexError(f"row index out of range for {n} rows")
+        wanted, where = np.unique(ids, return_inverse=True)
+        # One read for each run of consecutive rows (a passage's sentences are one run).
+        cuts = np.flatnonzero(np.diff(wanted) != 1) + 1
+        firsts, ends = wanted[np.r_[0, cuts]] if len(wanted) else wanted, np.r_[cuts, len(wanted)]
+        counts = np.diff(np.r_[0, ends]) if len(wanted) else wanted
+        got = self._read(list(zip(firsts.tolist(), counts.tolist())))
+        return got if len(wanted) == len(ids) and (wanted == ids).all() else got[where.reshape(-1)]
+
+    def __array__(self, dtype=None, copy=None):
+        whole = self[:]
+        return whole if dtype is None else whole.astype(dtype)
+
+    def astype(self, dtype) -> np.ndarray:
+        return np.asarray(self, dtype=dtype)
+
+
+class DocumentTerms(AbstractSet):
+    """One document's distinct lexical terms, as the frozenset of its passages' ``tokenize`` tokens
+    behaves: membership, ``question_terms & terms`` (the same set, built the same way) and iteration.
+
+    Held as the sorted ids of the terms in the BM25 vocabulary, read from document_terms.npy;
+    a term's string is looked up only when the set is iterated.
+    """
+
+    __slots__ = ("_ids", "_vocab", "_words", "_strings")
+
+    def __init__(self, ids: np.ndarray, vocab: dict[str, int], words: Callable[[], list[str]]):
+        self._ids, self._vocab, self._words, self._strings = ids, vocab, words, None
+
+    def __contains__(self, term) -> bool:
+        i = self._vocab.get(term) if isinstance(term, str) else None
+        if i is None:
+            return False
+        at = int(np.searchsorted(self._ids, i))
+        return at < len(self._ids) and int(self._ids[at]) == i
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __iter__(self):
+        if self._strings is None:
+            words = self._words()
+            self._strings = [words[i] for i in self._ids.tolist()]
+        return iter(self._strings)
+
+    @classmethod
+    def _from_iterable(cls, items):  # what the Set mixins (|, -, ^) build
+        return frozenset(items)
+
+    def __and__(self, other):
+        return NotImplemented if not isinstance(other, Iterable) else frozenset(t for t in other if t in self)
+
+    def __rand__(self, other):
+        if not isinstance(other, (set, frozenset)):
+            return self.__and__(other)
+        # As CPython intersects two sets: the smaller one is walked, in its order, into a new set.
+        if len(other) < len(self):
+            return (set if isinstance(other, set) else frozenset)(t for t in other if t in self)
+        return other & frozenset(self)
+
+    def __repr__(self) -> str:
+        return f"DocumentTerms({sorted(self)!r})"
+
+
 @dataclass
 class Index:
     """A loaded index: passages, their vectors, sentence vectors and the lexical side."""
@@ -109,13 +231,19 @@ class Index:
     manifest: dict
     passages: Sequence[Passage]  # a PassageStore once loaded
     faiss: faiss.Index  # exact (IndexFlatIP) or approximate (IVF) search over the passage vectors
-    vectors: np.ndarray  # passage vectors, row i = passage i (memory-mapped)
-    sentence_vectors: np.ndarray  # sentences of all passages, in passage order (memory-mapped)
+    vectors: np.ndarray | Rows  # passage vectors, row i = passage i (Rows: read on demand)
+    sentence_vectors: np.ndarray | Rows  # sentences of all passages, in passage order
     sentence_rows: np.ndarray  # passage i owns rows sentence_rows[i]:sentence_rows[i + 1]
     lexical: Lexical
     sources: dict = field(default_factory=dict)  # document -> [first passage id, last + 1]
+    # Document k of sources (in its order) has the term ids term_ids[term_offsets[k]:term_offsets[k + 1]];
+    # None (an index of format 3 read for its vectors): the terms are tokenized on first use.
+    term_ids: np.ndarray | Rows | None = None
+    term_offsets: np.ndarray | None = None
     _terms: dict = field(default_factory=dict, repr=False)
     _tokens: dict = field(default_factory=dict, repr=False)
+    _words: list = field(default_factory=list, repr=False)  # term id -> term, built when first needed
+    _tokenized: dict = field(default_factory=dict, repr=False)
 
     @property
     def docs_dir(self) -> Path:
@@ -138,15 +266,38 @@ class Index:
     def page_of(self, source: str, offset: int) -> int | None:
         return page_of(self.manifest, source, offset)
 
-    def document_terms(self, source: str) -> frozenset[str]:
-        """Every lexical term of one document (computed on first use, then kept)."""
-        if source not in self._terms:
-            if len(self._terms) >= 2_000:
-                self._terms.clear()
+    def document_terms(self, source: str) -> DocumentTerms | frozenset[str]:
+        """Every lexical term of one document: what ``tokenize`` makes of its passages' text,
+        stored at build time (a set that reads like a frozenset of strings)."""
+        if self.term_ids is None:
+            return self.tokenized_terms(source)
+        if not self._terms:  # document -> its number in sources.json
+            self._terms.update((s, k) for k, s in enumerate(self.sources))
+        k = self._terms.get(source)
+        if k is None:
+            return frozenset()
+        first, end = int(self.term_offsets[k]), int(self.term_offsets[k + 1])
+        return DocumentTerms(self.term_ids[first:end], self.lexical.bm25.vocab_dict, self._vocabulary)
+
+    def _vocabulary(self) -> list[str]:
+        if not self._words:
+            vocab = self.lexical.bm25.vocab_dict
+            words = [""] * (max(vocab.values(), default=-1) + 1)
+            for term, i in vocab.items():
+                words[i] = term
+            self._words[:] = words
+        return self._words
+
+    def tokenized_terms(self, source: str) -> frozenset[str]:
+        """Every lexical term of one document, by tokenizing its passages (an index of format 3;
+        the reference the stored terms are tested against)."""
+        if source not in self._tokenized:
+            if len(self._tokenized) >= 2_000:
+                self._tokenized.clear()
             first, end = self.sources.get(source, (0, 0))
             texts = [p.text for p in self.passages[first:end]]
-            self._terms[source] = frozenset(t for tokens in tokenize(texts) for t in tokens)
-        return self._terms[source]
+            self._tokenized[source] = frozenset(t for tokens in tokenize(texts) for t in tokens)
+        return self._tokenized[source]
 
 
 def build_index(
@@ -276,6 +427,11 @@ def write_index(root: Path, passages: Sequence[Passage], passage_vectors: np.nda
         np.save(folder / "sentences.rows.npy", rows, allow_pickle=False)
         (folder / "sources.json").write_text(json.dumps(sources, ensure_ascii=False))
         tick = time.perf_counter()
+        term_ids, term_offsets = document_term_ids(lexical, list(sources.values()), len(passages))
+        np.save(folder / "document_terms.npy", term_ids, allow_pickle=False)
+        np.save(folder / "document_terms.offsets.npy", term_offsets, allow_pickle=False)
+        seconds["document_terms"] = round(time.perf_counter() - tick, 3)
+        tick = time.perf_counter()
         lexical.save(folder)
         seconds["bm25_save"] = round(time.perf_counter() - tick, 3)
         full["seconds"] = seconds
@@ -287,6 +443,28 @@ def write_index(root: Path, passages: Sequence[Passage], passage_vectors: np.nda
 
         milvus_store.drop(old_store, milvus_store.target_of(old_store, root))
     return full
+
+
+def document_term_ids(lexical: Lexical, spans: list[list[int]], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each document's distinct terms as sorted ids into the BM25 vocabulary, one run a document
+    (int32), and where each run starts (int64, one more than ``spans``); document k holds passages
+    ``spans[k][0]:spans[k][1]``. Read off BM25's matrix (a column of passages a term), which holds
+    every (passage, term) that ``tokenize`` found, so no text is tokenized again."""
+    owner = np.full(n, -1, dtype=np.int64)
+    for k, (first, end) in enumerate(spans):
+        if (owner[first:end] >= 0).any():
+            raise ValueError("documents' passages overlap: each document must be one run of passages")
+        owner[first:end] = k
+    matrix = lexical.bm25.scores
+    indptr, passages = np.asarray(matrix["indptr"], dtype=np.int64), np.asarray(matrix["indices"], dtype=np.int64)
+    terms = len(indptr) - 1
+    term = np.repeat(np.arange(terms, dtype=np.int64), np.diff(indptr))
+    placeholder = lexical.bm25.vocab_dict.get("\u2400")  # stands in for a passage without words
+    keep = (owner[passages] >= 0) & (term != (-1 if placeholder is None else placeholder))
+    pairs = np.unique(owner[passages[keep]] * max(terms, 1) + term[keep])
+    documents, ids = np.divmod(pairs, max(terms, 1))
+    offsets = np.searchsorted(documents, np.arange(len(spans) + 1)).astype(np.int64)
+    return ids.astype(np.int32), offsets
 
 
 def dense_structure(vectors: np.ndarray, settings: Settings) -> tuple[faiss.Index, dict]:
@@ -359,9 +537,13 @@ def load_index(index_dir: str | Path, *, check_corpus: bool = True, check_versio
         manifest = _read_manifest(root)
     except (OSError, ValueError) as exc:
         raise IndexProblem(f"index at {root} has an unreadable manifest.json ({exc}): {fix}") from None
-    # Before the file check: an index of an older format lacks this format's files.
-    if manifest.get("format") != FORMAT or (check_version and manifest.get("pipeline") != PIPELINE):
+    # Before the file check: an index of an older format lacks this format's files. A rebuild
+    # (check_version off) still reads format 3's vectors; its documents' terms are tokenized.
+    older = not check_version and manifest.get("format") == 3
+    if (manifest.get("format") != FORMAT and not older) or (check_version and manifest.get("pipeline") != PIPELINE):
         raise IndexProblem(f"index at {root} was written by another version of qa: {fix}")
+    if older:
+        missing = [name for name in missing if name not in TERM_FILES]
     if missing:
         raise IndexProblem(f"index at {root} is incomplete ({', '.join(missing)} missing): {fix}")
     try:
@@ -373,11 +555,18 @@ def load_index(index_dir: str | Path, *, check_corpus: bool = True, check_versio
         flat = faiss.read_index(str(root / "passages.faiss"),
                                 faiss.IO_FLAG_MMAP if manifest.get("dense", {}).get("kind") != "flat"
                                 else faiss.IO_FLAG_MMAP_IFC)
-        vectors = _random_access(np.load(root / "passages.npy", mmap_mode="r", allow_pickle=False))
-        sentence_vectors = _random_access(np.load(root / "sentences.npy", mmap_mode="r", allow_pickle=False))
+        vectors = Rows(root / "passages.npy")
+        sentence_vectors = Rows(root / "sentences.npy")
         sentence_rows = np.load(root / "sentences.rows.npy", allow_pickle=False)
         sources = json.loads((root / "sources.json").read_text(encoding="utf-8"))
         lexical = Lexical.load(root)
+        term_ids = term_offsets = None
+        if not older:
+            term_ids = Rows(root / "document_terms.npy")
+            term_offsets = np.load(root / "document_terms.offsets.npy", allow_pickle=False)
+            if (term_ids.ndim != 1 or term_ids.dtype != np.int32 or term_offsets.shape != (len(sources) + 1,)
+                    or (len(term_offsets) and term_offsets[-1] != len(term_ids))):
+                raise ValueError("document_terms.npy does not fit sources.json")
     except Exception as exc:  # any damaged file: faiss, numpy, json and bm25s raise their own types
         raise IndexProblem(f"index at {root} is damaged ({type(exc).__name__}: {_reason(exc)}): {fix}") from None
     counts = (len(passages), flat.ntotal, lexical.n_docs, manifest.get("passages"), len(vectors),
@@ -397,6 +586,8 @@ def load_index(index_dir: str | Path, *, check_corpus: bool = True, check_versio
         sentence_rows=sentence_rows,
         lexical=lexical,
         sources=sources,
+        term_ids=term_ids,
+        term_offsets=term_offsets,
     )
     if check_corpus:
         check_fresh(index)
@@ -413,6 +604,13 @@ def check_files(index_dir: str | Path) -> dict:
     if (remote := _remote(root)) is not None:  # its vectors and passages live in a store (Milvus)
         return remote
     missing = [name for name in FILES if not (root / name).exists()]
+    if missing and "manifest.json" not in missing:
+        try:
+            older = _read_manifest(root).get("format") != FORMAT
+        except (OSError, ValueError):
+            older = False
+        if older:  # an index of format 3 lacks the documents' terms
+            raise IndexProblem(f"index at {root} was written by another version of qa: run `qa build --index {root}`")
     if missing:
         raise IndexProblem(f"index at {root} is incomplete ({', '.join(missing)} missing): "
                            f"run `qa build --index {root}`")
@@ -439,14 +637,14 @@ def page_of(manifest: dict, source: str, offset: int) -> int | None:
     return bisect.bisect_right(starts, offset) if starts else None
 
 
-def _random_access(array: np.ndarray) -> np.ndarray:
-    """Tell the kernel a memory-mapped array is read a row here and there: without it, each
-    1.5 KB row read pages in (and counts in the resident memory) its readahead window, and
-    200 questions over a million passages touched 7.5 GB of vectors."""
-    mapped = getattr(array, "_mmap", None)
-    if mapped is not None and hasattr(mmap, "MADV_RANDOM"):
-        mapped.madvise(mmap.MADV_RANDOM)
-    return array
+def _open(owner, path: Path, *, scattered: bool = True) -> int:
+    """A read-only descriptor of ``path``, closed when ``owner`` is collected. ``scattered``: reads
+    land here and there, so the kernel reads no more than asked (no readahead around each row)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    weakref.finalize(owner, os.close, fd)
+    if scattered and hasattr(os, "posix_fadvise"):
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+    return fd
 
 
 def recorded_docs(index_dir: str | Path) -> Path | None:

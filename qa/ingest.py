@@ -11,9 +11,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from qa.config import Settings
-from qa.formats import html_paragraphs, pdf_pages, visible_text
+from qa.formats import html_paragraphs, pdf_pages
 from qa.office import docx_text, pptx_pages
-from qa.schema import Document, Span
+from qa.schema import Document, Span, visible_text
 
 log = logging.getLogger("qa")
 
@@ -47,7 +47,6 @@ _BOILERPLATE = re.compile("|".join(f"(?:{p})" for p in BOILERPLATE), re.IGNORECA
 _ESCAPE_RUN = re.compile(r"^[nt]{4,}|[nt]{4,}$")
 _ESCAPE_ONLY = re.compile(r"[nt]{1,3}")
 _LIST_OR_HEADING = re.compile(r"\s*(#{1,6}\s|[-*•]\s|\d+[.)]\s|\|)")  # "|" opens a Markdown table row
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _DATELINE = re.compile(
     r"^(\w+day,\s*)?(\w+\s+\d{1,2},\s*\d{4}|\d{1,2}\s+\w+\s+\d{4}|\d{4}-\d\d-\d\d)$", re.IGNORECASE
 )
@@ -94,15 +93,6 @@ def _wide_unicode(data: bytes) -> str | None:
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
     return None
-
-
-def replace_undecodable(text: str) -> str:
-    """``text`` with lone surrogates made U+FFFD.
-
-    Undecodable bytes reach us as lone surrogates (argv's surrogateescape, JSON ``"\\udcff"``);
-    they cannot be encoded as UTF-8, so tokenizers, loggers and the browser all reject them.
-    """
-    return _SURROGATE.sub("\ufffd", text)
 
 
 def read_text(path: str | Path) -> str:

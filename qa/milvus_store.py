@@ -16,6 +16,7 @@ import numpy as np
 
 from qa.lexical import Lexical, tokenize
 from qa.schema import Hit, Passage, Span
+from qa.text import clip
 
 log = logging.getLogger("qa")
 
@@ -214,8 +215,7 @@ def _passage(pid: int, source: str, row: dict) -> Passage:
 
 
 def _gist(exc: BaseException, limit: int = 160) -> str:
-    text = " ".join(str(getattr(exc, "message", None) or exc).split()) or type(exc).__name__  # MilvusException
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return clip(str(getattr(exc, "message", None) or exc), limit) or type(exc).__name__  # MilvusException
 
 
 class MilvusIndex:

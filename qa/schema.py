@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import bisect
+import html
 import math
+import re
 from dataclasses import dataclass
 from functools import cached_property
+
+# A character reference in markup: "&amp;", "&#233;", "&#xe9;" (the ";" is optional in HTML).
+REFERENCE = re.compile(r"&(#[xX]?[0-9a-fA-F]+|[a-zA-Z][-.a-zA-Z0-9]*);?")
 
 
 @dataclass(frozen=True)
@@ -42,8 +47,6 @@ class Document:
         """The text of ``span``, with the way back from each of its characters to ``raw``."""
         if not self.runs:
             return Visible(self.raw[span.start:span.end], ((0, span.start, span.end, True),))
-        from qa.formats import visible_text  # here, not at the top: formats imports this module
-
         return visible_text(self.raw, self.runs, span)
 
 
@@ -69,6 +72,33 @@ class Visible:
         if verbatim:
             return raw_start + i - at + (0 if first else 1)
         return raw_start if first else raw_end
+
+
+def visible_text(raw: str, runs: tuple[Span, ...], span: Span) -> Visible:
+    """What a browser shows of ``raw[span.start:span.end]``: the text of the runs inside it,
+    tags left out and character references decoded ("&amp;" -> "&"), mapped back to ``raw``."""
+    parts: list[str] = []
+    pieces: list[tuple[int, int, int, bool]] = []
+    length = 0
+
+    def add(text: str, start: int, end: int, verbatim: bool) -> None:
+        nonlocal length
+        if text:
+            parts.append(text)
+            pieces.append((length, start, end, verbatim))
+            length += len(text)
+
+    for run in runs[bisect.bisect_right(runs, span.start, key=lambda r: r.end):]:
+        if run.start >= span.end:
+            break
+        lo, hi = max(run.start, span.start), min(run.end, span.end)
+        at = lo
+        for match in REFERENCE.finditer(raw, lo, hi):
+            add(raw[at:match.start()], at, match.start(), True)
+            add(html.unescape(match.group()), match.start(), match.end(), False)
+            at = match.end()
+        add(raw[at:hi], at, hi, True)
+    return Visible("".join(parts), tuple(pieces))
 
 
 @dataclass(frozen=True)
@@ -127,6 +157,18 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Considered:
+    """A sentence the answer stage weighed: its place, P(it answers) and the features behind P."""
+
+    text: str
+    source: str
+    start: int
+    end: int
+    p: float
+    features: dict[str, float]
+
+
+@dataclass(frozen=True)
 class Answer:
     """The reply to one question, with the evidence behind it."""
 
@@ -138,8 +180,10 @@ class Answer:
     markers: tuple[tuple[int, ...], ...] = ()  # citation numbers after each sentence
     passages: tuple[Hit, ...] = ()
     searched_for: str = ""
-    confidence: float = 0.0
-    note: str = ""  # why it abstained, when a rule can say ("The closest sentence names Japan; ...")
+    confidence: float = 0.0  # P(the best sentence answers the question), from the fitted decision
+    note: str = ""  # why it abstained, when a check can say ("The closest sentence names Japan; ...")
+    vetoed_by: tuple[str, ...] = ()  # the named checks (qa.answer.checks.CHECKS) that turned the best sentence down
+    considered: tuple[Considered, ...] = ()  # the best candidates, for `qa ask --explain`
 
     def __str__(self) -> str:
         return self.text
@@ -152,6 +196,7 @@ class Answer:
             "abstained": self.abstained,
             "confidence": round(self.confidence, 4),
             "note": self.note,
+            "vetoed_by": list(self.vetoed_by),
             "text": self.text,
             "sentences": list(self.sentences),
             "markers": [list(m) for m in self.markers],
@@ -173,3 +218,13 @@ class Answer:
                 for h in self.passages
             ],
         }
+
+
+@dataclass(frozen=True)
+class Upload:
+    """What became of one file uploaded to the chat: ``status`` is "added", "unchanged" or "refused"."""
+
+    name: str
+    status: str
+    detail: str = ""
+    passages: int = 0

@@ -66,7 +66,7 @@ SQUAD = HERE.parent.parent / "shared" / "data" / "squad-v2.0-dev-half.json"
 
 def squad_docs(folder: Path, paragraphs: int) -> Path:
     """The first ``paragraphs`` paragraphs of the SQuAD half, one .txt file each."""
-    from qa.evaluate import load_squad
+    from qa.evaluation.run import load_squad
 
     _, documents = load_squad(SQUAD)
     folder.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,16 @@ from qa.lexical import tokenize
 # (subprocess with preexec_fn) does not abort in the child while Milvus's gRPC threads run.
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
+# What a test needs, as markers; each implies "slow", so `-m "not slow"` is the fast run.
+NEEDS = ("model", "browser", "stress", "quality")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if any(item.get_closest_marker(name) for name in NEEDS):
+            item.add_marker(pytest.mark.slow)
+
+
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
 EMBEDDINGS = REPO / "embeddings"
@@ -255,6 +265,16 @@ def one_error_line(capsys) -> str:
     assert lines[0].startswith("qa: error: ")
     assert out == ""
     return lines[0]
+
+
+def shared_file(path: Path) -> Path:
+    """``path`` (a file of ../shared, beside the clone); missing, it fails the test in CI and skips it elsewhere."""
+    if path.exists():
+        return path
+    message = f"{path} is missing: this test needs ../shared beside the clone"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message + " (CI must provide it)")
+    pytest.skip(message)
 
 
 def copy_seeds_index(target: Path) -> Path:

@@ -37,11 +37,11 @@ def source_index(path: str | None):
     """The real material: an index's passages (their sentences) and sentence vectors."""
     from qa.config import Settings
     from qa.embed import Encoder
-    from qa.evaluate import fresh_index, squad_corpus
+    from qa.evaluation.run import fresh_index, squad_corpus
     from qa.index import load_index
 
     if path:
-        return load_index(path, check_corpus=False)
+        return load_index(path, check_corpus=False, check_version=False)  # its texts and vectors only
     _, docs = squad_corpus(SQUAD)
     settings = Settings()
     return fresh_index(docs, docs.parent / "index", settings, Encoder(settings.model))
@@ -51,7 +51,7 @@ def questions(limit: int) -> list[str]:
     seeds = [json.loads(line)["question"] for line in (HERE / "eval" / "seed_questions.jsonl").open()]
     squad = []
     if SQUAD.exists():
-        from qa.evaluate import load_squad
+        from qa.evaluation.run import load_squad
 
         squad = [q.question for q in load_squad(SQUAD)[0]]
     rng = np.random.default_rng(1)
@@ -132,14 +132,32 @@ def synthesize(root: Path, n: int, source, *, approximate_above: int, noise: flo
     seconds["write"] = time.perf_counter() - tick
     seconds["dense"] = full["seconds"]["dense"]
     seconds["bm25"] += full["seconds"]["bm25_save"]
+    seconds["document_terms"] = full["seconds"].get("document_terms", 0.0)  # 0: an index of format 3
     return {"seconds": {k: round(v, 1) for k, v in seconds.items()}, "dense": full["dense"]}
 
 
-def rss_mb() -> float:
+def rss_mb(field: str = "VmRSS") -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def mapped_mb(folder: Path) -> dict:
+    """Resident MB of this process by mapping (/proc/self/smaps): each file of ``folder`` by name,
+    then other files (libraries, the model) and anonymous memory."""
+    files = {os.path.realpath(Path(d) / f): os.path.relpath(Path(d) / f, folder)
+             for d, _, names in os.walk(folder, followlinks=True) for f in names}
+    sizes: dict[str, float] = {}
+    name = "anonymous"
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        head = line.split(maxsplit=5)
+        if len(head) >= 5 and "-" in head[0] and len(head[1]) == 4:  # a mapping's first line
+            path = head[5].strip() if len(head) == 6 else ""
+            name = files.get(path, "other files" if path.startswith("/") else "anonymous")
+        elif head[0] == "Rss:":
+            sizes[name] = sizes.get(name, 0.0) + int(head[1]) / 1024
+    return {k: round(v, 1) for k, v in sorted(sizes.items(), key=lambda kv: -kv[1]) if v >= 0.05}
 
 
 def measure(index_dir: Path, qs: list[str], k: int = 20) -> dict:
@@ -168,6 +186,8 @@ def measure(index_dir: Path, qs: list[str], k: int = 20) -> dict:
         ms.append((time.perf_counter() - tick) * 1000)
         cpu.append((time.process_time() - cpu_tick) * 1000)
     asked = rss_mb()
+    by_mapping = mapped_mb(index_dir)
+    anon, files = rss_mb("RssAnon"), rss_mb("RssFile")
     vectors = encoder.encode(qs)
     found = []
     for v in vectors:
@@ -182,7 +202,9 @@ def measure(index_dir: Path, qs: list[str], k: int = 20) -> dict:
         exact = set(np.argsort(-exact_scores[:, j], kind="stable")[:k].tolist())
         recalls.append(len(got & exact) / k)
     return {"load_seconds": round(load_seconds, 2), "rss_encoder_mb": round(base), "rss_loaded_mb": round(loaded),
-            "rss_after_asks_mb": round(asked), "ask_p50_ms": round(statistics.median(ms), 1),
+            "rss_after_asks_mb": round(asked), "rss_after_asks_anon_mb": round(anon),
+            "rss_after_asks_file_mb": round(files), "rss_after_asks_by_mapping_mb": by_mapping,
+            "ask_p50_ms": round(statistics.median(ms), 1),
             "ask_p95_ms": round(statistics.quantiles(ms, n=20)[-1], 1), "questions": len(qs),
             # CPU time of all the process' threads: what the wall time would be on an idle machine, or more.
             "ask_cpu_p50_ms": round(statistics.median(cpu), 1),
@@ -221,9 +243,13 @@ def run(n: int, *, n_questions: int, approximate_above: int, out: Path | None, s
 def show(r: dict) -> str:
     b = r["build"]["seconds"]
     return (f"{r['passages']:>9,} passages [{r['dense']['kind']}]: build {r['build']['total_seconds']} s "
-            f"(text {b['text']}, vectors {b['vectors']}, bm25 {b['bm25']}, dense {b['dense']}, write {b['write']}); "
+            f"(text {b['text']}, vectors {b['vectors']}, bm25 {b['bm25']}, dense {b['dense']}, write {b['write']}, "
+            f"of which document terms {b.get('document_terms', 0)}); "
             f"disk {r['disk_mb']['total']} MB; RSS after load {r['rss_loaded_mb']} MB "
-            f"(encoder alone {r['rss_encoder_mb']} MB; after asks {r['rss_after_asks_mb']} MB); "
+            f"(encoder alone {r['rss_encoder_mb']} MB; after asks {r['rss_after_asks_mb']} MB: "
+            f"{r['rss_after_asks_anon_mb']} MB anonymous, {r['rss_after_asks_file_mb']} MB file pages, of the index "
+            f"{ {k: v for k, v in r['rss_after_asks_by_mapping_mb'].items() if k not in ('anonymous', 'other files')} }"
+            "); "
             f"ask() p50 {r['ask_p50_ms']} ms, p95 {r['ask_p95_ms']} ms (CPU time p50 {r['ask_cpu_p50_ms']} ms, "
             f"p95 {r['ask_cpu_p95_ms']} ms; load average {r['load_average']}); recall@20 vs exact {r['recall@20']}")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +14,7 @@ from qa.config import Settings
 from qa.index import build_index
 from qa.ingest import read_text
 
-from conftest import REPO, FakeEncoder, make_pdf
+from conftest import REPO, FakeEncoder, make_pdf, shared_file
 
 FAKE_QUESTIONS = [
     "What water temperature does good sencha need?",
@@ -144,7 +145,7 @@ def question_rows():
     for path in QUESTION_FILES:
         name = path.parent.parent.name  # "shared" or "tests"
         if not path.exists():
-            rows.append(pytest.param(None, marks=pytest.mark.skip(reason=f"{path} is missing"), id=name))
+            rows.append(pytest.param(path, id=f"{name}-missing"))  # the test fails in CI, skips elsewhere
             continue
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if not line.strip():
@@ -154,9 +155,11 @@ def question_rows():
     return rows
 
 
-@pytest.mark.slow
+@pytest.mark.model
 @pytest.mark.parametrize("row", question_rows())
 def test_seed_questions_keep_the_offset_contract(real_engine, row):
+    if isinstance(row, Path):
+        shared_file(row)
     answer = real_engine.ask(row["question"])
     assert_offset_contract(answer)
     for c in answer.citations:
@@ -164,7 +167,7 @@ def test_seed_questions_keep_the_offset_contract(real_engine, row):
     assert answer.abstained == (answer.citations == ())
 
 
-@pytest.mark.slow
+@pytest.mark.model
 def test_ask_loads_the_real_engine_once(real_engine, monkeypatch):
     monkeypatch.delenv("QA_MODEL", raising=False)
     index_dir = real_engine.index.root  # a folder only this session knows, so the cache starts empty
@@ -216,7 +219,7 @@ def test_name_vectors_embed_each_name_once(fake_engine, monkeypatch):
     assert first.shape[0] == 3 and (first[0] == first[2]).all() and (first[1] == second[0]).all()
 
 
-@pytest.mark.slow
+@pytest.mark.model
 def test_a_sentence_about_another_country_is_no_answer(real_engine):
     # The Regus report gives China's and India's figures, never Korea's.
     answer = real_engine.ask("How optimistic are Korean businesses about social media bringing customer inquiries?")

@@ -135,7 +135,22 @@ def test_ask_prints_the_rendered_answer(fake_model, corpus, tmp_path, capsys):
     assert "[1]" in out and "Sources:" in out and "page.html" in out
 
 
-@pytest.mark.slow
+def test_ask_explain_prints_intent_candidates_and_vetoes(fake_model, corpus, tmp_path, capsys):
+    assert main(["build", "--docs", str(corpus), "--index", str(tmp_path / "index")]) == 0
+    capsys.readouterr()
+    question = "How long do cast iron kettles from Morioka keep water hot?"
+    assert main(["ask", question, "--explain", "--index", str(tmp_path / "index")]) == 0
+    out = capsys.readouterr().out
+    assert "intent: kind amount" in out and "vetoed by:" in out
+    assert "1. P " in out and "cosine " in out and "check_lacks_amount " in out
+    assert main(["ask", question, "--explain", "--json", "--index", str(tmp_path / "index")]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["explain"]["intent"]["kind"] == "amount" and data["explain"]["intent"]["asks_amount"] is True
+    best = data["explain"]["candidates"][0]
+    assert best["p"] == pytest.approx(data["confidence"], abs=1e-4) and "coverage" in best["features"]
+
+
+@pytest.mark.model
 def test_ask_json_with_the_real_model(real_engine, capsys, monkeypatch):
     monkeypatch.delenv("QA_MODEL", raising=False)
     index_dir = str(real_engine.index.root)

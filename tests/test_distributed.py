@@ -68,7 +68,7 @@ def assert_same_index(got: Path, want: Path) -> None:
         assert (got / name).read_bytes() == (want / name).read_bytes(), name
 
 
-@pytest.mark.slow  # the real model, on a real cluster
+@pytest.mark.model  # on a real cluster
 def test_ray_build_is_the_local_build(cluster, local, tmp_path):
     docs, baseline, local_out, local_err = local
     out, err, code = build(docs, tmp_path / "ray", "--ray", cluster.address)
@@ -90,7 +90,7 @@ def test_ray_build_is_the_local_build(cluster, local, tmp_path):
         assert on_ray.ask(row["question"]).to_dict() == on_local.ask(row["question"]).to_dict()
 
 
-@pytest.mark.slow  # the real model, on a real cluster
+@pytest.mark.model  # on a real cluster
 def test_killed_worker_is_retried_or_fails_cleanly(cluster, local, tmp_path):
     """A Ray worker killed mid-build: Ray restarts it and the build ends with the local build's
     index, or the build fails with one line and writes nothing."""
@@ -117,7 +117,7 @@ def test_killed_worker_is_retried_or_fails_cleanly(cluster, local, tmp_path):
     assert not list(tmp_path.glob(".ray.building-*"))  # no half-written index left beside it
 
 
-@pytest.mark.slow  # the real model, on a real cluster
+@pytest.mark.model  # on a real cluster
 def test_workers_that_cannot_embed_fail_in_one_line(cluster, local, tmp_path):
     """Every worker fails (a model folder whose weights are missing): one line, nothing written."""
     docs, _, _, _ = local

@@ -33,7 +33,7 @@ def sample_texts() -> list[str]:
     return passages[:40] + odd
 
 
-@pytest.mark.slow
+@pytest.mark.model
 def test_onnx_and_torch_give_the_same_vectors():
     onnx, torch = Encoder(backend="onnx"), Encoder(backend="torch")
     texts = sample_texts()
@@ -44,7 +44,7 @@ def test_onnx_and_torch_give_the_same_vectors():
     assert (onnx.backend, torch.backend) == ("onnx", "torch")
 
 
-@pytest.mark.slow
+@pytest.mark.model
 def test_auto_exports_once_into_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     first = Encoder()
@@ -74,7 +74,7 @@ def unchecked_cache(tmp_path, monkeypatch):
     return target
 
 
-@pytest.mark.slow
+@pytest.mark.model
 def test_the_light_path_gives_pytorchs_vectors_without_importing_torch(unchecked_cache):
     texts = sample_texts()
     light = Encoder()
@@ -90,7 +90,7 @@ def test_the_light_path_gives_pytorchs_vectors_without_importing_torch(unchecked
     assert "Facebook ranks first" in out and "HEAVY []" in out
 
 
-@pytest.mark.slow
+@pytest.mark.model
 def test_a_failing_export_falls_back_to_torch_with_one_warning(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # nothing exported yet
     def broken(first, path):
@@ -107,7 +107,7 @@ def test_a_failing_export_falls_back_to_torch_with_one_warning(tmp_path, monkeyp
         Encoder(backend="onnx").encode(["tea"])
 
 
-@pytest.mark.slow
+@pytest.mark.model
 @pytest.mark.parametrize("fault, message", [("skew", "differ from PyTorch's"), ("crash", "graph crashed")])
 def test_an_export_that_misbehaves_is_not_used(unchecked_cache, monkeypatch, caplog, fault, message):
     import onnxruntime

@@ -14,8 +14,9 @@ import pytest
 
 import qa.index
 from qa import __version__
-from qa.index import FILES, IndexProblem, build_index, load_index
+from qa.index import FILES, TERM_FILES, DocumentTerms, IndexProblem, Rows, build_index, document_term_ids, load_index
 from qa.ingest import corpus_hash, file_digests, load_corpus
+from qa.lexical import Lexical, tokenize
 from qa.passages import make_passages
 
 from conftest import EMBEDDINGS, SEEDS, FakeEncoder
@@ -380,7 +381,7 @@ def test_a_large_index_parses_passages_on_demand(fake_index, monkeypatch):
     lazy = load_index(fake_index.root)
     assert lazy.passages._all is None and lazy.passages == fake_index.passages
     assert lazy.passages[-1] == fake_index.passages[-1] and lazy.passages[1:3] == fake_index.passages[1:3]
-    assert isinstance(lazy.vectors, np.memmap) and isinstance(lazy.sentence_vectors, np.memmap)
+    assert isinstance(lazy.vectors, Rows) and isinstance(lazy.sentence_vectors, Rows)
     path = fake_index.root / "passages.jsonl"
     path.write_text(path.read_text().replace('"id": 1,', '"id": 7,'))  # same size, wrong row
     with pytest.raises(IndexProblem, match="qa build"):
@@ -412,3 +413,92 @@ def test_above_the_threshold_the_dense_index_is_approximate(corpus, tmp_path, fa
     _, ids = loaded.faiss.search(query, 5)
     exact = np.argsort(-(np.asarray(loaded.vectors) @ query[0]), kind="stable")[:5]
     assert len(set(ids[0]) & set(exact)) >= 4  # 8-bit vectors may swap near ties at the edge
+
+
+@pytest.mark.parametrize("which", ["seeds", "fake"])
+def test_stored_document_terms_read_as_the_tokenized_frozenset(which, fake_index):
+    index = load_index(EMBEDDINGS) if which == "seeds" else fake_index
+    questions = [json.loads(line)["question"] for line in (SEEDS.parent / "tests" / "eval" /
+                                                             "seed_questions.jsonl").open(encoding="utf-8")]
+    asked = [set(tokens) for tokens in tokenize(questions + ["tea kettle green", ""])]
+    every = set().union(*(index.tokenized_terms(s) for s in index.sources))
+    assert len(index.sources) > 1 and every
+    for source in index.sources:
+        old, new = index.tokenized_terms(source), index.document_terms(source)
+        assert isinstance(new, DocumentTerms) and old  # a document has words
+        assert new == old and old == new and len(new) == len(old)
+        assert sorted(new) == sorted(old)  # iteration: each term once, nothing else
+        assert [t in new for t in sorted(every) + ["", "zzzz", "\u2400"]] == \
+               [t in old for t in sorted(every) + ["", "zzzz", "\u2400"]]
+        assert 3 not in new and None not in new
+        for terms in asked + [every]:
+            both = terms & new
+            assert both == terms & old and type(both) is set  # what rank.py's `terms & document_terms` gets
+            assert frozenset(terms) & new == frozenset(terms) & old
+            assert new & terms == old & terms and new - terms == old - terms
+    assert index.document_terms("no such file.txt") == frozenset()
+
+
+def test_document_term_ids_leave_out_the_placeholder_of_a_passage_without_words():
+    texts = ["a b ! 1", "Green tea kettles boil", "the kettle", "tea tea"]  # the first has no token
+    lexical = Lexical.build(texts)
+    ids, offsets = document_term_ids(lexical, [[0, 2], [2, 4]], len(texts))
+    words = {i: t for t, i in lexical.bm25.vocab_dict.items()}
+    assert tokenize(texts[:1]) == [[]] and ids.dtype == np.int32 and offsets.tolist() == [0, 4, 6]
+    assert [words[i] for i in ids[:4]] == sorted(tokenize(texts[1:2])[0])
+    assert [words[i] for i in ids[4:]] == sorted({"kettl", "tea"})
+    with pytest.raises(ValueError, match="overlap"):
+        document_term_ids(lexical, [[0, 3], [2, 4]], len(texts))
+
+
+def test_rows_read_like_the_array(tmp_path):
+    array = np.arange(40, dtype=np.float32).reshape(10, 4)
+    np.save(tmp_path / "a.npy", array)
+    rows = Rows(tmp_path / "a.npy")
+    assert rows.shape == (10, 4) and rows.dtype == np.float32 and len(rows) == 10 and rows.ndim == 2
+    np.testing.assert_array_equal(np.asarray(rows), array)
+    np.testing.assert_array_equal(rows.astype(np.float64), array.astype(np.float64))
+    for key in (3, -1, np.int64(9), slice(2, 5), slice(None), slice(8, 20), slice(5, 2), slice(None, None, 3)):
+        np.testing.assert_array_equal(rows[key], array[key])
+    for ids in ([7, 2, 3, 2, 9], np.array([], dtype=np.int64), np.array([-1, 0]), np.arange(10)):
+        np.testing.assert_array_equal(rows[ids], array[ids])
+    for bad in (10, -11, [3, 10]):
+        with pytest.raises(IndexError):
+            rows[bad]
+    np.save(tmp_path / "b.npy", np.arange(5, dtype=np.int32))
+    np.testing.assert_array_equal(Rows(tmp_path / "b.npy")[1:4], [1, 2, 3])
+    (tmp_path / "c.npy").write_bytes((tmp_path / "a.npy").read_bytes()[:-8])
+    with pytest.raises(ValueError, match="bytes"):
+        Rows(tmp_path / "c.npy")
+
+
+def test_questions_leave_no_index_file_mapped(fake_index, fake_encoder, fake_settings):
+    """Rows read through a map stay resident (about 1 MB a scattered row here): they are read with pread."""
+    from qa.api import Engine
+
+    maps = Path("/proc/self/maps")
+    if not maps.exists():
+        pytest.skip("no /proc")
+    index = load_index(fake_index.root)
+    for question in ("Which kettle boils green tea?", "Who wrote the post?"):
+        Engine(index, fake_encoder, fake_settings).ask(question)
+    mapped = maps.read_text()
+    for name in ("passages.npy", "sentences.npy", "passages.jsonl", "document_terms.npy"):
+        assert str(index.root / name) not in mapped
+
+
+def test_a_rebuild_reads_the_vectors_of_a_format_3_index(fake_index, corpus, fake_settings):
+    for name in TERM_FILES:
+        (fake_index.root / name).unlink()
+    path = fake_index.root / "manifest.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "format": 3}))
+    for check in (load_index, qa.index.check_files):
+        with pytest.raises(IndexProblem) as info:
+            check(fake_index.root)
+        assert str(info.value) == f"index at {fake_index.root} was written by another version of qa: " \
+                                  f"run `qa build --index {fake_index.root}`"
+    older = load_index(fake_index.root, check_corpus=False, check_version=False)
+    assert older.term_ids is None and older.document_terms("post.txt") == older.tokenized_terms("post.txt")
+    rebuilt = build_index(corpus, fake_index.root, settings=fake_settings, encoder=FakeEncoder())
+    assert rebuilt.manifest["embedded"] == 0 and rebuilt.manifest["format"] == qa.index.FORMAT
+    assert all(rebuilt.document_terms(s) == rebuilt.tokenized_terms(s) for s in rebuilt.sources)

@@ -133,7 +133,7 @@ def test_missing_collection_is_an_index_problem(both):
         load_index(milvus.root)
 
 
-@pytest.mark.slow
+@pytest.mark.model
 def test_seed_answers_identical_on_milvus_lite(tmp_path):
     """The real model over the seeds: every seed question answered and cited the same from Milvus Lite."""
     from qa.config import Settings

@@ -5,8 +5,8 @@ file, truncated FAISS, damaged vectors/passages/manifest, stale corpus, failed b
 between the two renames, dead temp folders), test_ingest.py (binary, empty, blank and
 undecodable files, Latin-1, an outward file link, hidden files), test_cli.py (empty and
 punctuation questions, stale index, empty corpus folder), test_api.py (question limits, an
-index of another model or dimension), test_ui.py (`qa chat` on a missing FAISS file or a
-stale index, concurrent uploads). The loopback load test lives in test_load.py.
+index of another model or dimension), chat/test_app.py (`qa chat` on a missing FAISS file or a
+stale index, concurrent uploads). The loopback load test lives in chat/test_load.py.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from pathlib import Path
 
 import pytest
 
+import qa.chat.app
+import qa.chat.uploads
 import qa.cli
-import qa.ui
-import qa.uploads
 from qa.api import check_question
 from qa.config import Settings
 from qa.index import IndexProblem, build_index, load_index
@@ -107,7 +107,7 @@ def chat(tmp_path_factory) -> dict:
     settings, encoder = Settings(model="fake-hash-64"), FakeEncoder()
     engine = Engine(build_index(write_corpus(root / "docs"), root / "index", settings=settings, encoder=encoder),
                     encoder, settings)
-    app = qa.ui.build_app(qa.uploads.Library(engine))
+    app = qa.chat.app.build_app(qa.chat.uploads.Library(engine))
     handlers = {fn.name: fn.fn for fn in app.fns.values()}
     return {name: handlers[name] for name in ("echo", "reply", "ask")}
 
@@ -150,7 +150,7 @@ def test_odd_question_through_the_ask_endpoint_function(chat, case):
         assert "question" in str(info.value) and "\n" not in str(info.value)
     else:
         data = chat["ask"](question)
-        assert isinstance(data["text"], str) and data["abstained"] in (True, False)
+        assert isinstance(data["text"], str) and data["abstained"] is (data["citations"] == [])
         json.dumps(data, ensure_ascii=False).encode()  # serialisable and printable: no lone surrogates
     assert chat["ask"](GOOD)["abstained"] is False
 
@@ -162,7 +162,7 @@ def test_the_same_question_asked_1000_times_in_a_row(fake_engine):
         assert fake_engine.ask(GOOD).to_dict() == first
 
 
-@pytest.mark.slow
+@pytest.mark.model
 def test_undecodable_bytes_reach_the_real_model_safely(real_engine):
     """The Hugging Face tokenizer raises TypeError on lone surrogates, in the question or the search."""
     question = "Which SNS ranks first among Japanese users? \udcff"
@@ -492,7 +492,7 @@ def no_server(monkeypatch):
     def launch(*args, **kwargs):
         raise AssertionError("qa chat started a server on a broken index")
 
-    monkeypatch.setattr(qa.ui, "launch", launch)
+    monkeypatch.setattr(qa.chat.app, "launch", launch)
 
 
 def refused_quickly(index: Path, capsys) -> str:
@@ -552,7 +552,7 @@ def leftovers(index: Path) -> list[str]:
     return sorted(p.name for p in index.parent.iterdir() if p.name.startswith(f".{index.name}."))
 
 
-@pytest.mark.slow
+@pytest.mark.stress
 def test_builds_killed_at_random_moments_leave_the_previous_index(helper, corpus, tmp_path):
     index = tmp_path / "index"
     build = [sys.executable, str(helper), "build", "--docs", str(corpus), "--index", str(index)]

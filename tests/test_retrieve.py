@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qa.config import Settings
 from qa.lexical import tokenize
 from qa.retrieve import search
 
@@ -97,7 +96,6 @@ def test_convex_weights_match_brute_force(fake_index, fake_encoder, everything, 
     assert_matches(hits, reference(fake_index, vector, tokens, settings, "hybrid"))
 
 
-@pytest.mark.skipif(not hasattr(Settings(), "sentence_weight"), reason="no sentence signal in this version")
 @pytest.mark.parametrize("text", QUERIES)
 @pytest.mark.parametrize("weight", [0.0, 0.5, 1.0])
 def test_sentence_weights_match_brute_force(fake_index, fake_encoder, everything, text, weight):

@@ -8,7 +8,7 @@ import scale
 from conftest import EMBEDDINGS
 
 
-@pytest.mark.slow
+@pytest.mark.stress
 def test_a_synthesized_index_of_20k_passages_answers_with_exact_citations(tmp_path):
     result = scale.run(20_000, n_questions=40, approximate_above=5_000, out=tmp_path, source=str(EMBEDDINGS))
     assert result["dense"]["kind"] == "ivf-sq8" and result["dense"]["lists"] >= 64

@@ -1,0 +1,137 @@
+"""Decide: P(this sentence answers the question) from a fitted model, and the threshold to answer.
+
+The model is gradient-boosted trees fitted by ``qa train`` (LightGBM) and shipped as plain
+JSON arrays in ``qa/answer/model/``; evaluating them here takes a few array operations, so the
+query path needs neither LightGBM nor the pandas and scikit-learn it imports (4.5 s cold).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from qa.answer.features import FEATURES
+
+MODEL_DIR = Path(__file__).resolve().parent / "model"
+MODEL_FILE = "decision.json"  # the trees
+MANIFEST_FILE = "manifest.json"  # how they were fitted, on what, and how they scored held out
+
+
+@dataclass(frozen=True)
+class Trees:
+    """An ensemble of binary trees as flat arrays: node i of tree t splits ``feature[t, i]`` at
+    ``threshold[t, i]`` (go left when the value is at most it); a leaf has ``feature`` -1."""
+
+    feature: np.ndarray  # (trees, nodes) int32
+    threshold: np.ndarray  # (trees, nodes) float64
+    left: np.ndarray  # (trees, nodes) int32
+    right: np.ndarray  # (trees, nodes) int32
+    value: np.ndarray  # (trees, nodes) float64, leaves only
+    depth: int
+
+    def margin(self, x: np.ndarray) -> np.ndarray:
+        """The summed leaf values for each row of ``x`` (rows, features)."""
+        trees = np.arange(self.feature.shape[0])[:, None]
+        node = np.zeros((self.feature.shape[0], len(x)), dtype=np.int32)
+        rows = np.arange(len(x))[None, :]
+        for _ in range(self.depth):
+            f = self.feature[trees, node]
+            inner = f >= 0
+            go_left = x[rows, np.where(inner, f, 0)] <= self.threshold[trees, node]
+            step = np.where(go_left, self.left[trees, node], self.right[trees, node])
+            node = np.where(inner, step, node)
+        return self.value[trees, node].sum(axis=0)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """P(positive) of each row."""
+        return 1.0 / (1.0 + np.exp(-self.margin(np.asarray(x, dtype=np.float64))))
+
+    def to_dict(self) -> dict:
+        return {"depth": self.depth, **{k: getattr(self, k).tolist() for k in
+                                         ("feature", "threshold", "left", "right", "value")}}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Trees:
+        return cls(np.asarray(data["feature"], np.int32), np.asarray(data["threshold"], np.float64),
+                   np.asarray(data["left"], np.int32), np.asarray(data["right"], np.int32),
+                   np.asarray(data["value"], np.float64), int(data["depth"]))
+
+    @classmethod
+    def from_lightgbm(cls, dump: dict) -> Trees:
+        """Flatten ``Booster.dump_model()``: every split is numerical ``<=``, no value is missing."""
+        flat = [_flatten(info["tree_structure"]) for info in dump["tree_info"]]
+        width = max(len(nodes) for nodes in flat)
+        arrays = {k: np.full((len(flat), width), fill, dtype) for k, fill, dtype in
+                  (("feature", -1, np.int32), ("threshold", 0.0, np.float64), ("left", 0, np.int32),
+                   ("right", 0, np.int32), ("value", 0.0, np.float64))}
+        depth = 0
+        for t, nodes in enumerate(flat):
+            for i, (feature, threshold, left, right, value, level) in enumerate(nodes):
+                for key, item in zip(("feature", "threshold", "left", "right", "value"),
+                                     (feature, threshold, left, right, value)):
+                    arrays[key][t, i] = item
+                depth = max(depth, level)
+        return cls(**arrays, depth=depth)
+
+
+def _flatten(root: dict) -> list[tuple]:
+    """Nodes in breadth-first order: (feature, threshold, left, right, value, depth)."""
+    nodes: list[list] = []
+    queue = [(root, 0)]
+    while queue:
+        node, level = queue.pop(0)
+        i = len(nodes)
+        nodes.append([-1, 0.0, i, i, float(node.get("leaf_value", 0.0)), level])
+        if "split_index" in node:
+            if node.get("decision_type", "<=") != "<=":
+                raise ValueError(f"unsupported split {node['decision_type']!r}: refit with `qa train`")
+            nodes[i][0], nodes[i][1] = int(node["split_feature"]), float(node["threshold"])
+            nodes[i][2] = len(nodes) + len(queue)
+            nodes[i][3] = nodes[i][2] + 1
+            queue += [(node["left_child"], level + 1), (node["right_child"], level + 1)]
+    return [tuple(n) for n in nodes]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The fitted model, the P under which a reply abstains, and the checks that veto."""
+
+    trees: Trees
+    threshold: float
+    vetoes: tuple[str, ...]
+    manifest: dict
+    runner_up_share: float = 0.5  # a runner-up is quoted when its P is at least this share of the best's
+
+    def scores(self, intent, cands: list, features: np.ndarray) -> np.ndarray:
+        """P(each candidate answers the question): what the reply ranks sentences by."""
+        return self.trees.predict(features) if len(features) else np.zeros(0)
+
+    def confidence(self, intent, best) -> float:
+        """The reply's confidence: the best candidate's P."""
+        return best.score
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@lru_cache(maxsize=4)
+def load(folder: str | Path = MODEL_DIR) -> Decision:
+    """The decision shipped in ``folder``; a missing, altered or outdated one says `qa train`."""
+    folder = Path(folder)
+    try:
+        manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
+        if digest(folder / MODEL_FILE) != manifest["sha256"]:
+            raise ValueError(f"{folder / MODEL_FILE} does not match its manifest")
+        if tuple(manifest["features"]) != FEATURES:
+            raise ValueError("the model was fitted on other features than this version computes")
+        trees = Trees.from_dict(json.loads((folder / MODEL_FILE).read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"the answer model in {folder} cannot be used ({exc}): run `qa train`") from None
+    return Decision(trees, float(manifest["threshold"]), tuple(manifest.get("vetoes", ())), manifest,
+                    float(manifest.get("runner_up_share", 0.5)))

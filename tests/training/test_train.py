@@ -1,0 +1,65 @@
+"""Training: qa train runs end to end on a small sample; the threshold and runner-up rules pick what they say."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from qa import cli
+from qa.answer.decide import MANIFEST_FILE, load
+from qa.answer.features import FEATURES
+from qa.training.train import SHARED_DATA
+
+from conftest import shared_file
+
+
+@pytest.mark.model
+def test_training_runs_on_a_small_sample(tmp_path, capsys):
+    for name in ("squad-v2.0-dev-half.json", "squad-v1.1-dev-train16.json"):
+        shared_file(SHARED_DATA / name)
+    out = tmp_path / "model"
+    assert cli.main(["train", "--articles", "1", "--rounds", "20", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| sentence@1 |" in printed and "threshold" in printed
+    manifest = json.loads((out / MANIFEST_FILE).read_text())
+    assert manifest["articles_per_file"] == 1 and manifest["rounds"] == 20
+    assert manifest["examples"]["positives"] > 0
+    assert {"answerable", "unanswerable", "out_of_corpus", "near_miss"} <= set(manifest["heldout"]["questions"])
+    decision = load(out)
+    p = decision.scores(None, [], np.zeros((3, len(FEATURES)), dtype=np.float32))
+    assert p.shape == (3,) and np.all((p > 0) & (p < 1))
+
+
+def test_the_runner_up_share_stops_where_extra_sentences_stop_paying():
+    from qa.training.train import choose_runner_up
+
+    # Three answerable questions, three candidates each: the answer is first; second, at 0.4 of
+    # the best's P; third, at 0.01 of it (behind a runner-up at 0.5).
+    p = np.array([0.9, 0.1, 0.05, 0.5, 0.2, 0.1, 0.8, 0.4, 0.008])
+    labels = [np.array([True, False, False]), np.array([False, True, False]), np.array([False, False, True])]
+    rows = [{"kind": "answerable", "labels": lab} for lab in labels]
+    q = np.repeat(np.arange(3), 3)
+    share, curve = choose_runner_up(rows, q, p, threshold=0.3)
+    assert curve[0]["share"] == 0.5 and curve[0]["hit"] == round(1 / 3, 4)
+    assert share == 0.4  # quoting 0.4-runner-ups finds the second answer; lower shares find nothing more
+    assert choose_runner_up(rows, q, p, threshold=0.95) == (0.5, [{"share": s, "hit": 0.0, "sentences": 1.0}
+                                                               for s in (0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.07,
+                                                                         0.05, 0.03, 0.02)])
+
+
+def test_the_threshold_counts_negatives_at_the_stated_mix():
+    from qa.training.train import ANSWERABLE_PER_NEGATIVE, TARGET_PRECISION, choose_threshold
+
+    assert (ANSWERABLE_PER_NEGATIVE, TARGET_PRECISION) == (2.0, 0.85)
+    # 20 answerable questions at P 0.5-0.95 (and one at 0.05), 20 negatives at P 0.01-0.2.
+    outcome = ([{"kind": "answerable", "p": 0.5 + i / 40} for i in range(19)] + [{"kind": "answerable", "p": 0.05}]
+               + [{"kind": "out_of_corpus", "p": 0.01 * (i + 1)} for i in range(20)])
+    # Each negative counts half (20 answerable to 20 negatives, stated 2 to 1). Abstaining up to
+    # 0.2 takes the answerable one at 0.05 and all 20 negatives: 10 / 11 = 0.91 right; the next
+    # question up is answerable: 10 / 12 = 0.83, under 0.85.
+    assert abs(choose_threshold(outcome) - 0.2) < 1e-6
+    # Twice as many negatives change nothing: they are weighted back to the stated mix.
+    assert abs(choose_threshold([*outcome, *outcome[20:]]) - 0.2) < 1e-6
+    assert choose_threshold([{"kind": "answerable", "p": 0.3}]) == 0.0
