@@ -71,31 +71,6 @@ class Lexical:
             return np.zeros(self.n_docs, dtype=np.float32)
         return np.asarray(self.bm25.get_scores(known), dtype=np.float32)
 
-    def term_scores(self, query_tokens: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """The passages that use a query term (ascending ids) and their BM25 scores, float32.
-
-        Bit for bit ``scores(query_tokens)`` at those ids (every other passage scores 0), at
-        the cost of the query terms' postings instead of the corpus size: each passage adds its
-        terms' precomputed scores in the query's order, in float32, as bm25s does into a dense array.
-        """
-        matrix, vocab = self.bm25.scores, self.bm25.vocab_dict
-        indptr, indices, data = matrix["indptr"], matrix["indices"], matrix["data"]
-        if getattr(self.bm25, "nonoccurrence_array", None) is not None:  # BM25L/BM25+: every passage scores
-            return np.arange(self.n_docs), self.scores(query_tokens)
-        # A term without a column (bm25s' empty-string term) has no postings.
-        columns = [(int(indptr[t]), int(indptr[t + 1])) for t in (vocab[w] for w in query_tokens if w in vocab)
-                   if t + 1 < len(indptr)]
-        if not columns:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        ids, inverse = np.unique(np.concatenate([indices[a:b] for a, b in columns]), return_inverse=True)
-        scores = np.zeros(len(ids), dtype=np.dtype(self.bm25.dtype))
-        at = 0
-        for a, b in columns:
-            # A column names each passage once, so one fancy-indexed add per term is exact.
-            scores[inverse[at:at + b - a]] += data[a:b]
-            at += b - a
-        return ids.astype(np.int64), np.asarray(scores, dtype=np.float32)
-
     def save(self, folder: Path) -> None:
         self.bm25.save(str(folder / "bm25"), show_progress=False)
         (folder / "idf.json").write_text(json.dumps({"n_docs": self.n_docs, "idf": self.idf}, sort_keys=True))

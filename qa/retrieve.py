@@ -28,8 +28,7 @@ def search(
         return index.search(query_vector, query_tokens, settings=settings, k=k, mode=mode)
     n = len(index.passages)
     c = min(settings.candidates, n)
-    # Only the passages that use a query term score above 0: a question costs its terms' postings.
-    lexical_ids, lexical_scores = index.lexical.term_scores(query_tokens)
+    lexical = index.lexical.scores(query_tokens)
     pool = []
     if mode != "bm25":
         if hasattr(index.faiss, "nprobe"):  # an approximate index: how much of it a question scans
@@ -37,11 +36,12 @@ def search(
         _, ids = index.faiss.search(query_vector.reshape(1, -1).astype(np.float32), c)
         pool.append(ids[0][ids[0] >= 0])
     if mode != "dense":
-        pool.append(_top_positive(lexical_ids, lexical_scores, c, n))
+        top = _top(lexical, c)
+        pool.append(top[lexical[top] > 0])
     candidates = np.unique(np.concatenate(pool)) if pool else np.arange(0)
     # The dense baseline is plain passage cosine; the hybrid adds the sentence signal.
     dense = dense_scores(index, query_vector, candidates, settings=settings, sentences=mode != "dense")
-    lex = scores_at(lexical_ids, lexical_scores, candidates)
+    lex = lexical[candidates]
     if mode == "dense":
         fused = dense
     elif mode == "bm25":
@@ -104,35 +104,6 @@ def rrf(dense: np.ndarray, lexical: np.ndarray, *, k: int) -> np.ndarray:
         ranks[np.lexsort((np.arange(len(scores)), -scores))] = np.arange(1, len(scores) + 1)
         fused += 1.0 / (k + ranks)
     return fused.astype(np.float32)
-
-
-def scores_at(ids: np.ndarray, scores: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """The scores of passages ``wanted`` given those of ``ids`` (ascending); 0 for the others."""
-    out = np.zeros(len(wanted), dtype=np.float32)
-    if len(ids) == 0 or len(wanted) == 0:
-        return out
-    at = np.minimum(np.searchsorted(ids, wanted), len(ids) - 1)
-    found = ids[at] == wanted
-    out[found] = scores[at[found]]
-    return out
-
-
-def _top_positive(ids: np.ndarray, scores: np.ndarray, c: int, n: int) -> np.ndarray:
-    """The ids of the ``c`` best positive scores of ``n`` passages (``ids`` ascending), in no particular order.
-
-    When passages tie at the ``c``-th place, which of them get in was argpartition's choice over
-    a dense array of every passage; that array is rebuilt then, so the pick stays the same.
-    """
-    positive = scores > 0
-    if c >= np.count_nonzero(positive):
-        return ids[positive]
-    last = scores[np.argpartition(-scores, c - 1)[c - 1]]  # the c-th best score, above 0
-    if np.count_nonzero(scores >= last) == c:
-        return ids[scores >= last]
-    dense = np.zeros(n, dtype=np.float32)
-    dense[ids] = scores
-    top = _top(dense, c)
-    return top[dense[top] > 0]
 
 
 def _top(scores: np.ndarray, c: int) -> np.ndarray:
