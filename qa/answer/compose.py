@@ -17,6 +17,7 @@ from qa.schema import Answer, Citation, Considered, Hit
 from qa.text import excerpt, one_line
 
 NO_ANSWER = "The documents do not answer this question."
+_CHECK_COLUMN = {name: FEATURES.index(f"check_{name}") for name in CHECKS}
 EXPLAINED = 5  # candidates an answer keeps, with their features, for ``qa ask --explain``
 
 
@@ -54,8 +55,11 @@ def compose(
     best = ranked[0]
     credits = credit_lines(intent, ranked)  # "When was it published?": the dateline leads, and is checked
     lead = (credits or [best])[0]
-    terms = evidence.document_terms(lead.hit.passage.source)
-    reasons = {name: CHECKS[name](intent, lead.text, terms, evidence.name_vectors) for name in decision.vetoes}
+    # The features already ran every check on the lead; only a vetoing one that fired is run
+    # again, for the reason it gives.
+    fired = [name for name in decision.vetoes if lead.features[_CHECK_COLUMN[name]]]
+    terms = evidence.document_terms(lead.hit.passage.source) if fired else frozenset()
+    reasons = {name: CHECKS[name](intent, lead.text, terms, evidence.name_vectors) for name in fired}
     vetoed = tuple(name for name, reason in reasons.items() if reason)
     note = reasons[vetoed[0]] if vetoed else ""
     confidence = decision.confidence(intent, best)

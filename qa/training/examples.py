@@ -26,7 +26,6 @@ from qa.answer.names import names
 from qa.lexical import tokenize
 from qa.retrieve import search
 
-KINDS = ("answerable", "unanswerable", "out_of_corpus", "near_miss")
 _YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b")
 _NUMBER = re.compile(r"\b\d+\b")
 
