@@ -11,6 +11,9 @@ __version__ = "0.1.0"  # written into every manifest; qa/__init__.py re-exports 
 BUNDLED_MODEL = "all-MiniLM-L6-v2"
 BACKENDS = ("auto", "onnx", "torch")  # how the model runs; "auto" is ONNX Runtime when it works
 PRECISIONS = ("fp32", "int8")  # of the encoder's weights
+# Of the weights a build embeds documents with: "auto" is int8 when the model runs quantized in
+# ONNX Runtime (a plain transformer with mean pooling, backend not "torch"), else fp32.
+DOCUMENT_PRECISIONS = ("auto", *PRECISIONS)
 PASSAGE_VECTORS = ("encoded", "sentence-mean")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INDEX_DIR = PROJECT_ROOT / "embeddings"
@@ -25,8 +28,10 @@ class Settings:
     model: str = BUNDLED_MODEL  # the bundled model, or a path to a local sentence-transformers model
     passage_words: int = 120  # soft upper bound on words per passage
     max_file_mb: float = 20.0  # larger files are skipped with a warning (embedding 20 MB takes minutes)
-    # The encoder's weights for documents ("int8": quantized, about twice as fast; questions stay fp32).
-    document_precision: str = "fp32"
+    # The encoder's weights for documents: "int8" (weight matrices quantized: twice the speed,
+    # SQuAD-half R@1 0.894 -> 0.892, docs/scaling.md), "fp32", or "auto" (int8 when the model can
+    # run quantized). Questions are always encoded in fp32. The manifest records the one used.
+    document_precision: str = "auto"
     # A passage's vector: "encoded" (the model reads the passage) or "sentence-mean" (the
     # word-weighted mean of its sentences' vectors: every text is embedded once).
     passage_vectors: str = "encoded"
@@ -61,8 +66,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
-        if self.document_precision not in PRECISIONS:
-            raise ValueError(f"document_precision must be one of {', '.join(PRECISIONS)}, "
+        if self.document_precision not in DOCUMENT_PRECISIONS:
+            raise ValueError(f"document_precision must be one of {', '.join(DOCUMENT_PRECISIONS)}, "
                              f"not {self.document_precision!r}")
         if self.passage_vectors not in PASSAGE_VECTORS:
             raise ValueError(f"passage_vectors must be one of {', '.join(PASSAGE_VECTORS)}, "
@@ -91,8 +96,10 @@ class Settings:
 
 
 def default_settings() -> Settings:
-    """Settings with the environment overrides users need: ``QA_MODEL`` and ``QA_BACKEND``."""
-    return Settings().with_(model=os.environ.get("QA_MODEL") or None, backend=os.environ.get("QA_BACKEND") or None)
+    """Settings with the environment overrides users need: ``QA_MODEL``, ``QA_BACKEND`` and
+    ``QA_DOCUMENT_PRECISION``."""
+    return Settings().with_(model=os.environ.get("QA_MODEL") or None, backend=os.environ.get("QA_BACKEND") or None,
+                            document_precision=os.environ.get("QA_DOCUMENT_PRECISION") or None)
 
 
 def cache_root() -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import socket
 import sys
@@ -22,12 +23,12 @@ USAGE = "--ray takes HOST:PORT of a Ray cluster's head (as `ray start --head` pr
 class _Embedder:
     """A Ray actor: qa's own encoder, loaded once, so vectors match a local build's."""
 
-    model, backend = "", "auto"  # set on the subclass that ``_embedder`` makes
+    model, backend, precision = "", "auto", "fp32"  # set on the subclass that ``_embedder`` makes
 
     def __init__(self):
         from qa.embed import Encoder
 
-        self.encoder = Encoder(self.model, backend=self.backend)
+        self.encoder = Encoder(self.model, backend=self.backend).documents(self.precision)
         self.encoder.encode(["warm-up"])  # the model (and its ONNX graph) loads here, not in the first batch
 
     def __call__(self, batch: dict) -> dict:
@@ -35,10 +36,10 @@ class _Embedder:
         return {"row": batch["row"], "vector": vectors}
 
 
-def _embedder(model: str, backend: str) -> type:
+def _embedder(model: str, backend: str, precision: str) -> type:
     """``_Embedder`` for one model: settings travel with the class, not as constructor arguments
     in Ray's object store (which a restarted actor could find gone)."""
-    return type("_Embedder", (_Embedder,), {"model": model, "backend": backend})
+    return type("_Embedder", (_Embedder,), {"model": model, "backend": backend, "precision": precision})
 
 
 def check_reachable(address: str) -> None:
@@ -73,6 +74,7 @@ class RayEncoder:
             check_reachable(address)
         self.model_id = settings.model
         self.backend = settings.backend
+        self.precision = "fp32"  # of the weights documents are embedded with (see documents)
         self.batch_size = batch_size
         self.address = address
         try:
@@ -82,6 +84,19 @@ class RayEncoder:
                              f"`ray start --head`, or pass its address to --ray") from None
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.actors = max(1, min(actors or cpus, cpus))
+
+    def documents(self, precision: str) -> RayEncoder:
+        """This encoder with the workers embedding at ``precision``; "auto" is resolved on this
+        machine, as a local build would (the int8 encoder's vectors do not depend on the batch)."""
+        if precision == "auto":
+            from qa.embed import Encoder
+
+            precision = Encoder(self.model_id, backend=self.backend).documents("auto").precision
+        if precision == self.precision:
+            return self
+        sibling = copy.copy(self)
+        sibling.precision = precision
+        return sibling
 
     def encode(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
         import ray
@@ -102,7 +117,7 @@ class RayEncoder:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Ray's deprecation notes about its own remote arguments
             embedded = rows.map_batches(
-                _embedder(self.model_id, self.backend),
+                _embedder(self.model_id, self.backend, self.precision),
                 batch_size=batch, compute=ActorPoolStrategy(size=self.actors), num_cpus=1,
                 batch_format="numpy", max_restarts=RETRIES, max_task_retries=RETRIES,
             )

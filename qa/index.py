@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from qa import __version__
-from qa.config import Settings
+from qa.config import PRECISIONS, Settings
 from qa.ingest import corpus_hash, file_digests, load_corpus
 from qa.lexical import Lexical, tokenize
 from qa.passages import make_passages
@@ -329,11 +329,16 @@ def build_index(
     passages = make_passages(documents, passage_words=settings.passage_words)
     sentences = [text for p in passages for text in p.texts]
 
+    precision = settings.document_precision
+    if precision == "auto":  # rebuilding an index keeps its precision, so its vectors are reused
+        precision = _previous_precision(root) or precision
+    doc_encoder = encoder.documents(precision) if hasattr(encoder, "documents") else encoder
+    # The precision used ("auto" resolved; an encoder without precisions embeds in fp32) goes in the manifest.
+    settings = settings.with_(document_precision=getattr(doc_encoder, "precision", "fp32"))
     vector_model = _vector_model(settings.model, settings.build_part())
     cache = _cached_vectors(root, vector_model)
     encoded = settings.passage_vectors == "encoded"
     texts = ([p.text for p in passages] if encoded else []) + sentences
-    doc_encoder = encoder.documents(settings.document_precision) if hasattr(encoder, "documents") else encoder
     vectors, reused = _embed(doc_encoder, texts, cache, vector_model, progress=progress, on_embedded=on_embedded)
     if encoded:
         passage_vectors, sentence_vectors = vectors[: len(passages)], vectors[len(passages):]
@@ -710,7 +715,9 @@ def _key(model: str, text: str) -> str:
 def _vector_model(model: str, build: dict) -> str:
     """What a text's vector depends on besides the text: the model, and its weights' precision."""
     precision = build.get("document_precision", "fp32") if isinstance(build, dict) else "fp32"
-    return model if precision == "fp32" else f"{model}@{precision}"
+    # "int8w": weight matrices only (qa.embed._quantized); vectors of the first int8 graph, which
+    # quantized the attention products too, are not reused.
+    return model if precision == "fp32" else f"{model}@{precision}w"
 
 
 def _sentence_means(passages: list[Passage], sentence_vectors: np.ndarray) -> np.ndarray:
@@ -788,6 +795,18 @@ def _is_index(folder: Path) -> bool:
     except (OSError, ValueError):
         return (folder / "passages.jsonl").exists() and (folder / "passages.faiss").exists()
     return {"corpus_hash", "docs_dir", "model"} <= manifest.keys()
+
+
+def _previous_precision(root: Path) -> str | None:
+    """The document precision the index at ``root`` was built with, if one is there and says."""
+    try:
+        built = _read_manifest(root).get("settings") if (root / "manifest.json").exists() else None
+    except (OSError, ValueError):
+        return None
+    if not isinstance(built, dict):
+        return None
+    precision = built.get("document_precision", "fp32")  # indexes from before the setting: fp32
+    return precision if precision in PRECISIONS else None
 
 
 def _read_manifest(root: Path) -> dict:

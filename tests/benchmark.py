@@ -8,7 +8,7 @@ pools in one process slow each other down), alternating, and reports the ratio o
 
 python tests/benchmark.py --build [--paragraphs 200] [--repeats 3] [--baseline OLD_CHECKOUT]:
 passages/s of a whole first build (`build_index`, encoder loaded beforehand) and of the bare
-encoder on the texts today's build embeds (sentence-transformers fp32, ONNX int8), each run in
+encoder on the texts the build embeds (sentence-transformers fp32, ONNX int8), each run in
 its own process, alternating, medians; --baseline builds with another checkout's qa as well.
 """
 

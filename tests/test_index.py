@@ -14,12 +14,13 @@ import pytest
 
 import qa.index
 from qa import __version__
+from qa.config import Settings
 from qa.index import FILES, TERM_FILES, DocumentTerms, IndexProblem, Rows, build_index, document_term_ids, load_index
 from qa.ingest import corpus_hash, file_digests, load_corpus
 from qa.lexical import Lexical, tokenize
 from qa.passages import make_passages
 
-from conftest import EMBEDDINGS, SEEDS, FakeEncoder
+from conftest import EMBEDDINGS, FAKE_MODEL, SEEDS, FakeEncoder
 
 
 def all_texts(index) -> list[str]:
@@ -53,7 +54,9 @@ def test_manifest_fields(fake_index, corpus, fake_settings):
     assert m["documents"] == 4
     assert m["files"] == ["latin1.txt", "notes.md", "page.html", "post.txt"]
     assert m["corpus_hash"] == corpus_hash(file_digests(corpus))
-    assert m["settings"] == fake_settings.build_part() == {
+    # "auto" precision is recorded as the one used: an encoder without precisions embeds in fp32.
+    assert fake_settings.document_precision == "auto"
+    assert m["settings"] == {
         "model": "fake-hash-64", "passage_words": 120, "document_precision": "fp32", "passage_vectors": "encoded"}
     assert m["dense"] == {"kind": "flat", "approximate_above": fake_settings.approximate_above}
     assert m["qa_version"] == __version__
@@ -502,3 +505,40 @@ def test_a_rebuild_reads_the_vectors_of_a_format_3_index(fake_index, corpus, fak
     rebuilt = build_index(corpus, fake_index.root, settings=fake_settings, encoder=FakeEncoder())
     assert rebuilt.manifest["embedded"] == 0 and rebuilt.manifest["format"] == qa.index.FORMAT
     assert all(rebuilt.document_terms(s) == rebuilt.tokenized_terms(s) for s in rebuilt.sources)
+
+
+class PrecisionEncoder(FakeEncoder):
+    """A fake encoder with Encoder's ``documents``: its int8 sibling is the same hashed vectors
+    (what a build records and reuses is what is tested, not the numbers)."""
+
+    def __init__(self, precision: str = "fp32", *, can_quantize: bool = True):
+        super().__init__()
+        self.precision, self.can_quantize, self.siblings = precision, can_quantize, {}
+
+    def documents(self, precision: str):
+        if precision == "auto":
+            precision = "int8" if self.can_quantize else self.precision
+        if precision == self.precision:
+            return self
+        return self.siblings.setdefault(precision, PrecisionEncoder(precision))
+
+
+@pytest.mark.parametrize("asked, can_quantize, recorded", [
+    ("auto", True, "int8"), ("auto", False, "fp32"), ("fp32", True, "fp32"), ("int8", True, "int8")])
+def test_the_manifest_records_the_precision_documents_were_embedded_in(corpus, tmp_path, asked, can_quantize,
+                                                                       recorded):
+    settings = Settings(model=FAKE_MODEL, document_precision=asked)
+    encoder = PrecisionEncoder(can_quantize=can_quantize)
+    built = build_index(corpus, tmp_path / "ix", settings=settings, encoder=encoder)
+    assert built.manifest["settings"]["document_precision"] == recorded
+    # Vectors are reused only from an index embedded in the same precision.
+    again = build_index(corpus, tmp_path / "ix", settings=settings, encoder=PrecisionEncoder(can_quantize=can_quantize))
+    assert again.manifest["embedded"] == 0
+    # "auto" keeps the precision of the index it replaces (its vectors are reused), whatever the encoder can do.
+    kept = build_index(corpus, tmp_path / "ix", settings=settings,
+                       encoder=PrecisionEncoder(can_quantize=not can_quantize))
+    assert kept.manifest["embedded"] == 0 and kept.manifest["settings"]["document_precision"] == recorded
+    other = "fp32" if recorded == "int8" else "int8"
+    switched = build_index(corpus, tmp_path / "ix", settings=settings.with_(document_precision=other),
+                           encoder=PrecisionEncoder())
+    assert switched.manifest["reused"] == 0 and switched.manifest["settings"]["document_precision"] == other

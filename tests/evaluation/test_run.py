@@ -22,10 +22,11 @@ DEV_QUESTIONS = ROOT.parent / "shared" / "eval" / "seed_questions.jsonl"
 # Quality of the engine (hybrid) on tests/eval/seed_questions.jsonl: the levels the learned
 # decision reached on 2026-11-30 (R@1 0.982, R@5 1.000, MRR 0.988, answer hit 0.683 and
 # sentence@1 0.571 over all answerable, citation accuracy 0.979, abstention precision 0.500 /
-# recall 0.882), set a little below. CI fails below them. They are lower than the 0.1
-# decision's on this set (answer hit 0.778, abstention 0.762 / 0.941), whose rules were written
-# against these very questions; docs/evaluation.md has both, and held-out numbers. Raise them
-# as the engine improves.
+# recall 0.882; with documents embedded in int8 as now, answer hit 0.698 and abstention precision
+# 0.517, the rest the same), set a little below. CI fails below them. They are lower than the
+# 0.1 decision's on this set (answer hit 0.778, abstention 0.762 / 0.941), whose rules were
+# written against these very questions; docs/evaluation.md has both, and held-out numbers.
+# Raise them as the engine improves.
 MIN_RECALL_AT_1 = 0.95
 MIN_RECALL_AT_5 = 0.97
 MIN_MRR = 0.96
