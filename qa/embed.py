@@ -268,7 +268,7 @@ def _quantized(fp32: Path, target: Path) -> None:
     nodes = [n.name for n in graph.graph.node if n.op_type == "MatMul" and n.input[1] in weights]
     tmp = target.with_suffix(f".{os.getpid()}.tmp.onnx")
     root = logging.getLogger()
-    level = root.level
+    level, handlers = root.level, list(root.handlers)
     root.setLevel(max(level, logging.ERROR))  # its pre-processing advice, logged at the root: not for users
     try:
         quantize_dynamic(str(fp32), str(tmp), op_types_to_quantize=["MatMul"], nodes_to_quantize=nodes,
@@ -276,6 +276,9 @@ def _quantized(fp32: Path, target: Path) -> None:
         os.replace(tmp, target)
     finally:
         root.setLevel(level)  # qa's own warnings go through the root's level too
+        # It also calls logging.basicConfig: left in place, that handler would print every
+        # library's debug lines (bm25s logs at DEBUG) for the rest of the process.
+        root.handlers[:] = handlers
         tmp.unlink(missing_ok=True)
 
 

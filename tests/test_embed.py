@@ -134,13 +134,19 @@ def test_auto_documents_stay_fp32_when_the_model_runs_in_pytorch():
 
 
 @pytest.mark.model
-def test_int8_documents_quantize_weights_only_and_stay_close_to_fp32(unchecked_cache):
+def test_int8_documents_quantize_weights_only_and_stay_close_to_fp32(unchecked_cache, monkeypatch):
     import onnx
 
     texts = sample_texts()
     fp32 = Encoder()
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])  # as in a plain process: pytest's own handler would hide it
+    before = (root.level, list(root.handlers))
     int8 = fp32.documents("auto")
     assert int8.precision == "int8" and fp32.documents("int8") is int8
+    # The quantizer's logging.basicConfig is undone: a handler left at the root printed
+    # bm25s's debug lines on every later build of the process.
+    assert (root.level, list(root.handlers)) == before
     cosines = (int8.encode(texts) * fp32.encode(texts)).sum(axis=1)
     # The seeds' passages (the first 40 texts); quantizing the attention products of two
     # activations too gave a minimum of 0.93 on SQuAD paragraphs. One-token oddities move more.
