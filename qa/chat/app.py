@@ -5,6 +5,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from qa.api import Engine
@@ -15,18 +16,28 @@ from qa.schema import Answer
 from qa.text import clip, replace_undecodable
 
 EXAMPLES_SHOWN = 5
+EXAMPLES_TRIED = 15  # title questions asked at start-up, at most, to find the examples shown
 TITLE_CHARS = 90  # a longer title is clipped in an example question
 CONCURRENCY = 4  # questions answered at once; the encoder takes them in turn, the rest overlaps
 REMEMBERED_TURNS = 5  # searches kept per chat session for follow-up questions
 
 
-def examples(manifest: dict, *, count: int = EXAMPLES_SHOWN) -> list[str]:
+def examples(manifest: dict, *, count: int = EXAMPLES_SHOWN, answers: Callable[[str], bool] | None = None,
+             tries: int = EXAMPLES_TRIED) -> list[str]:
     """Example questions about the index's own documents: one per title its build recorded,
-    spread over the corpus in file order (a title asked about is answered from its document)."""
+    spread over the corpus in file order (a title asked about is answered from its document).
+
+    With ``answers`` (question -> whether the engine answers it), only questions it answers
+    are shown, of the first ``tries`` asked: an example that gets "not in the documents"
+    teaches nothing.
+    """
     titles = [clip(t, TITLE_CHARS).rstrip("?.!:") for _, t in sorted(manifest.get("titles", {}).items())]
     titles = [t for t in titles if t]
     step = max(1, len(titles) // count)
-    return [f"What does “{t}” say?" for t in titles[::step][:count]]
+    asked = [f"What does “{t}” say?" for t in titles[::step] + [t for i, t in enumerate(titles) if i % step]]
+    if answers is None:
+        return asked[:count]
+    return [q for q in asked[:tries] if answers(q)][:count]
 
 
 def placeholder(manifest: dict) -> str:
@@ -126,6 +137,9 @@ def build_app(library: Library, *, read_only: bool = False):
         except ValueError as exc:
             raise gr.Error(str(exc)) from None
 
+    def answered(question: str) -> bool:
+        return not library.engine.ask(question).abstained
+
     manifest = library.engine.index.manifest  # the examples are about the documents the chat starts with
     hidden = dict(api_visibility="undocumented")
     with gr.Blocks(title="qa — ask your documents", fill_height=True) as app:
@@ -137,7 +151,7 @@ def build_app(library: Library, *, read_only: bool = False):
                     elem_id="qa-chat", show_label=False, height="calc(100vh - 290px)", min_height=420, layout="bubble",
                     render_markdown=False, sanitize_html=True, latex_delimiters=[],
                     buttons=[], feedback_options=None,
-                    examples=[{"text": q} for q in examples(manifest)],
+                    examples=[{"text": q} for q in examples(manifest, answers=answered)],
                     placeholder=placeholder(manifest),
                 )
                 box = gr.Textbox(elem_id="qa-question", show_label=False, submit_btn=True, autofocus=True,

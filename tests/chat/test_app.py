@@ -63,6 +63,21 @@ def test_examples_ask_about_the_titles_the_index_recorded_spread_over_the_corpus
     assert examples({}) == []
 
 
+def test_examples_keep_only_questions_the_engine_answers_within_the_tries():
+    titles = {f"{i:02}.txt": f"Title {i}" for i in range(12)}
+    asked = []
+
+    def answers(question):
+        asked.append(question)
+        return "1" in question  # Title 1, 10 and 11
+    # The spread ones first (0, 2, 4, ...), then the rest in file order, until the tries run out.
+    assert examples({"titles": titles}, answers=answers, tries=12) == [
+        "What does “Title 10” say?", "What does “Title 1” say?", "What does “Title 11” say?"]
+    assert len(asked) == 12
+    assert examples({"titles": titles}, answers=answers, tries=6) == ["What does “Title 10” say?"]
+    assert examples({"titles": titles}, answers=lambda q: False) == []
+
+
 def test_placeholder_counts_the_documents_of_the_index():
     assert "the 7 documents" in placeholder({"documents": 7})
     assert "the document listed" in placeholder({"documents": 1})
@@ -72,6 +87,8 @@ def test_the_chat_shows_examples_from_its_own_index(fake_engine):
     app = build_app(Library(fake_engine))
     (chat,) = [b for b in app.blocks.values() if type(b).__name__ == "Chatbot"]
     shown = [e["text"] for e in chat.examples]
-    assert shown == examples(fake_engine.index.manifest) and "What does “Kettles & Cups” say?" in shown
+    assert shown and all(not fake_engine.ask(q).abstained for q in shown)  # only examples it answers
+    answered = examples(fake_engine.index.manifest, answers=lambda q: not fake_engine.ask(q).abstained)
+    assert shown == answered and set(shown) <= set(examples(fake_engine.index.manifest))
     assert f"the {fake_engine.index.manifest['documents']} documents" in chat.placeholder
     assert "Which SNS" not in " ".join(shown)  # not the seed questions
