@@ -332,9 +332,8 @@ def build_index(
     precision = settings.document_precision
     if precision == "auto":  # rebuilding an index keeps its precision, so its vectors are reused
         precision = _previous_precision(root) or precision
-    doc_encoder = encoder.documents(precision) if hasattr(encoder, "documents") else encoder
-    # The precision used ("auto" resolved; an encoder without precisions embeds in fp32) goes in the manifest.
-    settings = settings.with_(document_precision=getattr(doc_encoder, "precision", "fp32"))
+    doc_encoder, used = document_encoder(encoder, precision)
+    settings = settings.with_(document_precision=used)  # the precision used goes in the manifest
     vector_model = _vector_model(settings.model, settings.build_part())
     cache = _cached_vectors(root, vector_model)
     encoded = settings.passage_vectors == "encoded"
@@ -795,6 +794,13 @@ def _is_index(folder: Path) -> bool:
     except (OSError, ValueError):
         return (folder / "passages.jsonl").exists() and (folder / "passages.faiss").exists()
     return {"corpus_hash", "docs_dir", "model"} <= manifest.keys()
+
+
+def document_encoder(encoder, precision: str):
+    """The encoder that embeds documents at ``precision`` ("auto": as the encoder chooses), and
+    the precision it embeds at; an encoder without precisions embeds in fp32, as it is."""
+    chosen = encoder.documents(precision) if hasattr(encoder, "documents") else encoder
+    return chosen, getattr(chosen, "precision", "fp32")
 
 
 def _previous_precision(root: Path) -> str | None:

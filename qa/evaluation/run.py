@@ -87,13 +87,11 @@ def squad_corpus(path: str | Path) -> tuple[list[Question], Path]:
 
 def fresh_index(docs: Path, index_dir: Path, settings, encoder, store: str | None = None):
     """The index of ``docs`` at ``index_dir``, rebuilt when missing, stale or built otherwise."""
-    from qa.index import IndexProblem, build_index, load_index
+    from qa.index import IndexProblem, build_index, document_encoder, load_index
 
     if settings.document_precision == "auto":
-        # What this machine builds (as ``build_index`` resolves it: an encoder without
-        # precisions embeds in fp32): an index of the other precision is rebuilt, not reused.
-        precision = encoder.documents("auto").precision if hasattr(encoder, "documents") else "fp32"
-        settings = settings.with_(document_precision=precision)
+        # What this machine builds: an index of the other precision is rebuilt, not reused.
+        settings = settings.with_(document_precision=document_encoder(encoder, "auto")[1])
     try:
         index = load_index(index_dir)
         if index.manifest["settings"] == settings.build_part() and (
