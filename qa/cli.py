@@ -108,6 +108,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--rounds", type=int, default=None, help="boosting rounds (default: 300)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", type=_path, default=None, help="folder to write (default: qa/model, the shipped one)")
+    train.add_argument("--no-reader", dest="reader", action="store_false",
+                       help="fit the trees only, without the cross-encoder that re-reads their best sentences")
+    train.add_argument("--reader-steps", type=int, default=None,
+                       help="stop each fit of the reader after N batches (default: one epoch; for quick runs)")
     train.set_defaults(run=_train)
     return parser
 
@@ -169,9 +173,11 @@ def explain(answer) -> str:
     wants = [k for k, v in data["intent"].items() if v is True]
     lines = [f"intent: kind {data['intent']['kind']}; names {data['intent']['names'] or '-'}; "
              f"wants {', '.join(wants) or 'nothing in particular'}",
-             f"vetoed by: {', '.join(answer.vetoed_by) or 'none'}", "candidates (P, then the features):"]
+             f"vetoed by: {', '.join(answer.vetoed_by) or 'none'}",
+             "candidates in the reply's order (P, the reader's logit if it re-read them, then the features):"]
     for i, c in enumerate(answer.considered, 1):
-        lines.append(f"{i}. P {c.p:.3f}  {c.source} {c.start}-{c.end}: {' '.join(c.text.split())[:100]}")
+        read = f", read {c.reading:+.2f}" if c.reading is not None else ""
+        lines.append(f"{i}. P {c.p:.3f}{read}  {c.source} {c.start}-{c.end}: {' '.join(c.text.split())[:100]}")
         lines.append("   " + ", ".join(f"{k} {v:g}" for k, v in c.features.items()))
     return "\n".join(lines)
 

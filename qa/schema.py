@@ -166,6 +166,7 @@ class Considered:
     end: int
     p: float
     features: dict[str, float]
+    reading: float | None = None  # the reader's logit, when it re-read this sentence
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ LAYERS = [
     ["qa.answer.checks"],
     ["qa.answer.rank"],
     ["qa.answer.features"],
+    ["qa.answer.reader"],  # the cross-encoder that the fitted decision carries
     ["qa.answer.decide", "qa.answer.baseline"],
     ["qa.answer.select"],
     ["qa.answer.compose", "qa.answer"],

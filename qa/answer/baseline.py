@@ -59,11 +59,12 @@ class Baseline:
 
     threshold, vetoes, manifest = ABSTAIN_BELOW, (), {"model": "version 0.1's hand-set rules"}
     runner_up_share = 0.5  # 0.1's: a runner-up within half the best score
+    reader = None  # 0.1 had none
 
     def scores(self, intent: Intent, cands: list, features: np.ndarray) -> np.ndarray:
         if not len(features):
             return np.zeros(0)
         return scores(intent, features, [c.hit.passage.id for c in cands], [c.position for c in cands])
 
-    def confidence(self, intent: Intent, best) -> float:
-        return float(confidence(intent, best.features, best.score))
+    def confidence(self, intent: Intent, ranked: list) -> float:
+        return float(confidence(intent, ranked[0].features, ranked[0].score))

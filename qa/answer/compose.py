@@ -37,7 +37,8 @@ def compose(
     Every sentence of the top passages gets P(it answers the question) from the fitted
     ``decision`` (default: the model shipped in ``qa/answer/model``); the reply quotes the best and
     close runners-up when the best P reaches the threshold (``settings.abstain_below``, or
-    the one fitted with the model) and none of the model's vetoing checks fires on it.
+    the one fitted with the model) and none of the model's vetoing checks fires on it. Before
+    quoting, the decision's reader (``qa.answer.reader``) may re-order the few best by reading them.
     ``focus_vector`` embeds the question without its names (``qa.answer.intent.focus``).
     """
     if decision is None:
@@ -52,6 +53,14 @@ def compose(
                   considered=tuple(_considered(c) for c in ranked[:EXPLAINED]))
     if not ranked:
         return Answer(text=render_abstention(hits), abstained=True, **common)
+    confidence = decision.confidence(intent, ranked)
+    if confidence < threshold:
+        common.update(confidence=confidence)
+        return Answer(text=render_abstention(hits), abstained=True, **common)
+    if decision.reader is not None and settings.reader:  # only a reply that quotes needs the reading
+        ranked = decision.reader.reorder(question, ranked)
+        hits = [ranked[0].hit, *(h for h in hits if h is not ranked[0].hit)]
+        common.update(passages=tuple(hits), considered=tuple(_considered(c) for c in ranked[:EXPLAINED]))
     best = ranked[0]
     credits = credit_lines(intent, ranked)  # "When was it published?": the dateline leads, and is checked
     lead = (credits or [best])[0]
@@ -62,9 +71,8 @@ def compose(
     reasons = {name: CHECKS[name](intent, lead.text, terms, evidence.name_vectors) for name in fired}
     vetoed = tuple(name for name, reason in reasons.items() if reason)
     note = reasons[vetoed[0]] if vetoed else ""
-    confidence = decision.confidence(intent, best)
     common.update(confidence=confidence, vetoed_by=vetoed, note=note)
-    if vetoed or confidence < threshold:
+    if vetoed:
         return Answer(text=render_abstention(hits, note), abstained=True, **common)
     share = decision.runner_up_share if settings.runner_up_share is None else settings.runner_up_share
     chosen = select(intent, ranked, settings=settings, credits=credits, runner_up_share=share)
@@ -108,7 +116,7 @@ def cite(chosen: list[Candidate], ranked: list[Candidate], evidence: Evidence) -
 def _considered(c: Candidate) -> Considered:
     features = {} if c.features is None else dict(zip(FEATURES, np.round(c.features.astype(float), 4).tolist()))
     return Considered(text=c.text, source=c.hit.passage.source, start=c.span.start, end=c.span.end,
-                      p=c.score, features=features)
+                      p=c.score, features=features, reading=c.reading)
 
 
 def render(sentences: tuple[str, ...], markers: list[list[int]], citations: list[Citation]) -> str:

@@ -16,10 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from qa.answer.features import FEATURES
+from qa.answer.reader import Reader
 
 MODEL_DIR = Path(__file__).resolve().parent / "model"
 MODEL_FILE = "decision.json"  # the trees
 MANIFEST_FILE = "manifest.json"  # how they were fitted, on what, and how they scored held out
+READER_FILE = "reader.int8.onnx"  # the cross-encoder that re-reads the best few (qa.answer.reader)
 
 
 @dataclass(frozen=True)
@@ -106,14 +108,15 @@ class Decision:
     vetoes: tuple[str, ...]
     manifest: dict
     runner_up_share: float = 0.5  # a runner-up is quoted when its P is at least this share of the best's
+    reader: Reader | None = None  # re-orders the best few by reading them (None: P's order alone)
 
     def scores(self, intent, cands: list, features: np.ndarray) -> np.ndarray:
         """P(each candidate answers the question): what the reply ranks sentences by."""
         return self.trees.predict(features) if len(features) else np.zeros(0)
 
-    def confidence(self, intent, best) -> float:
-        """The reply's confidence: the best candidate's P."""
-        return best.score
+    def confidence(self, intent, ranked: list) -> float:
+        """The reply's confidence: the highest P among the candidates (the reader re-orders, it does not score)."""
+        return max(c.score for c in ranked)
 
 
 def digest(path: Path) -> str:
@@ -131,7 +134,21 @@ def load(folder: str | Path = MODEL_DIR) -> Decision:
         if tuple(manifest["features"]) != FEATURES:
             raise ValueError("the model was fitted on other features than this version computes")
         trees = Trees.from_dict(json.loads((folder / MODEL_FILE).read_text(encoding="utf-8")))
+        reader = _reader(folder, manifest.get("reader"))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"the answer model in {folder} cannot be used ({exc}): run `qa train`") from None
     return Decision(trees, float(manifest["threshold"]), tuple(manifest.get("vetoes", ())), manifest,
-                    float(manifest.get("runner_up_share", 0.5)))
+                    float(manifest.get("runner_up_share", 0.5)), reader)
+
+
+def _reader(folder: Path, entry: dict | None) -> Reader | None:
+    """The reader a manifest names, checked against its digest; ``None`` when it names none."""
+    if not entry:
+        return None
+    graph = folder / entry["file"]
+    if digest(graph) != entry["sha256"]:
+        raise ValueError(f"{graph} does not match its manifest")
+    from qa.embed import model_path
+
+    return Reader(graph, model_path(entry["tokenizer"]) / "tokenizer.json", top=entry["top"],
+                  weight=entry["weight"], margin=entry["margin"])

@@ -42,6 +42,7 @@ class Candidate:
     fragment: bool = False  # a heading, byline or name rather than a sentence
     score: float = 0.0  # P(this sentence answers the question), set by ``qa.answer.decide``
     features: np.ndarray | None = field(default=None, repr=False, compare=False)
+    reading: float | None = None  # the reader's logit, when it re-read this one (``qa.answer.reader``)
 
 
 def candidates(intent: Intent, hits: list[Hit], evidence: Evidence, *, query_vector: np.ndarray,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-COLORS = {"hybrid": "#c0392b", "bm25": "#2471a3", "dense": "#229954", "hybrid, 0.1 decision": "#7d3c98"}
-MARKERS = {"hybrid": "o", "bm25": "s", "dense": "^", "hybrid, 0.1 decision": "D"}
+COLORS = {"hybrid": "#c0392b", "bm25": "#2471a3", "dense": "#229954", "hybrid, 0.1 decision": "#7d3c98",
+          "hybrid, trees alone": "#d68910"}
+MARKERS = {"hybrid": "o", "bm25": "s", "dense": "^", "hybrid, 0.1 decision": "D", "hybrid, trees alone": "v"}
 BELOW = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.13), "ncol": 2, "frameon": False}  # legends off the curves
 
 

@@ -18,6 +18,7 @@ from qa.text import clip
 
 MODES = ("hybrid", "bm25", "dense")
 BASELINE = "hybrid, 0.1 decision"  # --compare: hybrid retrieval, version 0.1's hand-set decision
+NO_READER = "hybrid, trees alone"  # --compare: the fitted decision without its reader (qa.answer.reader)
 DEPTH = 20  # passages retrieved per question; recall@k and MRR rank their distinct sources
 
 
@@ -163,6 +164,9 @@ def run(args) -> int:
     open_settings = settings.with_(abstain_below=-1e9)
     results = ask_all(Engine(index, encoder, open_settings, decision=decision), questions,
                       MODES if args.compare else MODES[:1])
+    if args.compare and decision.reader is not None:  # the same decision, in P's order alone
+        results[NO_READER] = ask_all(Engine(index, encoder, open_settings.with_(reader=False), decision=decision),
+                                     questions, MODES[:1])["hybrid"]
     thresholds = dict.fromkeys(results, threshold)
     if args.compare:  # the same retrieval, with version 0.1's hand-set decision
         results[BASELINE] = ask_all(Engine(index, encoder, open_settings, decision=Baseline()), questions,
@@ -202,7 +206,7 @@ def make_report(args, questions: list[Question], index, settings, results: dict[
                     "answerable": sum(q.answerable for q in questions), "limit": args.limit, "seed": args.seed},
         "settings": settings.as_dict(), "abstain_below": threshold, "thresholds": thresholds,
         "decision": {k: decision.get(k) for k in ("model", "rebuild", "threshold", "threshold_rule", "vetoes",
-                                                   "split", "data", "heldout")},
+                                                   "split", "data", "heldout", "reader")},
         "passages_per_question": DEPTH,
         "index": _index_facts(index),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -144,7 +144,7 @@ def collect(engine, asked: list[Asked], *, kind: str | None = None) -> list[dict
         best = int(np.argmax(old)) if ranked else -1
         rows.append({
             "id": q.id, "article": q.article, "kind": kind or q.kind, "question": q.question,
-            "features": features, "labels": np.asarray(labels, bool),
+            "features": features, "labels": np.asarray(labels, bool), "texts": [c.text for c in ranked],
             "in_gold": np.asarray([c.hit.passage.source in gold for c in ranked], bool),
             "gold_retrieved": any(h.passage.source == f for h in hits[:1] for f, _, _ in q.answers),
             "baseline_top": best, "baseline_confidence": baseline.confidence(intent, features[best], old[best])
@@ -156,7 +156,7 @@ def collect(engine, asked: list[Asked], *, kind: str | None = None) -> list[dict
 class _Uniform:
     """A stand-in decision while collecting: every candidate gets P 0, features are what matter."""
 
-    threshold, vetoes, runner_up_share = 0.0, (), 0.5
+    threshold, vetoes, runner_up_share, reader = 0.0, (), 0.5, None
 
     def scores(self, intent, cands, features: np.ndarray) -> np.ndarray:
         return np.zeros(len(features))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.answer.decide import MANIFEST_FILE, MODEL_DIR, MODEL_FILE, Trees, digest
+from qa.answer.decide import MANIFEST_FILE, MODEL_DIR, MODEL_FILE, READER_FILE, Trees, digest
 from qa.answer.features import FEATURES
 from qa.config import PROJECT_ROOT, default_settings
 
@@ -54,8 +54,16 @@ def run(args) -> int:
     report = fit_and_judge(rows, seed=args.seed, rounds=args.rounds)
     out = Path(args.out) if args.out else MODEL_DIR
     out.mkdir(parents=True, exist_ok=True)
+    if getattr(args, "reader", True):
+        report["reader"] = train_reader(rows, report, out, seed=args.seed, steps=getattr(args, "reader_steps", None))
     write(out, report, files, rows, seed=args.seed, articles=args.articles)
     print(table(report["heldout"]))
+    if report.get("reader"):
+        held = report["reader"]["heldout"]
+        print(f"reader: answer-sentence@1 held out {held['sentence@1_trees']} (trees) -> {held['sentence@1_reread']} "
+              f"(re-read; the right one within the top {report['reader']['top']} {held['sentence@1_within_top']}); "
+              f"weight {report['reader']['weight']}, margin {report['reader']['margin']}, "
+              f"read for {held['share_read_at_margin']} of the answerable questions")
     print(f"threshold {report['threshold']:.4f}; runner-up share {report['runner_up_share']}; "
           f"vetoes: {', '.join(report['vetoes']) or 'none'}")
     print(f"wrote {out / MODEL_FILE} ({(out / MODEL_FILE).stat().st_size:,} bytes) and {out / MANIFEST_FILE}")
@@ -148,8 +156,10 @@ def fit_and_judge(rows: list[dict], *, seed: int, rounds: int = ROUNDS) -> dict:
     groups = np.array([rows[i]["article"] for i in q])
     oof = np.zeros(len(y))
     folds = min(FOLDS, len(set(groups)))
+    held_out_articles = []
     for train, test in GroupKFold(n_splits=folds).split(x, y, groups):
         oof[test] = _fit(x[train], y[train], seed=seed, rounds=rounds).predict(x[test])
+        held_out_articles.append(set(groups[test]))
     outcome = questions(rows, q, oof)
     threshold = choose_threshold(outcome)
     vetoes = choose_vetoes(outcome, threshold)
@@ -159,8 +169,36 @@ def fit_and_judge(rows: list[dict], *, seed: int, rounds: int = ROUNDS) -> dict:
     gap = float(np.max(np.abs(trees.predict(x[:2000]) - booster.predict(x[:2000]))))
     if gap > 1e-6:
         raise RuntimeError(f"the exported trees differ from LightGBM's by {gap}: a bug in qa.answer.decide.Trees")
-    return {"trees": trees, "threshold": threshold, "vetoes": vetoes, "folds": folds,
+    return {"trees": trees, "threshold": threshold, "vetoes": vetoes, "folds": folds, "oof": oof, "q": q,
+            "held_out_articles": held_out_articles,
             "runner_up_share": share, "runner_up_curve": curve, "heldout": heldout(outcome, threshold, vetoes)}
+
+
+def train_reader(rows: list[dict], report: dict, out: Path, *, seed: int, steps: int | None) -> dict:
+    """Cross-validate the reader on the trees' folds and out-of-fold P, fit it on every article,
+    export it beside the trees (``qa.training.reader``); what the manifest says of it."""
+    from qa.config import BUNDLED_MODEL
+    from qa.embed import model_path
+    from qa.training import reader
+
+    base = model_path(BUNDLED_MODEL)
+    examples = reader.items(rows, report["q"], report["oof"])
+    judged = reader.cross_validate(examples, report["held_out_articles"], base, seed=seed, steps=steps)
+    print(f"reader: the final fit, {len(examples)} questions", file=sys.stderr)
+    model, tokenizer = reader.fit(examples, base, seed=seed, steps=steps)
+    reader.export(model, tokenizer, out / READER_FILE)
+    return {"file": READER_FILE, "tokenizer": BUNDLED_MODEL, "top": reader.TOP, "weight": judged["weight"],
+            "margin": judged["margin"],
+            "model": "all-MiniLM-L6-v2's transformer and a linear head on its mean token, fine-tuned as a "
+                     "cross-encoder; int8 weights (ONNX Runtime dynamic quantization)",
+            "training": {"epochs": reader.EPOCHS, "batch": reader.BATCH, "learning_rate": reader.LEARNING_RATE,
+                         "warmup": reader.WARMUP, "max_tokens": reader.MAX_TOKENS, "steps": steps,
+                         "pairs": int(sum(len(e["texts"]) for e in examples)), "seed": seed},
+            "rule": "the top sentences by P re-ordered by logit(P) + weight x the reader's logit, unless the best "
+                    "logit(P) leads the runner-up by more than margin; weight: best held-out answer-sentence@1 of "
+                    f"{list(reader.WEIGHTS)}, margin: the smallest of {list(reader.MARGINS)} within "
+                    f"{reader.MARGIN_TOLERANCE} of always re-reading",
+            "heldout": judged["heldout"]}
 
 
 def questions(rows: list[dict], q: np.ndarray, p: np.ndarray) -> list[dict]:
@@ -326,6 +364,10 @@ def write(out: Path, report: dict, files: list[Path], rows: list[dict], *, seed:
                           f"fewer than {MIN_GAIN_PER_SENTENCE} answers per extra sentence quoted, on held-out articles",
         "runner_up_curve": report["runner_up_curve"], "heldout": report["heldout"], "sha256": digest(out / MODEL_FILE),
     }
+    if report.get("reader"):
+        manifest["reader"] = {**report["reader"], "sha256": digest(out / READER_FILE)}
+    else:
+        (out / READER_FILE).unlink(missing_ok=True)  # a reader fitted with other trees would be read with these
     (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
 

@@ -34,13 +34,13 @@ class ByCosine:
     abstains under 0.3, every named check vetoes, and a runner-up within half the best's P is
     quoted. Composition is tested apart from the model."""
 
-    threshold, vetoes, manifest, runner_up_share = 0.3, tuple(CHECKS), {}, 0.5
+    threshold, vetoes, manifest, runner_up_share, reader = 0.3, tuple(CHECKS), {}, 0.5, None
 
     def scores(self, intent, cands, features) -> np.ndarray:
         return np.array([c.cosine for c in cands])
 
-    def confidence(self, intent, best) -> float:
-        return best.score
+    def confidence(self, intent, ranked) -> float:
+        return ranked[0].score
 
 
 class Corpus:

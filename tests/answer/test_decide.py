@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from qa.answer.decide import MANIFEST_FILE, MODEL_DIR, MODEL_FILE, Trees, digest, load
+from qa.answer.decide import MANIFEST_FILE, MODEL_DIR, MODEL_FILE, READER_FILE, Trees, digest, load
 from qa.answer.features import FEATURES
 from qa.training.train import SHARED_DATA
 
@@ -43,6 +43,10 @@ def test_the_shipped_model_matches_its_manifest():
     assert held["learned"]["auroc_unanswerable"] >= held["baseline"]["auroc_unanswerable"]
     decision = load()
     assert decision.threshold == manifest["threshold"] and decision.vetoes == tuple(manifest["vetoes"])
+    if "reader" in manifest:  # the cross-encoder: checked by its digest, judged on held-out articles too
+        entry = manifest["reader"]
+        assert digest(MODEL_DIR / entry["file"]) == entry["sha256"] and decision.reader is not None
+        assert entry["heldout"]["sentence@1_reread"] > entry["heldout"]["sentence@1_trees"]
 
 
 def test_an_altered_model_is_refused_with_the_fix(tmp_path):
@@ -52,6 +56,13 @@ def test_an_altered_model_is_refused_with_the_fix(tmp_path):
         f.write(" ")
     with pytest.raises(ValueError, match="does not match its manifest.*run `qa train`"):
         load(folder)
+    if (folder / READER_FILE).exists():  # the reader's file is checked the same way
+        shutil.copy(MODEL_DIR / MODEL_FILE, folder / MODEL_FILE)
+        load.cache_clear()
+        with (folder / READER_FILE).open("ab") as f:
+            f.write(b" ")
+        with pytest.raises(ValueError, match="does not match its manifest.*run `qa train`"):
+            load(folder)
     (folder / MANIFEST_FILE).unlink()
     with pytest.raises(ValueError, match="run `qa train`"):
         load(folder)

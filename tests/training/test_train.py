@@ -20,14 +20,18 @@ def test_training_runs_on_a_small_sample(tmp_path, capsys):
     for name in ("squad-v2.0-dev-half.json", "squad-v1.1-dev-train16.json"):
         shared_file(SHARED_DATA / name)
     out = tmp_path / "model"
-    assert cli.main(["train", "--articles", "1", "--rounds", "20", "--out", str(out)]) == 0
+    assert cli.main(["train", "--articles", "1", "--rounds", "20", "--reader-steps", "2", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "| sentence@1 |" in printed and "threshold" in printed
     manifest = json.loads((out / MANIFEST_FILE).read_text())
     assert manifest["articles_per_file"] == 1 and manifest["rounds"] == 20
     assert manifest["examples"]["positives"] > 0
     assert {"answerable", "unanswerable", "out_of_corpus", "near_miss"} <= set(manifest["heldout"]["questions"])
+    assert "reader: answer-sentence@1 held out" in printed
+    reader = manifest["reader"]
+    assert reader["training"]["steps"] == 2 and reader["heldout"]["questions"] > 0
     decision = load(out)
+    assert decision.reader is not None and decision.reader.logits("Who?", ["Ann did.", "It rained."]).shape == (2,)
     p = decision.scores(None, [], np.zeros((3, len(FEATURES)), dtype=np.float32))
     assert p.shape == (3,) and np.all((p > 0) & (p < 1))
 

@@ -1,0 +1,201 @@
+"""Train the reader: MiniLM-L6 fine-tuned here as a cross-encoder over the trees' best few sentences.
+
+Examples: for each answerable SQuAD question, the ``TOP`` candidates with the highest
+out-of-fold P of the trees, labelled by whether they hold the answer (about 19,600 pairs).
+The model: the bundled all-MiniLM-L6-v2 transformer with a linear head on its mean token,
+fine-tuned for one epoch (AdamW, linear warm-up and decay). Cross-validated on the trees'
+folds of whole articles, each fold's model judged in int8 as ``qa.answer.reader`` runs it;
+the weight of its logit beside logit(P), and the margin past which it is not run, are chosen
+on those held-out readings. The final model is exported to ONNX in int8
+(``qa.embed._quantized``, every op it can: 23 MB). Needs PyTorch and transformers
+(sentence-transformers' own dependencies); about 12 minutes a fit on two cores.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from qa.answer.reader import Reader
+
+TOP = 3  # sentences re-read per question: the right one is among the trees' top three 0.90 of the time
+EPOCHS = 1
+BATCH = 16
+LEARNING_RATE = 3e-5
+WARMUP = 0.1  # share of the steps
+MAX_TOKENS = 128
+WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0)  # of the reader's logit beside logit(P)
+MARGINS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 99.0)  # logit lead of the best P past which the reader is skipped
+MARGIN_TOLERANCE = 0.001  # answer-sentence@1 a margin may cost against always reading
+
+
+def items(rows: list[dict], q: np.ndarray, p: np.ndarray, top: int = TOP) -> list[dict]:
+    """Per answerable question with candidates: its ``top`` candidates by ``p``, best first."""
+    out = []
+    for i, r in enumerate(rows):
+        if r["kind"] != "answerable" or not len(r["features"]):
+            continue
+        mine = p[q == i]
+        order = np.argsort(-mine, kind="stable")[:top]
+        out.append({"row": i, "article": r["article"], "question": r["question"],
+                    "texts": [r["texts"][j] for j in order], "labels": np.asarray(r["labels"][order], bool),
+                    "p": mine[order]})
+    return out
+
+
+def _model(base: Path):
+    import torch
+    from transformers import AutoModel
+
+    class CrossEncoder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bert = AutoModel.from_pretrained(str(base))
+            self.head = torch.nn.Linear(self.bert.config.hidden_size, 1)
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            h = self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                          token_type_ids=token_type_ids).last_hidden_state
+            m = attention_mask.unsqueeze(-1).float()
+            return self.head((h * m).sum(1) / m.sum(1)).squeeze(-1)
+
+    return CrossEncoder()
+
+
+def _tokenizer(base: Path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(base))
+
+
+def _batch(tokenizer, questions: list[str], texts: list[str]):
+    enc = tokenizer(questions, texts, truncation="only_second", max_length=MAX_TOKENS, padding=True,
+                    return_tensors="pt")
+    return enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]
+
+
+def fit(examples: list[dict], base: Path, *, seed: int, steps: int | None = None):
+    """The cross-encoder fine-tuned on the pairs of ``examples`` (``steps``: fewer, for a quick run)."""
+    import torch
+
+    torch.set_num_threads(2)
+    torch.manual_seed(seed)
+    tokenizer = _tokenizer(base)
+    model = _model(base)
+    pairs = [(e["question"], t, bool(lab)) for e in examples for t, lab in zip(e["texts"], e["labels"])]
+    rng = np.random.default_rng(seed)
+    total = int(len(pairs) * EPOCHS / BATCH)
+    if steps is not None:
+        total = min(total, steps)
+    total = max(total, 1)
+    opt = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / (WARMUP * total)) * max(0.0, 1 - s / total))
+    order = np.concatenate([rng.permutation(len(pairs)) for _ in range(int(np.ceil(EPOCHS)))])
+    model.train()
+    start = time.time()
+    for s in range(total):
+        batch = [pairs[j] for j in order[s * BATCH:(s + 1) * BATCH]]
+        logits = model(*_batch(tokenizer, [b[0] for b in batch], [b[1] for b in batch]))
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            logits, torch.tensor([float(b[2]) for b in batch]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if s % 200 == 0:
+            print(f"  reader step {s}/{total}, loss {loss.item():.3f} ({time.time() - start:.0f} s)", file=sys.stderr)
+    model.eval()
+    return model, tokenizer
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, np.float64), 1e-6, 1 - 1e-6)
+    return np.log(p) - np.log1p(-p)
+
+
+def sentence_at_1(examples: list[dict], readings: list[np.ndarray], weight: float, margin: float = 99.0) -> float:
+    """Share of ``examples`` whose first sentence after re-reading holds the answer."""
+    right = []
+    for e, r in zip(examples, readings):
+        lp = _logit(e["p"])
+        if len(lp) < 2 or lp[0] - lp[1] > margin:
+            right.append(bool(e["labels"][0]))
+        else:
+            right.append(bool(e["labels"][int(np.argmax(lp + weight * r))]))
+    return float(np.mean(right)) if right else 0.0
+
+
+def choose(examples: list[dict], readings: list[np.ndarray]) -> tuple[float, float]:
+    """The weight with the best answer-sentence@1, then the smallest margin within ``MARGIN_TOLERANCE`` of it."""
+    weight = max(WEIGHTS, key=lambda w: sentence_at_1(examples, readings, w))
+    full = sentence_at_1(examples, readings, weight)
+    margin = next(m for m in MARGINS if sentence_at_1(examples, readings, weight, m) >= full - MARGIN_TOLERANCE)
+    return weight, margin
+
+
+def cross_validate(examples: list[dict], folds: list[set], base: Path, *, seed: int,
+                   steps: int | None = None) -> dict:
+    """Held-out readings (a model per fold of articles), weight and margin chosen on the other
+    folds for each fold's own score, then on all of them for the shipped model."""
+    readings: list[np.ndarray | None] = [None] * len(examples)
+    for k, articles in enumerate(folds):
+        train = [e for e in examples if e["article"] not in articles]
+        test = [i for i, e in enumerate(examples) if e["article"] in articles]
+        print(f"reader: fold {k + 1} of {len(folds)}, {len(train)} questions", file=sys.stderr)
+        model, tokenizer = fit(train, base, seed=seed, steps=steps)
+        # Judged as it runs: its int8 graph, read by qa.answer.reader's tokenizer and session.
+        with tempfile.TemporaryDirectory() as tmp:
+            runtime = Reader(export(model, tokenizer, Path(tmp) / "fold.onnx"), base / "tokenizer.json",
+                             top=TOP, weight=0.0, margin=0.0)
+            for i in test:
+                readings[i] = runtime.logits(examples[i]["question"], examples[i]["texts"])
+    per_fold = []
+    for articles in folds:
+        other = [i for i, e in enumerate(examples) if e["article"] not in articles]
+        mine = [i for i, e in enumerate(examples) if e["article"] in articles]
+        w, m = choose([examples[i] for i in other], [readings[i] for i in other])
+        per_fold.append((w, m, [examples[i] for i in mine], [readings[i] for i in mine]))
+    right = sum(sentence_at_1(ex, rd, w, m) * len(ex) for w, m, ex, rd in per_fold)
+    weight, margin = choose(examples, readings)
+    read = [_logit(e["p"]) for e in examples]
+    return {
+        "weight": weight, "margin": margin,
+        "heldout": {
+            "questions": len(examples),
+            "sentence@1_trees": round(float(np.mean([e["labels"][0] for e in examples])), 4),
+            "sentence@1_within_top": round(float(np.mean([e["labels"].any() for e in examples])), 4),
+            "sentence@1_reader_alone": round(float(np.mean([e["labels"][int(np.argmax(r))]
+                                                            for e, r in zip(examples, readings)])), 4),
+            "sentence@1_reread": round(float(right / len(examples)), 4),
+            "per_fold_weight_margin": [[w, m] for w, m, _, _ in per_fold],
+            "share_read_at_margin": round(float(np.mean([len(lp) > 1 and lp[0] - lp[1] <= margin for lp in read])), 4),
+        },
+    }
+
+
+def export(model, tokenizer, out: Path) -> Path:
+    """The model as ONNX with int8 weights at ``out`` (the fp32 graph beside it is removed)."""
+    import torch
+
+    from qa.embed import _quantized
+
+    fp32 = out.with_suffix(".fp32.onnx")
+    example = _batch(tokenizer, ["What is it?", "What is it?"], ["It is a thing.", "A longer sentence than that."])
+    model.bert.config._attn_implementation = "eager"  # traces into a graph for any batch and length
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, example, str(fp32), input_names=names, output_names=["logit"],
+                              dynamic_axes={**{n: {0: "batch", 1: "tokens"} for n in names}, "logit": {0: "batch"}},
+                              opset_version=17, dynamo=False)
+        _quantized(fp32, out, weights_only=False)  # 23 MB instead of 59 (the embedding table)
+    finally:
+        fp32.unlink(missing_ok=True)
+    return out
