@@ -47,20 +47,16 @@ def compose(
     ranked = rank(intent, hits, evidence, query_vector=query_vector, focus_vector=focus_vector,
                   settings=settings, decision=decision)
     threshold = decision.threshold if settings.abstain_below is None else settings.abstain_below
+    confidence = decision.confidence(intent, ranked) if ranked else 0.0
     if ranked:  # the passage that holds the best sentence comes first (SQuAD half R@1 0.853 -> 0.894)
-        hits = [ranked[0].hit, *(h for h in hits if h is not ranked[0].hit)]
+        hits = _first(ranked[0].hit, hits)
+        if confidence >= threshold and decision.reader is not None and settings.reader:
+            ranked = decision.reader.reorder(question, ranked)  # only a reply that quotes needs the reading
+            hits = _first(ranked[0].hit, hits)  # the best by P then comes second
     common = dict(question=question, passages=tuple(hits), searched_for=searched_for or question,
                   considered=tuple(_considered(c) for c in ranked[:EXPLAINED]))
     if not ranked:
         return Answer(text=render_abstention(hits), abstained=True, **common)
-    confidence = decision.confidence(intent, ranked)
-    if confidence < threshold:
-        common.update(confidence=confidence)
-        return Answer(text=render_abstention(hits), abstained=True, **common)
-    if decision.reader is not None and settings.reader:  # only a reply that quotes needs the reading
-        ranked = decision.reader.reorder(question, ranked)
-        hits = [ranked[0].hit, *(h for h in hits if h is not ranked[0].hit)]
-        common.update(passages=tuple(hits), considered=tuple(_considered(c) for c in ranked[:EXPLAINED]))
     best = ranked[0]
     credits = credit_lines(intent, ranked)  # "When was it published?": the dateline leads, and is checked
     lead = (credits or [best])[0]
@@ -72,7 +68,7 @@ def compose(
     vetoed = tuple(name for name, reason in reasons.items() if reason)
     note = reasons[vetoed[0]] if vetoed else ""
     common.update(confidence=confidence, vetoed_by=vetoed, note=note)
-    if vetoed:
+    if vetoed or confidence < threshold:
         return Answer(text=render_abstention(hits, note), abstained=True, **common)
     share = decision.runner_up_share if settings.runner_up_share is None else settings.runner_up_share
     chosen = select(intent, ranked, settings=settings, credits=credits, runner_up_share=share)
@@ -111,6 +107,10 @@ def cite(chosen: list[Candidate], ranked: list[Candidate], evidence: Evidence) -
             numbers.append(len(citations))
         markers.append(numbers)
     return citations, markers
+
+
+def _first(hit: Hit, hits: list[Hit]) -> list[Hit]:
+    return [hit, *(h for h in hits if h is not hit)]
 
 
 def _considered(c: Candidate) -> Considered:

@@ -62,14 +62,12 @@ class Reader:
         """``ranked`` (best P first) with its ``top`` re-ordered by P and the reader together,
         each of them carrying its ``reading``; unchanged when the best P leads by more than ``margin``."""
         head = ranked[: self.top]
-        if len(head) < 2:
-            return ranked
-        lp = logit(np.array([c.score for c in head]))
-        if lp[0] - lp[1] > self.margin:
+        p = np.array([c.score for c in head])
+        if settled(p, self.margin):
             return ranked
         reading = self.logits(question, [c.text for c in head])
-        combined = lp + self.weight * reading
-        order = sorted(range(len(head)), key=lambda i: (-combined[i], i))
+        score = combined(p, reading, self.weight)
+        order = sorted(range(len(head)), key=lambda i: (-score[i], i))
         head = [replace(head[i], reading=float(reading[i])) for i in order]
         return [*head, *ranked[self.top:]]
 
@@ -77,3 +75,15 @@ class Reader:
 def logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(np.asarray(p, np.float64), 1e-6, 1 - 1e-6)
     return np.log(p) - np.log1p(-p)
+
+
+def settled(p: np.ndarray, margin: float) -> bool:
+    """Whether the best of ``p`` (best first) stands alone or leads the runner-up by more than
+    ``margin`` logits: then there is nothing for the reader to re-order."""
+    lp = logit(p[:2])
+    return len(lp) < 2 or lp[0] - lp[1] > margin
+
+
+def combined(p: np.ndarray, reading: np.ndarray, weight: float) -> np.ndarray:
+    """The order the re-read sentences take: logit(P) + ``weight`` x the reader's logit."""
+    return logit(p) + weight * np.asarray(reading, np.float64)

@@ -21,14 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.answer.reader import Reader
+from qa.answer.reader import MAX_TOKENS, Reader, combined, settled
 
 TOP = 3  # sentences re-read per question: the right one is among the trees' top three 0.90 of the time
 EPOCHS = 1
 BATCH = 16
 LEARNING_RATE = 3e-5
 WARMUP = 0.1  # share of the steps
-MAX_TOKENS = 128
 WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0)  # of the reader's logit beside logit(P)
 MARGINS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 99.0)  # logit lead of the best P past which the reader is skipped
 MARGIN_TOLERANCE = 0.001  # answer-sentence@1 a margin may cost against always reading
@@ -114,20 +113,10 @@ def fit(examples: list[dict], base: Path, *, seed: int, steps: int | None = None
     return model, tokenizer
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(p, np.float64), 1e-6, 1 - 1e-6)
-    return np.log(p) - np.log1p(-p)
-
-
 def sentence_at_1(examples: list[dict], readings: list[np.ndarray], weight: float, margin: float = 99.0) -> float:
-    """Share of ``examples`` whose first sentence after re-reading holds the answer."""
-    right = []
-    for e, r in zip(examples, readings):
-        lp = _logit(e["p"])
-        if len(lp) < 2 or lp[0] - lp[1] > margin:
-            right.append(bool(e["labels"][0]))
-        else:
-            right.append(bool(e["labels"][int(np.argmax(lp + weight * r))]))
+    """Share of ``examples`` whose first sentence after re-reading (as ``Reader.reorder`` does) holds the answer."""
+    right = [bool(e["labels"][0 if settled(e["p"], margin) else int(np.argmax(combined(e["p"], r, weight)))])
+             for e, r in zip(examples, readings)]
     return float(np.mean(right)) if right else 0.0
 
 
@@ -163,7 +152,6 @@ def cross_validate(examples: list[dict], folds: list[set], base: Path, *, seed: 
         per_fold.append((w, m, [examples[i] for i in mine], [readings[i] for i in mine]))
     right = sum(sentence_at_1(ex, rd, w, m) * len(ex) for w, m, ex, rd in per_fold)
     weight, margin = choose(examples, readings)
-    read = [_logit(e["p"]) for e in examples]
     return {
         "weight": weight, "margin": margin,
         "heldout": {
@@ -174,7 +162,7 @@ def cross_validate(examples: list[dict], folds: list[set], base: Path, *, seed: 
                                                             for e, r in zip(examples, readings)])), 4),
             "sentence@1_reread": round(float(right / len(examples)), 4),
             "per_fold_weight_margin": [[w, m] for w, m, _, _ in per_fold],
-            "share_read_at_margin": round(float(np.mean([len(lp) > 1 and lp[0] - lp[1] <= margin for lp in read])), 4),
+            "share_read_at_margin": round(float(np.mean([not settled(e["p"], margin) for e in examples])), 4),
         },
     }
 
