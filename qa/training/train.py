@@ -191,7 +191,9 @@ def train_reader(rows: list[dict], report: dict, out: Path, *, seed: int, steps:
             "margin": judged["margin"],
             "model": "all-MiniLM-L6-v2's transformer and a linear head on its mean token, fine-tuned as a "
                      "cross-encoder; int8 weights (ONNX Runtime dynamic quantization)",
-            "training": {"epochs": reader.EPOCHS, "batch": reader.BATCH, "learning_rate": reader.LEARNING_RATE,
+            "training": {"epochs": reader.EPOCHS, "questions_per_batch": reader.QUESTIONS_PER_BATCH,
+                         "loss": "binary cross-entropy per pair + softmax cross-entropy per question",
+                         "learning_rate": reader.LEARNING_RATE,
                          "warmup": reader.WARMUP, "max_tokens": reader.MAX_TOKENS, "steps": steps,
                          "pairs": int(sum(len(e["texts"]) for e in examples)), "seed": seed},
             "rule": "the top sentences by P re-ordered by logit(P) + weight x the reader's logit, unless the best "
