@@ -109,15 +109,7 @@ def fit(examples: list[dict], base: Path, *, seed: int, steps: int | None = None
         logits = model(*_batch(tokenizer, [e["question"] for e in batch for _ in e["texts"]],
                                [t for e in batch for t in e["texts"]]))
         labels = torch.tensor([float(lab) for e in batch for lab in e["labels"]])
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
-        listwise, at = [], 0
-        for e in batch:
-            mine, right = logits[at:at + len(e["texts"])], labels[at:at + len(e["texts"])] > 0
-            at += len(e["texts"])
-            if right.any() and not right.all():
-                listwise.append(torch.logsumexp(mine, 0) - torch.logsumexp(mine[right], 0))
-        if listwise:
-            loss = loss + torch.stack(listwise).mean()
+        loss = batch_loss(logits, labels, [len(e["texts"]) for e in batch])
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -126,6 +118,22 @@ def fit(examples: list[dict], base: Path, *, seed: int, steps: int | None = None
             print(f"  reader step {s}/{total}, loss {loss.item():.3f} ({time.time() - start:.0f} s)", file=sys.stderr)
     model.eval()
     return model, tokenizer
+
+
+def batch_loss(logits, labels, sizes: list[int]):
+    """Each pair's binary cross-entropy, plus the mean over questions with right and wrong
+    sentences both of -log(softmax mass of the right ones among the question's own);
+    ``sizes``: how many of the pairs, in order, each question has."""
+    import torch
+
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
+    listwise, at = [], 0
+    for n in sizes:
+        mine, right = logits[at:at + n], labels[at:at + n] > 0
+        at += n
+        if right.any() and not right.all():
+            listwise.append(torch.logsumexp(mine, 0) - torch.logsumexp(mine[right], 0))
+    return loss + torch.stack(listwise).mean() if listwise else loss
 
 
 def sentence_at_1(examples: list[dict], readings: list[np.ndarray], weight: float, margin: float = 99.0) -> float:

@@ -67,3 +67,19 @@ def test_the_threshold_counts_negatives_at_the_stated_mix():
     # Twice as many negatives change nothing: they are weighted back to the stated mix.
     assert abs(choose_threshold([*outcome, *outcome[20:]]) - 0.2) < 1e-6
     assert choose_threshold([{"kind": "answerable", "p": 0.3}]) == 0.0
+
+
+def test_the_reader_loss_adds_each_questions_ordering_to_the_pairs():
+    torch = pytest.importorskip("torch")
+    from qa.training.reader import batch_loss
+
+    labels = torch.tensor([1.0, 0.0, 0.0, 0.0, 0.0])
+    pairs = torch.nn.functional.binary_cross_entropy_with_logits
+    # question one: three sentences, the first right; question two: two sentences, neither right
+    right_first = torch.tensor([2.0, 0.0, 0.0, 1.0, -1.0])
+    right_last = torch.tensor([0.0, 0.0, 2.0, 1.0, -1.0])
+    expected = pairs(right_first, labels) + (torch.logsumexp(right_first[:3], 0) - right_first[0])
+    assert torch.isclose(batch_loss(right_first, labels, [3, 2]), expected)
+    assert batch_loss(right_first, labels, [3, 2]) < batch_loss(right_last, labels, [3, 2])
+    # with no question holding both a right and a wrong sentence, only the pairs count
+    assert torch.isclose(batch_loss(right_first[3:], labels[3:], [2]), pairs(right_first[3:], labels[3:]))
