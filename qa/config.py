@@ -63,7 +63,7 @@ class Settings:
     abstain_below: float | None = None
     decision_model: str = ""  # folder of a model fitted by `qa train`; "": the one shipped in qa/model
     # Re-read the best few sentences with the model's cross-encoder (qa.answer.reader) when it has
-    # one: held-out answer-sentence@1 0.774 -> 0.790 (docs/evaluation.md). False: P's order alone.
+    # one: held-out answer-sentence@1 0.774 -> 0.794 (docs/evaluation.md). False: P's order alone.
     reader: bool = True
 
     def __post_init__(self) -> None:
