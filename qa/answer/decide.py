@@ -151,4 +151,4 @@ def _reader(folder: Path, entry: dict | None) -> Reader | None:
     from qa.embed import model_path
 
     return Reader(graph, model_path(entry["tokenizer"]) / "tokenizer.json", top=entry["top"],
-                  weight=entry["weight"], margin=entry["margin"], with_before=entry.get("with_before", False))
+                  weight=entry["weight"], margin=entry["margin"])

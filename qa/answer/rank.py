@@ -44,11 +44,6 @@ class Candidate:
     features: np.ndarray | None = field(default=None, repr=False, compare=False)
     reading: float | None = None  # the reader's logit, when it re-read this one (``qa.answer.reader``)
 
-    @property
-    def before(self) -> str:
-        """The sentence before this one in its passage ("" for the first), as the reader reads it."""
-        return self.hit.passage.texts[self.position - 1] if self.position else ""
-
 
 def candidates(intent: Intent, hits: list[Hit], evidence: Evidence, *, query_vector: np.ndarray,
                focus_vector: np.ndarray | None, settings: Settings) -> list[Candidate]:

@@ -4,8 +4,7 @@ The trees' P (``qa.answer.decide``) weighs overlap and similarity, which often l
 sentence with the fact just behind a neighbour that repeats the question's words. The reader,
 MiniLM-L6 fine-tuned by ``qa train`` (``qa.training.reader``) on SQuAD and run here by ONNX
 Runtime with int8 weights, reads question and sentence together. The ``top`` best by P are
-re-ordered by logit(P) + ``weight`` × the reader's logit (a reader trained so reads each
-sentence followed by the one before it in its passage: ``passage_text``); P itself, the reply's confidence and
+re-ordered by logit(P) + ``weight`` × the reader's logit; P itself, the reply's confidence and
 whether it abstains, is the trees' alone. When the best P stands more than ``margin`` (in
 logits) above the runner-up, the reader never overturned it on held-out articles, so it is not
 run: most questions cost nothing extra. Weight and margin are fitted on held-out articles.
@@ -20,17 +19,14 @@ from pathlib import Path
 import numpy as np
 
 MAX_TOKENS = 128  # question and sentence together; a longer sentence is cut (the question never is)
-SEPARATOR = "[SEP]"  # the bundled tokenizer's own, between a sentence and the one before it (``passage_text``)
 
 
 class Reader:
     """The fine-tuned cross-encoder's int8 graph and the bundled model's tokenizer; loads on first use."""
 
-    def __init__(self, graph: Path, tokenizer: Path, *, top: int, weight: float, margin: float,
-                 with_before: bool = False):
+    def __init__(self, graph: Path, tokenizer: Path, *, top: int, weight: float, margin: float):
         self.graph, self.tokenizer_file = Path(graph), Path(tokenizer)
         self.top, self.weight, self.margin = int(top), float(weight), float(margin)
-        self.with_before = bool(with_before)  # read as trained: each sentence with the one before it, or alone
         self._session = self._tokenizer = None
         self._lock = threading.Lock()  # fast tokenizers are not re-entrant; loading takes it too
 
@@ -69,18 +65,11 @@ class Reader:
         p = np.array([c.score for c in head])
         if settled(p, self.margin):
             return ranked
-        reading = self.logits(question, [passage_text(c.text, c.before if self.with_before else "") for c in head])
+        reading = self.logits(question, [c.text for c in head])
         score = combined(p, reading, self.weight)
         order = sorted(range(len(head)), key=lambda i: (-score[i], i))
         head = [replace(head[i], reading=float(reading[i])) for i in order]
         return [*head, *ranked[self.top:]]
-
-
-def passage_text(text: str, before: str) -> str:
-    """What the reader reads of a sentence: the sentence, then the one before it in its passage,
-    where a "he" or "it" often finds its name. The sentence comes first, so that a cut for
-    length takes the context and never the sentence."""
-    return f"{text} {SEPARATOR} {before}" if before else text
 
 
 def logit(p: np.ndarray) -> np.ndarray:

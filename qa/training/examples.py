@@ -145,7 +145,6 @@ def collect(engine, asked: list[Asked], *, kind: str | None = None) -> list[dict
         rows.append({
             "id": q.id, "article": q.article, "kind": kind or q.kind, "question": q.question,
             "features": features, "labels": np.asarray(labels, bool), "texts": [c.text for c in ranked],
-            "befores": [c.before for c in ranked],
             "in_gold": np.asarray([c.hit.passage.source in gold for c in ranked], bool),
             "gold_retrieved": any(h.passage.source == f for h in hits[:1] for f, _, _ in q.answers),
             "baseline_top": best, "baseline_confidence": baseline.confidence(intent, features[best], old[best])

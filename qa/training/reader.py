@@ -1,8 +1,7 @@
 """Train the reader: MiniLM-L6 fine-tuned here as a cross-encoder over the trees' best few sentences.
 
 Examples: for each answerable SQuAD question, the ``TOP`` candidates with the highest
-out-of-fold P of the trees, labelled by whether they hold the answer (about 19,600 pairs), each
-sentence read with the one before it in its passage (``qa.answer.reader.passage_text``).
+out-of-fold P of the trees, labelled by whether they hold the answer (about 19,600 pairs).
 The model: the bundled all-MiniLM-L6-v2 transformer with a linear head on its mean token,
 fine-tuned for one epoch (AdamW, linear warm-up and decay) on each pair's binary cross-entropy
 plus each question's softmax cross-entropy over its own sentences (held out, answer-sentence@1
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.answer.reader import MAX_TOKENS, Reader, combined, passage_text, settled
+from qa.answer.reader import MAX_TOKENS, Reader, combined, settled
 
 TOP = 3  # sentences re-read per question: the right one is among the trees' top three 0.90 of the time
 EPOCHS = 1
@@ -45,8 +44,7 @@ def items(rows: list[dict], q: np.ndarray, p: np.ndarray, top: int = TOP) -> lis
         mine = p[q == i]
         order = np.argsort(-mine, kind="stable")[:top]
         out.append({"row": i, "article": r["article"], "question": r["question"],
-                    "texts": [passage_text(r["texts"][j], r["befores"][j]) for j in order],
-                    "labels": np.asarray(r["labels"][order], bool),
+                    "texts": [r["texts"][j] for j in order], "labels": np.asarray(r["labels"][order], bool),
                     "p": mine[order]})
     return out
 

@@ -191,7 +191,7 @@ def train_reader(rows: list[dict], report: dict, out: Path, *, seed: int, steps:
     model, tokenizer = reader.fit(examples, base, seed=seed, steps=steps)
     reader.export(model, tokenizer, out / READER_FILE)
     return {"file": READER_FILE, "tokenizer": BUNDLED_MODEL, "top": reader.TOP, "weight": judged["weight"],
-            "margin": judged["margin"], "with_before": True,  # reads each sentence with the one before it
+            "margin": judged["margin"],
             "model": "all-MiniLM-L6-v2's transformer and a linear head on its mean token, fine-tuned as a "
                      "cross-encoder; int8 weights (ONNX Runtime dynamic quantization)",
             "training": {"epochs": reader.EPOCHS, "questions_per_batch": reader.QUESTIONS_PER_BATCH,

@@ -582,14 +582,6 @@ def test_a_pronoun_sentence_rises_with_the_sentence_before_it():
     assert order(0.3).index(pronoun) < order(0.3).index(rival)
 
 
-def test_a_candidate_knows_the_sentence_before_it_in_its_passage():
-    corpus = Corpus()
-    corpus.add("sns.txt", [("Mixi and Gree have millions of users in Japan.", 0.8), ("It is invite-only.", 0.5)])
-    found = candidates(read("What is invite-only?"), corpus.hits, corpus, query_vector=QUERY, focus_vector=None,
-                       settings=Settings())
-    assert [c.before for c in found] == ["", "Mixi and Gree have millions of users in Japan."]
-
-
 def test_the_confidence_is_the_best_sentences_p_and_vetoes_are_named():
     corpus = Corpus()
     corpus.add("kettles.txt", [("Morioka kettle makers sell kettles across Japan.", 0.8)])

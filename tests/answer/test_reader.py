@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from qa.answer.decide import MODEL_DIR, READER_FILE, load
-from qa.answer.reader import SEPARATOR, Reader, logit, passage_text
+from qa.answer.reader import Reader, logit
 
 
 @dataclass(frozen=True)
@@ -16,7 +16,6 @@ class Cand:
     text: str
     score: float
     reading: float | None = None
-    before: str = ""
 
 
 class Scripted(Reader):
@@ -47,15 +46,6 @@ def test_a_clear_lead_is_not_read_at_all():
     assert logit(np.array([0.95]))[0] - logit(np.array([0.10]))[0] > 2.0
     assert reader.reorder("q?", ranked) == ranked and reader.calls == 0
     assert reader.reorder("q?", ranked[:1]) == ranked[:1] and reader.calls == 0
-
-
-def test_a_sentence_is_read_with_the_one_before_it_after_it():
-    reader = Scripted({"b": 0.0, f"b {SEPARATOR} a": 2.0}, top=3, weight=1.0, margin=99.0, with_before=True)
-    ranked = [Cand("b", 0.5, before="a"), Cand("b", 0.4)]
-    assert [c.reading for c in reader.reorder("q?", ranked)] == [2.0, 0.0]
-    alone = Scripted({"b": 0.0}, top=3, weight=1.0, margin=99.0)  # a reader trained on sentences alone
-    assert [c.reading for c in alone.reorder("q?", ranked)] == [0.0, 0.0]
-    assert passage_text("It won.", "") == "It won."  # a passage's first sentence stands alone
 
 
 def test_ties_keep_ps_order():

@@ -33,7 +33,6 @@ def test_training_runs_on_a_small_sample(tmp_path, capsys):
     assert reader["training"]["steps"] == 2 and reader["heldout"]["questions"] > 0
     decision = load(out)
     assert decision.reader is not None and decision.reader.logits("Who?", ["Ann did.", "It rained."]).shape == (2,)
-    assert reader["with_before"] and decision.reader.with_before  # read in ask() as it was trained
     p = decision.scores(None, [], np.zeros((3, len(FEATURES)), dtype=np.float32))
     assert p.shape == (3,) and np.all((p > 0) & (p < 1))
 
