@@ -382,16 +382,11 @@ def environment() -> dict:
     libraries. A refit on a fresh install gave other examples (version 0.1's unfitted rules went
     from 0.7584 to 0.7604 held-out answer-sentence@1) and so other trees (threshold 0.0903 -> 0.0957)."""
     import platform
-    from importlib.metadata import PackageNotFoundError, version
 
-    def installed(name: str) -> str | None:
-        try:
-            return version(name)
-        except PackageNotFoundError:
-            return None
+    from qa.embed import _version
 
     return {"python": platform.python_version(), "machine": platform.machine(),
-            "packages": {name: installed(name) for name in ENVIRONMENT}}
+            "packages": {name: _version(name) for name in ENVIRONMENT}}
 
 
 def table(heldout: dict) -> str:
