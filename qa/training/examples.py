@@ -6,9 +6,7 @@ positive when its characters overlap a gold answer in the gold paragraph. Beside
 questions as written (SQuAD 2.0's unanswerable ones are the hardest negatives), two kinds
 of negatives are made: out-of-corpus (a question asked of the other file's index, which
 lacks its article) and near-miss (an answerable question with one name, number or year
-replaced by one its article never mentions). A share of every kind is also asked again
-naming its document, as people ask of their own files ("…, according to the post about
-Mixi?"; see ``with_context``).
+replaced by one its article never mentions).
 """
 
 from __future__ import annotations
@@ -16,8 +14,7 @@ from __future__ import annotations
 import random
 import re
 import sys
-from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from tqdm import tqdm
@@ -115,54 +112,6 @@ def _swap_number(question: str, article: str, rng: random.Random) -> str | None:
         if str(new) not in article:
             return question[:match.start()] + str(new) + question[match.end():]
     return None
-
-
-# How a question names the document it asks about: "{q}" is the question without its closing
-# mark, "{c}" a phrase of the document, "{d}" a word for a document.
-CONTEXT_FORMS = ("{q}, according to the {d} about {c}?", "{q}, according to the {d} on {c}?",
-                 "{q} in the {d} about {c}?", "{q}, per the {d} on {c}?", "{q}, as the {d} about {c} says?",
-                 "In the {d} about {c}, {lq}?", "According to the {d} on {c}, {lq}?")
-DOCUMENT_WORDS = ("article", "text", "post", "page", "document", "piece", "report")
-CONTEXT_NAMES = 12  # an article's most frequent names a question may name it by, besides its title
-
-
-def context_phrases(data: dict, tag: str) -> dict[str, list[str]]:
-    """Per article key (as ``squad_questions`` makes them): its title and its most frequent
-    names, the phrases a question can name the article by."""
-    out = {}
-    for a, article in enumerate(data["data"]):
-        title = re.sub(r"\s*\(.*?\)", "", article.get("title", "").replace("_", " ")).strip()
-        text = " ".join(p["context"] for p in article["paragraphs"])
-        words = set(re.findall(r"\b[a-z]+\b", text))  # "However" is a name only where it opens a sentence
-        sentences = (s for p in article["paragraphs"] for s in re.split(r"(?<=[.!?;:])\s+|\n+", p["context"]))
-        counts = Counter(n for s in sentences for n in names(s) if len(n) > 2 and n.lower() not in words)
-        frequent = [n for n, _ in counts.most_common(CONTEXT_NAMES)]
-        out[f"{tag}/{a:03d}"] = list(dict.fromkeys(([title] if title else []) + frequent))
-    return out
-
-
-def with_context(asked: list[Asked], phrases: dict[str, list[str]], *, share: float, seed: int) -> list[Asked]:
-    """``share`` of the questions (of every kind alike, so naming a document says nothing of
-    the answer) asked again naming their own article by its title or one of its frequent names
-    that the question does not hold already. Their answers and kind stay; the name is one the
-    answer sentence seldom holds, as with a user's "…, according to the Forrester analyst?"."""
-    rng = random.Random(seed)
-    out = []
-    for q in asked:
-        if rng.random() >= share:
-            continue
-        lower = q.question.lower()
-        choices = [c for c in phrases.get(q.article, ()) if c.lower() not in lower]
-        if not choices:
-            continue
-        c = choices[0] if rng.random() < 0.3 else rng.choice(choices)
-        body = q.question.strip().rstrip("?. ").strip()
-        lead = body.split(" ", 1)[0]
-        keep = lead.isupper() or lead in names(body[len(lead):]) or any(lead in c for c in phrases[q.article])
-        lq = body if keep else body[:1].lower() + body[1:]
-        text = rng.choice(CONTEXT_FORMS).format(q=body, lq=lq, c=c, d=rng.choice(DOCUMENT_WORDS))
-        out.append(replace(q, id=f"{q.id}-ctx", question=text))
-    return out
 
 
 def name_pool(asked: list[Asked]) -> list[str]:

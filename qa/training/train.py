@@ -31,7 +31,6 @@ PARAMS = {
 }
 NEAR_MISS_SHARE = 0.35  # of each file's answerable questions, swapped into near misses
 OUT_OF_CORPUS_SHARE = 0.3  # of each file's answerable questions, asked of the other file's index
-CONTEXT_SHARE = 0.3  # of each kind's questions, asked again naming their document (``with_context``)
 # The threshold: the highest P at which the abstentions on held-out articles are still right
 # this often (on a question the corpus cannot answer: SQuAD 2.0's unanswerable ones, the
 # out-of-corpus and the near-miss ones), so that abstaining on an answerable question stays rare,
@@ -82,18 +81,17 @@ def gather(files: list[Path], *, articles: int | None, seed: int, only: int | No
     from qa.api import Engine
     from qa.embed import Encoder
     from qa.evaluation.run import fresh_index
-    from qa.training.examples import collect, context_phrases, name_pool, near_misses, squad_questions, with_context
+    from qa.training.examples import collect, name_pool, near_misses, squad_questions
 
     settings = default_settings()
     encoder = Encoder(settings.model, backend=settings.backend)
-    sets, phrases = [], {}
+    sets = []
     for i, path in enumerate(files):
         data = json.loads(path.read_text(encoding="utf-8"))
         if articles:
             data = {**data, "data": data["data"][:articles]}
             path = _subset(path, data)
         asked, texts = squad_questions(data, tag=f"f{i}")
-        phrases.update(context_phrases(data, tag=f"f{i}"))
         docs = _article_corpus(path, data)
         engine = Engine(fresh_index(docs, docs.parent / "index", settings, encoder), encoder, settings)
         sets.append((asked, texts, engine))
@@ -106,13 +104,9 @@ def gather(files: list[Path], *, articles: int | None, seed: int, only: int | No
         near = near_misses(asked, texts, pool, share=NEAR_MISS_SHARE, seed=seed + i)
         rng = random.Random(seed + 100 + i)
         outside = [q for q in others if rng.random() < OUT_OF_CORPUS_SHARE / max(len(sets) - 1, 1)]
-        named = with_context(asked + near, phrases, share=CONTEXT_SHARE, seed=seed + 200 + i)
-        named_outside = with_context(outside, phrases, share=CONTEXT_SHARE, seed=seed + 300 + i)
         print(f"asking {len(asked)} + {len(near)} near-miss + {len(outside)} out-of-corpus questions of "
-              f"index {i + 1} of {len(sets)}, and {len(named) + len(named_outside)} of them naming their document",
-              file=sys.stderr)
+              f"index {i + 1} of {len(sets)}", file=sys.stderr)
         rows += collect(engine, asked) + collect(engine, near) + collect(engine, outside, kind="out_of_corpus")
-        rows += collect(engine, named) + collect(engine, named_outside, kind="out_of_corpus")
     return rows
 
 
