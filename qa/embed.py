@@ -63,6 +63,25 @@ class Encoder:
         with self._lock:
             return self._load_now() if self._model is None else self._model
 
+    def vector_source(self) -> str:
+        """What this encoder's vectors depend on besides the model, its precision and the text: the
+        graph it runs (its sha256) and ONNX Runtime's version, or the PyTorch libraries' versions.
+        The graph is exported and quantized on each install, and other releases move its vectors
+        by up to 0.05 a component; an index records this, and a build does not mix vectors of
+        two sources (``qa.index._cached_vectors``)."""
+        with self._lock:
+            if self.__dict__.get("_source") is None:
+                graph = getattr(self._load(), "graph", None)
+                if graph is not None:
+                    digest = hashlib.sha256()
+                    with open(graph, "rb") as f:
+                        for block in iter(lambda: f.read(1 << 20), b""):
+                            digest.update(block)
+                    self._source = f"onnx {digest.hexdigest()[:16]}, onnxruntime {_version('onnxruntime')}"
+                else:
+                    self._source = f"torch {_version('torch')}, transformers {_version('transformers')}"
+            return self._source
+
     def documents(self, precision: str) -> Encoder:
         """The encoder a build embeds documents with: this one, or its sibling of another precision.
         ``"auto"``: the int8 sibling when the model runs quantized (its ``precision`` says which)."""
@@ -177,6 +196,7 @@ class OnnxModel:
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
         self.session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+        self.graph = graph
         self.names = [i.name for i in self.session.get_inputs()]
         self.dim = 0
         # An int8 graph quantizes its activations with one scale per run: a text's vector would

@@ -335,7 +335,8 @@ def build_index(
     doc_encoder, used = document_encoder(encoder, precision)
     settings = settings.with_(document_precision=used)  # the precision used goes in the manifest
     vector_model = _vector_model(settings.model, settings.build_part())
-    cache = _cached_vectors(root, vector_model)
+    source = doc_encoder.vector_source() if hasattr(doc_encoder, "vector_source") else None
+    cache = _cached_vectors(root, vector_model, source)
     encoded = settings.passage_vectors == "encoded"
     texts = ([p.text for p in passages] if encoded else []) + sentences
     vectors, reused = _embed(doc_encoder, texts, cache, vector_model, progress=progress, on_embedded=on_embedded)
@@ -355,6 +356,7 @@ def build_index(
         "skipped": skipped,
         "embedded": len(texts) - reused,
         "reused": reused,
+        **({"encoder": source} if source else {}),
     }
     write_index(root, passages, passage_vectors, sentence_vectors, lexical, settings=settings, manifest=extra,
                 started=started, target=target, old_store=old_store)
@@ -729,8 +731,10 @@ def _sentence_means(passages: list[Passage], sentence_vectors: np.ndarray) -> np
     return (sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
-def _cached_vectors(root: Path, model: str) -> dict[str, np.ndarray]:
-    """Vectors of the index being replaced, by (model, text), so unchanged text is not re-embedded."""
+def _cached_vectors(root: Path, model: str, source: str | None = None) -> dict[str, np.ndarray]:
+    """Vectors of the index being replaced, by (model, text), so unchanged text is not re-embedded;
+    none when both it and this build know their encoder's ``source`` (``Encoder.vector_source``)
+    and the two differ: an index built on another install is embedded again, not mixed."""
     try:
         # Vectors depend only on (model, text), so an index from older cleaning rules still serves.
         old = load_index(root, check_corpus=False, check_version=False)
@@ -740,6 +744,8 @@ def _cached_vectors(root: Path, model: str) -> dict[str, np.ndarray]:
         return {}
     built = old.manifest.get("settings", {})
     if _vector_model(old.manifest["model"], built) != model:
+        return {}
+    if source and old.manifest.get("encoder") and old.manifest["encoder"] != source:
         return {}
     encoded = not isinstance(built, dict) or built.get("passage_vectors", "encoded") == "encoded"
     # A passage's vector is the model's reading of its text only when it was encoded, not derived.

@@ -106,6 +106,35 @@ def test_rebuild_without_changes_embeds_nothing(fake_index, corpus, tmp_path, fa
     assert again.passages == fake_index.passages
 
 
+class _Sourced(FakeEncoder):
+    """A fake encoder that says what its vectors come from, as qa.embed.Encoder does."""
+
+    def __init__(self, source: str | None):
+        super().__init__()
+        self.source = source
+
+    def vector_source(self) -> str | None:
+        return self.source
+
+
+def test_another_encoder_install_re_embeds_everything(corpus, tmp_path, fake_settings):
+    # The same model run by another graph (another install's export) gives slightly other
+    # vectors: a build re-embeds rather than mix them; the same source, or an index that does
+    # not say, is reused.
+    first = build_index(corpus, tmp_path / "index", settings=fake_settings, encoder=_Sourced("onnx aaaa"))
+    assert first.manifest["encoder"] == "onnx aaaa"
+    same = build_index(corpus, tmp_path / "index", settings=fake_settings, encoder=_Sourced("onnx aaaa"))
+    assert same.manifest["reused"] == len(all_texts(same)) and same.manifest["embedded"] == 0
+    other = _Sourced("onnx bbbb")
+    moved = build_index(corpus, tmp_path / "index", settings=fake_settings, encoder=other)
+    assert moved.manifest["reused"] == 0 and moved.manifest["encoder"] == "onnx bbbb"
+    assert sorted(other.texts) == sorted(set(all_texts(moved)))
+    unsaid = build_index(corpus, tmp_path / "index", settings=fake_settings, encoder=FakeEncoder())
+    assert "encoder" not in unsaid.manifest and unsaid.manifest["embedded"] == 0
+    after = build_index(corpus, tmp_path / "index", settings=fake_settings, encoder=_Sourced("onnx cccc"))
+    assert after.manifest["embedded"] == 0  # the index before it did not say what embedded it
+
+
 def test_another_model_re_embeds_everything(fake_index, corpus, tmp_path, fake_settings):
     other = FakeEncoder("fake-other")
     again = build_index(corpus, tmp_path / "index", settings=fake_settings.with_(model="fake-other"), encoder=other)
