@@ -80,13 +80,16 @@ def compose(
 
 def rank(intent: Intent, hits: list[Hit], evidence: Evidence, *, query_vector: np.ndarray,
          focus_vector: np.ndarray | None, settings: Settings, decision: Decision) -> list[Candidate]:
-    """The candidate sentences with their features and P, best first (ties: passage, then offset)."""
+    """The candidate sentences with their features and P, in the reply's order (``Decision.keys``;
+    ties: passage, then offset)."""
     cands = candidates(intent, hits, evidence, query_vector=query_vector, focus_vector=focus_vector,
                        settings=settings)
     features = featurize(intent, cands, evidence)
     p = decision.scores(intent, cands, features)
-    scored = [replace(c, score=float(pi), features=row) for c, pi, row in zip(cands, p, features)]
-    scored.sort(key=lambda c: (-c.score, c.hit.passage.id, c.span.start))
+    keys = decision.keys(p, features)
+    scored = [replace(c, score=float(pi), key=float(k), features=row)
+              for c, pi, k, row in zip(cands, p, keys, features)]
+    scored.sort(key=lambda c: (-c.key, -c.score, c.hit.passage.id, c.span.start))  # P breaks ties of its logit
     return scored
 
 

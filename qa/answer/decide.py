@@ -3,6 +3,8 @@
 The model is gradient-boosted trees fitted by ``qa train`` (LightGBM) and shipped as plain
 JSON arrays in ``qa/answer/model/``; evaluating them here takes a few array operations, so the
 query path needs neither LightGBM nor the pandas and scikit-learn it imports (4.5 s cold).
+A second set of trees, the ranker (LambdaRank), has a say in the order the reply takes
+(``Decision.keys``), not in P.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from qa.answer.features import FEATURES
-from qa.answer.reader import Reader
+from qa.answer.reader import Reader, logit
 
 MODEL_DIR = Path(__file__).resolve().parent / "model"
 MODEL_FILE = "decision.json"  # the trees
 MANIFEST_FILE = "manifest.json"  # how they were fitted, on what, and how they scored held out
 READER_FILE = "reader.int8.onnx"  # the cross-encoder that re-reads the best few (qa.answer.reader)
+RANKER_FILE = "ranker.json"  # trees fitted to order one question's sentences (LambdaRank)
 
 
 @dataclass(frozen=True)
@@ -109,10 +112,23 @@ class Decision:
     manifest: dict
     runner_up_share: float = 0.5  # a runner-up is quoted when its P is at least this share of the best's
     reader: Reader | None = None  # re-orders the best few by reading them (None: P's order alone)
+    ranker: Trees | None = None  # orders one question's sentences; its score is no probability
+    ranker_weight: float = 0.0  # of the ranker's score beside logit(P) in the reply's order
 
     def scores(self, intent, cands: list, features: np.ndarray) -> np.ndarray:
-        """P(each candidate answers the question): what the reply ranks sentences by."""
+        """P(each candidate answers the question): the reply's confidence and whether it answers."""
         return self.trees.predict(features) if len(features) else np.zeros(0)
+
+    def keys(self, p: np.ndarray, features: np.ndarray) -> np.ndarray:
+        """The reply's order, highest first: logit(P) + ``ranker_weight`` x the ranker's score.
+
+        The trees fit P question by question's candidates alike; the ranker (LambdaRank) only
+        orders one question's sentences against each other, and held out the two together pick
+        the answer sentence more often than either (docs/evaluation.md)."""
+        keys = logit(p)
+        if self.ranker is not None and self.ranker_weight and len(features):
+            keys = keys + self.ranker_weight * self.ranker.margin(np.asarray(features, dtype=np.float64))
+        return keys
 
     def confidence(self, intent, ranked: list) -> float:
         """The reply's confidence: the highest P among the candidates (the reader re-orders, it does not score)."""
@@ -135,10 +151,21 @@ def load(folder: str | Path = MODEL_DIR) -> Decision:
             raise ValueError("the model was fitted on other features than this version computes")
         trees = Trees.from_dict(json.loads((folder / MODEL_FILE).read_text(encoding="utf-8")))
         reader = _reader(folder, manifest.get("reader"))
+        ranker, ranker_weight = _ranker(folder, manifest.get("ranker"))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"the answer model in {folder} cannot be used ({exc}): run `qa train`") from None
     return Decision(trees, float(manifest["threshold"]), tuple(manifest.get("vetoes", ())), manifest,
-                    float(manifest.get("runner_up_share", 0.5)), reader)
+                    float(manifest.get("runner_up_share", 0.5)), reader, ranker, ranker_weight)
+
+
+def _ranker(folder: Path, entry: dict | None) -> tuple[Trees | None, float]:
+    """The ranker a manifest names, checked against its digest, and its weight; none when it names none."""
+    if not entry:
+        return None, 0.0
+    path = folder / entry["file"]
+    if digest(path) != entry["sha256"]:
+        raise ValueError(f"{path} does not match its manifest")
+    return Trees.from_dict(json.loads(path.read_text(encoding="utf-8"))), float(entry["weight"])
 
 
 def _reader(folder: Path, entry: dict | None) -> Reader | None:

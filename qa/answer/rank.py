@@ -41,6 +41,7 @@ class Candidate:
     hit_rank: int = 0  # its passage's place among the hits
     fragment: bool = False  # a heading, byline or name rather than a sentence
     score: float = 0.0  # P(this sentence answers the question), set by ``qa.answer.decide``
+    key: float | None = None  # the reply's order: logit(P) + the ranker's say (``Decision.keys``); None: logit(P)
     features: np.ndarray | None = field(default=None, repr=False, compare=False)
     reading: float | None = None  # the reader's logit, when it re-read this one (``qa.answer.reader``)
 

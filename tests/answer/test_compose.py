@@ -39,6 +39,9 @@ class ByCosine:
     def scores(self, intent, cands, features) -> np.ndarray:
         return np.array([c.cosine for c in cands])
 
+    def keys(self, p, features) -> np.ndarray:
+        return p
+
     def confidence(self, intent, ranked) -> float:
         return ranked[0].score
 

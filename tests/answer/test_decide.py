@@ -66,3 +66,22 @@ def test_an_altered_model_is_refused_with_the_fix(tmp_path):
     (folder / MANIFEST_FILE).unlink()
     with pytest.raises(ValueError, match="run `qa train`"):
         load(folder)
+
+
+def test_the_reply_follows_the_ranker_where_it_has_a_say_and_p_stays_the_trees():
+    from dataclasses import replace as swap
+
+    from qa.answer.reader import logit
+
+    decision = swap(load(), ranker=None, ranker_weight=0.0)
+    x = np.zeros((3, len(FEATURES)), dtype=np.float32)
+    p = np.array([0.7, 0.5, 0.2])
+    assert np.allclose(decision.keys(p, x), logit(p))  # without a ranker: P's order
+    one = Trees(feature=np.array([[0, -1, -1]], np.int32), threshold=np.array([[0.5, 0, 0]]),
+                left=np.array([[1, 0, 0]], np.int32), right=np.array([[2, 0, 0]], np.int32),
+                value=np.array([[0.0, 0.0, 2.0]]), depth=1)  # +2 when feature 0 exceeds 0.5
+    x[1, 0] = 1.0
+    ranked = swap(decision, ranker=one, ranker_weight=1.0)
+    keys = ranked.keys(p, x)
+    assert np.allclose(keys, logit(p) + np.array([0.0, 2.0, 0.0])) and int(np.argmax(keys)) == 1
+    assert np.allclose(ranked.scores(None, [], x), decision.scores(None, [], x))  # P is the trees' alone

@@ -16,6 +16,7 @@ class Cand:
     text: str
     score: float
     reading: float | None = None
+    key: float | None = None
 
 
 class Scripted(Reader):
@@ -64,3 +65,14 @@ def test_the_shipped_reader_prefers_the_sentence_that_answers():
     got = decision.reader.logits(question, ["About thirty fans braved a typhoon to meet me at the event.",
                                             "The meeting was held in a small cafe near the station."])
     assert got.shape == (2,) and got[0] > got[1]
+
+
+def test_it_reads_in_the_replys_order_and_adds_to_its_keys():
+    # The ranker put b first though a has the higher P: the reader starts from those keys.
+    reader = Scripted({"a": 0.0, "b": 0.0, "c": 1.0}, top=3, weight=1.0, margin=0.5)
+    ranked = [Cand("b", 0.40, key=2.0), Cand("a", 0.50, key=1.8), Cand("c", 0.30, key=0.5)]
+    assert [c.text for c in reader.reorder("q?", ranked)] == ["b", "a", "c"]  # c: 0.5 + 1.0 stays last
+    reader = Scripted({"a": 0.0, "b": 0.0, "c": 2.0}, top=3, weight=1.0, margin=0.5)
+    assert [c.text for c in reader.reorder("q?", ranked)] == ["c", "b", "a"]  # c: 0.5 + 2.0 leads
+    assert [c.text for c in reader.reorder("q?", [Cand("b", 0.4, key=3.0), *ranked[1:]])] == ["b", "a", "c"]
+    assert reader.calls == 1  # a lead of 1.2 > margin 0.5: settled, not read

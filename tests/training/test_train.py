@@ -28,7 +28,8 @@ def test_training_runs_on_a_small_sample(tmp_path, capsys):
     assert manifest["environment"]["packages"]["lightgbm"]  # which libraries fitted it
     assert manifest["examples"]["positives"] > 0
     assert {"answerable", "unanswerable", "out_of_corpus", "near_miss"} <= set(manifest["heldout"]["questions"])
-    assert "reader: answer-sentence@1 held out" in printed
+    assert "reader: answer-sentence@1 held out" in printed and "ranker: answer-sentence@1 held out" in printed
+    assert set(manifest.get("ranker", {"weight": 0.0})) >= {"weight"}  # a ranker only when it earns a weight
     reader = manifest["reader"]
     assert reader["training"]["steps"] == 2 and reader["heldout"]["questions"] > 0
     decision = load(out)
@@ -84,3 +85,17 @@ def test_the_reader_loss_adds_each_questions_ordering_to_the_pairs():
     assert batch_loss(right_first, labels, [3, 2]) < batch_loss(right_last, labels, [3, 2])
     # with no question holding both a right and a wrong sentence, only the pairs count
     assert torch.isclose(batch_loss(right_first[3:], labels[3:], [2]), pairs(right_first[3:], labels[3:]))
+
+
+def test_the_ranker_weight_is_the_one_that_picks_the_answer_sentence_most_often():
+    from qa.training.train import choose_ranker_weight
+
+    # Two answerable questions, two candidates each: P puts the wrong one first both times; the
+    # ranker's score prefers the right one by 1.0, against logit gaps of 0.4 and 1.5.
+    p = np.array([0.6, 0.5, 0.8, 0.6])  # logits 0.41, 0.0; 1.39, 0.41
+    ranked = np.array([0.0, 1.0, 0.0, 1.0])
+    rows = [{"kind": "answerable", "labels": np.array([False, True])} for _ in range(2)]
+    q = np.repeat(np.arange(2), 2)
+    assert choose_ranker_weight(rows, q, p, ranked, {0, 1}) == 1.0  # both right from 1.0; ties go to the smaller
+    assert choose_ranker_weight(rows, q, p, ranked, {0}) == 0.5  # the first alone needs only 0.5
+    assert choose_ranker_weight(rows, q, p, -ranked, {0, 1}) == 0.0  # a ranker that misleads gets no say
