@@ -36,6 +36,13 @@ class _Embedder:
         return {"row": batch["row"], "vector": vectors}
 
 
+def _source(model: str, backend: str, precision: str) -> str:
+    """Run on a worker: what its vectors depend on (``qa.embed.Encoder.vector_source``)."""
+    from qa.embed import Encoder
+
+    return Encoder(model, backend=backend).documents(precision).vector_source()
+
+
 def _embedder(model: str, backend: str, precision: str) -> type:
     """``_Embedder`` for one model: settings travel with the class, not as constructor arguments
     in Ray's object store (which a restarted actor could find gone)."""
@@ -96,7 +103,22 @@ class RayEncoder:
             return self
         sibling = copy.copy(self)
         sibling.precision = precision
+        sibling.__dict__.pop("_source", None)  # another precision, another graph
         return sibling
+
+    def vector_source(self) -> str:
+        """What the workers' vectors depend on, asked of one of them: the index records it, as a
+        local build's does (a cluster is one install; its workers share the graph)."""
+        import ray
+
+        if self.__dict__.get("_source") is None:
+            try:
+                probe = ray.remote(num_cpus=1, max_retries=RETRIES)(_source)
+                self._source = ray.get(probe.remote(self.model_id, self.backend, self.precision))
+            except Exception as exc:
+                raise ValueError(f"the Ray build on {self.address} failed ({_gist(_root_cause(exc))}); "
+                                 "nothing was written: run it again, or build without --ray") from None
+        return self._source
 
     def encode(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
         import ray
