@@ -40,17 +40,23 @@ class Trees:
     depth: int
 
     def margin(self, x: np.ndarray) -> np.ndarray:
-        """The summed leaf values for each row of ``x`` (rows, features)."""
-        trees = np.arange(self.feature.shape[0])[:, None]
-        node = np.zeros((self.feature.shape[0], len(x)), dtype=np.int32)
-        rows = np.arange(len(x))[None, :]
-        for _ in range(self.depth):
-            f = self.feature[trees, node]
+        """The summed leaf values for each row of ``x`` (rows, features).
+
+        Every (tree, row) pair walks down together, level by level; a pair that reached its leaf
+        drops out, so a level costs what is left of the walk (the deepest leaf is 12-13 levels
+        down, most are far higher: half the time of walking every pair to the deepest level)."""
+        count, n = self.feature.shape[0], len(x)
+        trees, rows = np.repeat(np.arange(count), n), np.tile(np.arange(n), count)
+        node = np.zeros(count * n, dtype=np.int32)
+        walking = np.arange(count * n)
+        while walking.size:
+            f = self.feature[trees[walking], node[walking]]
             inner = f >= 0
-            go_left = x[rows, np.where(inner, f, 0)] <= self.threshold[trees, node]
-            step = np.where(go_left, self.left[trees, node], self.right[trees, node])
-            node = np.where(inner, step, node)
-        return self.value[trees, node].sum(axis=0)
+            walking, f = walking[inner], f[inner]
+            t, at = trees[walking], node[walking]
+            go_left = x[rows[walking], f] <= self.threshold[t, at]
+            node[walking] = np.where(go_left, self.left[t, at], self.right[t, at])
+        return self.value[trees, node].reshape(count, n).sum(axis=0)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """P(positive) of each row."""
