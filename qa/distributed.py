@@ -116,9 +116,12 @@ class RayEncoder:
                 probe = ray.remote(num_cpus=1, max_retries=RETRIES)(_source)
                 self._source = ray.get(probe.remote(self.model_id, self.backend, self.precision))
             except Exception as exc:
-                raise ValueError(f"the Ray build on {self.address} failed ({_gist(_root_cause(exc))}); "
-                                 "nothing was written: run it again, or build without --ray") from None
+                raise self._failed(exc) from None
         return self._source
+
+    def _failed(self, exc: BaseException) -> ValueError:
+        return ValueError(f"the Ray build on {self.address} failed ({_gist(_root_cause(exc))}); "
+                          "nothing was written: run it again, or build without --ray")
 
     def encode(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
         import ray
@@ -155,8 +158,7 @@ class RayEncoder:
                     vectors[out["row"]] = out["vector"]
                     bar.update(len(out["row"]))
         except Exception as exc:  # a worker that kept dying, a lost node, an actor that cannot load the model
-            raise ValueError(f"the Ray build on {self.address} failed ({_gist(_root_cause(exc))}); "
-                             "nothing was written: run it again, or build without --ray") from None
+            raise self._failed(exc) from None
         return vectors
 
 

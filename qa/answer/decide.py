@@ -66,6 +66,14 @@ class Trees:
         return {"depth": self.depth, **{k: getattr(self, k).tolist() for k in
                                          ("feature", "threshold", "left", "right", "value")}}
 
+    def save(self, path: Path) -> None:
+        """Write the trees as one line of JSON (``load`` reads it back)."""
+        path.write_text(json.dumps(self.to_dict(), separators=(",", ":")) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> Trees:
+        return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
     @classmethod
     def from_dict(cls, data: dict) -> Trees:
         return cls(np.asarray(data["feature"], np.int32), np.asarray(data["threshold"], np.float64),
@@ -131,14 +139,18 @@ class Decision:
         The trees fit P question by question's candidates alike; the ranker (LambdaRank) only
         orders one question's sentences against each other, and held out the two together pick
         the answer sentence more often than either (docs/evaluation.md)."""
-        keys = logit(p)
-        if self.ranker is not None and self.ranker_weight and len(features):
-            keys = keys + self.ranker_weight * self.ranker.margin(np.asarray(features, dtype=np.float64))
-        return keys
+        if self.ranker is None or not self.ranker_weight or not len(features):
+            return logit(p)
+        return reply_order(p, self.ranker.margin(np.asarray(features, dtype=np.float64)), self.ranker_weight)
 
     def confidence(self, intent, ranked: list) -> float:
         """The reply's confidence: the highest P among the candidates (the reader re-orders, it does not score)."""
         return max(c.score for c in ranked)
+
+
+def reply_order(p: np.ndarray, ranked: np.ndarray, weight: float) -> np.ndarray:
+    """The key the reply's sentences are ordered by: logit(P) + ``weight`` x the ranker's score."""
+    return logit(p) + weight * np.asarray(ranked, np.float64)
 
 
 def digest(path: Path) -> str:
@@ -155,7 +167,7 @@ def load(folder: str | Path = MODEL_DIR) -> Decision:
             raise ValueError(f"{folder / MODEL_FILE} does not match its manifest")
         if tuple(manifest["features"]) != FEATURES:
             raise ValueError("the model was fitted on other features than this version computes")
-        trees = Trees.from_dict(json.loads((folder / MODEL_FILE).read_text(encoding="utf-8")))
+        trees = Trees.load(folder / MODEL_FILE)
         reader = _reader(folder, manifest.get("reader"))
         ranker, ranker_weight = _ranker(folder, manifest.get("ranker"))
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -168,19 +180,22 @@ def _ranker(folder: Path, entry: dict | None) -> tuple[Trees | None, float]:
     """The ranker a manifest names, checked against its digest, and its weight; none when it names none."""
     if not entry:
         return None, 0.0
+    return Trees.load(_checked(folder, entry)), float(entry["weight"])
+
+
+def _checked(folder: Path, entry: dict) -> Path:
+    """The file a manifest entry names, after checking it against the entry's digest."""
     path = folder / entry["file"]
     if digest(path) != entry["sha256"]:
         raise ValueError(f"{path} does not match its manifest")
-    return Trees.from_dict(json.loads(path.read_text(encoding="utf-8"))), float(entry["weight"])
+    return path
 
 
 def _reader(folder: Path, entry: dict | None) -> Reader | None:
     """The reader a manifest names, checked against its digest; ``None`` when it names none."""
     if not entry:
         return None
-    graph = folder / entry["file"]
-    if digest(graph) != entry["sha256"]:
-        raise ValueError(f"{graph} does not match its manifest")
+    graph = _checked(folder, entry)
     from qa.embed import model_path
 
     return Reader(graph, model_path(entry["tokenizer"]) / "tokenizer.json", top=entry["top"],

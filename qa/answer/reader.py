@@ -81,7 +81,7 @@ def logit(p: np.ndarray) -> np.ndarray:
 
 def order_keys(cands: list) -> np.ndarray:
     """Each candidate's key in the reply's order: its ``key``, or logit(P) when it has none."""
-    return np.array([logit(c.score) if getattr(c, "key", None) is None else c.key for c in cands], np.float64)
+    return np.array([logit(c.score) if c.key is None else c.key for c in cands], np.float64)
 
 
 def settled(keys: np.ndarray, margin: float) -> bool:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.answer.decide import MANIFEST_FILE, MODEL_DIR, MODEL_FILE, RANKER_FILE, READER_FILE, Trees, digest
+from qa.answer.decide import MANIFEST_FILE, MODEL_DIR, MODEL_FILE, RANKER_FILE, READER_FILE, Trees, digest, reply_order
 from qa.answer.features import FEATURES
 from qa.config import PROJECT_ROOT, default_settings
 
@@ -173,12 +173,6 @@ def _check_export(mine, lightgbm_s, x: np.ndarray) -> None:
         raise RuntimeError(f"the exported trees differ from LightGBM's by {gap}: a bug in qa.answer.decide.Trees")
 
 
-def _keys(p: np.ndarray, ranked: np.ndarray, weight: float) -> np.ndarray:
-    from qa.answer.reader import logit
-
-    return logit(p) + weight * ranked
-
-
 def _sentence_at_1(rows: list[dict], q: np.ndarray, keys: np.ndarray, which: set[int]) -> float:
     """Share of the answerable questions among ``which`` whose first sentence by ``keys`` holds the answer."""
     asked = [i for i in which if rows[i]["kind"] == "answerable"]
@@ -191,7 +185,7 @@ def choose_ranker_weight(rows: list[dict], q: np.ndarray, p: np.ndarray, ranked:
                          which: set[int]) -> float:
     """The weight of ``RANKER_WEIGHTS`` with the best answer-sentence@1 on the questions ``which``
     (ties: the smaller)."""
-    return max(RANKER_WEIGHTS, key=lambda w: (round(_sentence_at_1(rows, q, _keys(p, ranked, w), which), 6), -w))
+    return max(RANKER_WEIGHTS, key=lambda w: (round(_sentence_at_1(rows, q, reply_order(p, ranked, w), which), 6), -w))
 
 
 def fit_and_judge(rows: list[dict], *, seed: int, rounds: int = ROUNDS) -> dict:
@@ -216,7 +210,7 @@ def fit_and_judge(rows: list[dict], *, seed: int, rounds: int = ROUNDS) -> dict:
     keys = np.zeros(len(y))
     for w, mine in zip(per_fold, fold_questions):
         at = np.isin(q, list(mine))
-        keys[at] = _keys(oof[at], oof_ranked[at], w)
+        keys[at] = reply_order(oof[at], oof_ranked[at], w)
     weight = choose_ranker_weight(rows, q, oof, oof_ranked, everything)
     outcome = questions(rows, q, oof, keys)
     threshold = choose_threshold(outcome)
@@ -418,8 +412,7 @@ def abstention(outcome: list[dict], score: str, cut: float, vetoes) -> dict:
 
 
 def write(out: Path, report: dict, files: list[Path], rows: list[dict], *, seed: int, articles: int | None) -> None:
-    (out / MODEL_FILE).write_text(json.dumps(report["trees"].to_dict(), separators=(",", ":")) + "\n",
-                                  encoding="utf-8")
+    report["trees"].save(out / MODEL_FILE)
     manifest = {
         "model": "gradient-boosted trees (LightGBM), P(candidate sentence answers the question)",
         "rebuild": "qa train" + (f" --articles {articles}" if articles else ""),
@@ -438,8 +431,7 @@ def write(out: Path, report: dict, files: list[Path], rows: list[dict], *, seed:
         "environment": environment(),
     }
     if report.get("ranker") is not None:
-        (out / RANKER_FILE).write_text(json.dumps(report["ranker"].to_dict(), separators=(",", ":")) + "\n",
-                                       encoding="utf-8")
+        report["ranker"].save(out / RANKER_FILE)
         manifest["ranker"] = {
             "file": RANKER_FILE, "model": "gradient-boosted trees (LightGBM LambdaRank, a group per question)",
             "params": RANKER_PARAMS, "weight": report["ranker_weight"],
