@@ -255,8 +255,9 @@ def train_reader(rows: list[dict], report: dict, out: Path, *, seed: int, steps:
                          "learning_rate": reader.LEARNING_RATE,
                          "warmup": reader.WARMUP, "max_tokens": reader.MAX_TOKENS, "steps": steps,
                          "pairs": int(sum(len(e["texts"]) for e in examples)), "seed": seed},
-            "rule": "the top sentences by P re-ordered by logit(P) + weight x the reader's logit, unless the best "
-                    "logit(P) leads the runner-up by more than margin; weight: best held-out answer-sentence@1 of "
+            "rule": "the first sentences in the reply's order re-ordered by their key + weight x the reader's logit, "
+                    "unless the first key leads the runner-up's by more than margin; weight: best held-out "
+                    "answer-sentence@1 of "
                     f"{list(reader.WEIGHTS)}, margin: the smallest of {list(reader.MARGINS)} within "
                     f"{reader.MARGIN_TOLERANCE} of always re-reading",
             "heldout": judged["heldout"]}

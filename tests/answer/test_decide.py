@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from qa.answer.decide import MANIFEST_FILE, MODEL_DIR, MODEL_FILE, READER_FILE, Trees, digest, load
+from qa.answer.decide import MANIFEST_FILE, MODEL_DIR, MODEL_FILE, RANKER_FILE, READER_FILE, Trees, digest, load
 from qa.answer.features import FEATURES
 from qa.training.train import SHARED_DATA
 
@@ -47,6 +47,11 @@ def test_the_shipped_model_matches_its_manifest():
         entry = manifest["reader"]
         assert digest(MODEL_DIR / entry["file"]) == entry["sha256"] and decision.reader is not None
         assert entry["heldout"]["sentence@1_reread"] > entry["heldout"]["sentence@1_trees"]
+    if "ranker" in manifest:  # the reply's order: checked by its digest, and shipped only with a say that paid
+        entry = manifest["ranker"]
+        assert digest(MODEL_DIR / entry["file"]) == entry["sha256"] and decision.ranker is not None
+        assert decision.ranker_weight == entry["weight"] > 0
+        assert entry["heldout"]["sentence@1_keys"] > entry["heldout"]["sentence@1_p"]
 
 
 def test_an_altered_model_is_refused_with_the_fix(tmp_path):
@@ -61,6 +66,13 @@ def test_an_altered_model_is_refused_with_the_fix(tmp_path):
         load.cache_clear()
         with (folder / READER_FILE).open("ab") as f:
             f.write(b" ")
+        with pytest.raises(ValueError, match="does not match its manifest.*run `qa train`"):
+            load(folder)
+    if (folder / RANKER_FILE).exists():  # and the ranker's
+        shutil.copy(MODEL_DIR / READER_FILE, folder / READER_FILE)
+        load.cache_clear()
+        with (folder / RANKER_FILE).open("a") as f:
+            f.write(" ")
         with pytest.raises(ValueError, match="does not match its manifest.*run `qa train`"):
             load(folder)
     (folder / MANIFEST_FILE).unlink()
