@@ -84,6 +84,7 @@ class RayEncoder:
         self.precision = "fp32"  # of the weights documents are embedded with (see documents)
         self.batch_size = batch_size
         self.address = address
+        self._source: str | None = None  # what the workers' vectors depend on, asked once (vector_source)
         try:
             ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False, configure_logging=False)
         except Exception as exc:  # ConnectionError when "auto" finds none; RuntimeError and others from Ray
@@ -103,7 +104,7 @@ class RayEncoder:
             return self
         sibling = copy.copy(self)
         sibling.precision = precision
-        sibling.__dict__.pop("_source", None)  # another precision, another graph
+        sibling._source = None  # another precision, another graph
         return sibling
 
     def vector_source(self) -> str:
@@ -111,7 +112,7 @@ class RayEncoder:
         local build's does (a cluster is one install; its workers share the graph)."""
         import ray
 
-        if self.__dict__.get("_source") is None:
+        if self._source is None:
             try:
                 probe = ray.remote(num_cpus=1, max_retries=RETRIES)(_source)
                 self._source = ray.get(probe.remote(self.model_id, self.backend, self.precision))

@@ -35,8 +35,8 @@ DEV_QUESTIONS = ROOT.parent / "shared" / "eval" / "seed_questions.jsonl"
 # Trained also to order each question's three (2026-12-01, held out 0.7897 -> 0.7942): R@1 0.912
 # (52 of 57: q17, answered wrongly before and after, now quotes a sentence of its second
 # source first), MRR 0.953, answer hit 0.698 (44 of 63, one more), the abstentions unchanged.
-# With the ranker (2026-12-01, held out 0.7942 -> 0.7982; fitted on another install, so other
-# trees): R@1 0.947 (54 of 57), MRR 0.971, sentence@1 0.571, answer hit 0.683, the abstentions
+# With the ranker (2026-12-01, held out 0.7942 -> 0.7982; refitted on this install, so the trees
+# differ too): R@1 0.947 (54 of 57), MRR 0.971, sentence@1 0.571, answer hit 0.683, the abstentions
 # unchanged.
 MIN_RECALL_AT_1 = 0.91
 MIN_RECALL_AT_5 = 0.97
