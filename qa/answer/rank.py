@@ -8,7 +8,7 @@ from typing import Protocol
 import numpy as np
 
 from qa.answer.intent import Intent
-from qa.answer.patterns import debris
+from qa.answer.patterns import debris, is_label
 from qa.config import Settings
 from qa.schema import Hit, Passage, Span
 
@@ -40,6 +40,7 @@ class Candidate:
     position: int = 0  # the sentence's place in its passage
     hit_rank: int = 0  # its passage's place among the hits
     fragment: bool = False  # a heading, byline or name rather than a sentence
+    label: bool = False  # a short line that is no sentence at all (``qa.answer.patterns.is_label``): never the answer
     score: float = 0.0  # P(this sentence answers the question), set by ``qa.answer.decide``
     key: float | None = None  # the reply's order: logit(P) + the ranker's say (``Decision.keys``); None: logit(P)
     features: np.ndarray | None = field(default=None, repr=False, compare=False)
@@ -67,7 +68,7 @@ def candidates(intent: Intent, hits: list[Hit], evidence: Evidence, *, query_vec
                 continue
             words = frozenset(tokens)
             out.append(Candidate(hit, span, text, quote, vectors[i], float(cosines[i]), float(focused[i]),
-                                 float(alone[i]), words, i, rank, is_fragment(text, words)))
+                                 float(alone[i]), words, i, rank, is_fragment(text, words), is_label(text)))
     return out
 
 

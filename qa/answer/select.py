@@ -92,17 +92,17 @@ def _credit_first(chosen: list[Candidate], credits: list[Candidate] | None) -> l
     return [*lead, *(c for c in chosen if c not in lead)]
 
 
-def credit_lines(intent: Intent, candidates: list[Candidate]) -> list[Candidate] | None:
+def credit_lines(intent: Intent, best: Candidate, candidates: list[Candidate]) -> list[Candidate] | None:
     """The bylines (for "Who wrote ...?") or datelines (for "When was ... published?") of the
-    best sentence's document among ``candidates`` (not empty), in document order; ``None``
-    when the question asks neither who wrote something nor when it appeared."""
+    ``best`` sentence's document among ``candidates``, in document order; ``None`` when the
+    question asks neither who wrote something nor when it appeared."""
     if intent.asks_author:
         wanted = _BYLINE.search
     elif intent.asks_published:
         wanted = DATE.search
     else:
         return None
-    source = candidates[0].hit.passage.source
+    source = best.hit.passage.source
     lines = [c for c in candidates
              if c.hit.passage.source == source and len(c.text.split()) <= BYLINE_WORDS and wanted(c.text)]
     return sorted(lines, key=lambda c: c.span.start)

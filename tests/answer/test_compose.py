@@ -617,6 +617,21 @@ def test_a_list_of_links_is_not_quoted():
     assert all(c.text != "Beef Recipes" for c in answer.considered)
 
 
+def test_a_lone_label_is_neither_quoted_nor_the_confidence():
+    corpus = Corpus()
+    corpus.add("blog.html", [
+        ("thanks for the read!", 0.2),
+        ("Beef Recipes", 0.9),  # a commenter's name (a link) between two comments
+        ("Very interesting, social media in Korea grows fast.", 0.1),
+    ])
+    alone = Settings(context_weight=0.0)  # each sentence's cosine as given, not lifted by the label before it
+    answer = corpus.answer("What is the best beef stew recipe?", alone)
+    assert answer.abstained and answer.confidence == pytest.approx(0.2)
+    assert all(c.text != "Beef Recipes" for c in answer.considered)
+    corpus.add("stew.html", [("Beef stew is best slow-cooked with red wine for eight hours.", 0.5)])
+    assert corpus.answer("What is the best beef stew recipe?", alone).sentences[0].startswith("Beef stew is best")
+
+
 @pytest.mark.parametrize(("question", "kind"), [
     ("How many users does Mixi have?", "amount"), ("Who founded Mixi?", "who"), ("When was Mixi founded?", "when"),
     ("Why is Mixi so powerful?", "why"), ("Where is Gree based?", "where"), ("Which SNS ranks first?", "which"),
