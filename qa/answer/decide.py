@@ -25,6 +25,7 @@ MODEL_FILE = "decision.json"  # the trees
 MANIFEST_FILE = "manifest.json"  # how they were fitted, on what, and how they scored held out
 READER_FILE = "reader.int8.onnx"  # the cross-encoder that re-reads the best few (qa.answer.reader)
 RANKER_FILE = "ranker.json"  # trees fitted to order one question's sentences (LambdaRank)
+READINGS_FILE = "reader.heldout.npz"  # the reader's held-out readings its weight and margin were chosen on
 
 
 @dataclass(frozen=True)

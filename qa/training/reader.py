@@ -10,9 +10,10 @@ the ranker, answer-sentence@1 re-read 0.7942 against 0.7897 with the first term 
 ranker's order, as shipped, 0.7802 -> 0.7982). Cross-validated on the trees' folds
 of whole articles, each fold's model judged in int8 as ``qa.answer.reader`` runs it;
 the weight of its logit beside that order's key, and the margin past which it is not run, are chosen
-on those held-out readings. The final model is exported to ONNX in int8
+on those held-out readings (``judge``), which ship beside the model (``save_readings``) so that
+both can be chosen again, and checked, without training again. The final model is exported to ONNX in int8
 (``qa.embed._quantized``, every op it can: 23 MB). Needs PyTorch and transformers
-(sentence-transformers' own dependencies); about 12 minutes a fit on two cores.
+(sentence-transformers' own dependencies); about 20-25 minutes a fit on two cores (1.2-1.4 s a step).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ EPOCHS = 1
 QUESTIONS_PER_BATCH = 5  # with their TOP sentences each: 15 pairs a step
 LEARNING_RATE = 3e-5
 WARMUP = 0.1  # share of the steps
-WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0)  # of the reader's logit beside the key
+WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.0, 10.0)  # of the reader's logit by the key
 MARGINS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 99.0)  # lead of the first key past which the reader is skipped
 MARGIN_TOLERANCE = 0.001  # answer-sentence@1 a margin may cost against always reading
 
@@ -155,10 +156,10 @@ def choose(examples: list[dict], readings: list[np.ndarray]) -> tuple[float, flo
 
 
 def cross_validate(examples: list[dict], folds: list[set], base: Path, *, seed: int,
-                   steps: int | None = None) -> dict:
-    """Held-out readings (a model per fold of articles), weight and margin chosen on the other
-    folds for each fold's own score, then on all of them for the shipped model."""
+                   steps: int | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+    """Held-out readings, a model per fold of articles each judged on its own fold, and the fold of each example."""
     readings: list[np.ndarray | None] = [None] * len(examples)
+    fold = np.full(len(examples), -1, np.int64)
     for k, articles in enumerate(folds):
         train = [e for e in examples if e["article"] not in articles]
         test = [i for i, e in enumerate(examples) if e["article"] in articles]
@@ -170,10 +171,17 @@ def cross_validate(examples: list[dict], folds: list[set], base: Path, *, seed: 
                              top=TOP, weight=0.0, margin=0.0)
             for i in test:
                 readings[i] = runtime.logits(examples[i]["question"], examples[i]["texts"])
+                fold[i] = k
+    return readings, fold
+
+
+def judge(examples: list[dict], readings: list[np.ndarray], fold: np.ndarray) -> dict:
+    """The weight and margin (``choose``) on every example, and the held-out answer-sentence@1 with
+    each fold read at the weight and margin chosen on the other folds."""
+    fold = np.asarray(fold)
     per_fold = []
-    for articles in folds:
-        other = [i for i, e in enumerate(examples) if e["article"] not in articles]
-        mine = [i for i, e in enumerate(examples) if e["article"] in articles]
+    for k in np.unique(fold):
+        mine, other = np.flatnonzero(fold == k), np.flatnonzero(fold != k)
         w, m = choose([examples[i] for i in other], [readings[i] for i in other])
         per_fold.append((w, m, [examples[i] for i in mine], [readings[i] for i in mine]))
     right = sum(sentence_at_1(ex, rd, w, m) * len(ex) for w, m, ex, rd in per_fold)
@@ -187,10 +195,27 @@ def cross_validate(examples: list[dict], folds: list[set], base: Path, *, seed: 
             "sentence@1_reader_alone": round(float(np.mean([e["labels"][int(np.argmax(r))]
                                                             for e, r in zip(examples, readings)])), 4),
             "sentence@1_reread": round(float(right / len(examples)), 4),
-            "per_fold_weight_margin": [[w, m] for w, m, _, _ in per_fold],
+            "per_fold_weight_margin": [[float(w), float(m)] for w, m, _, _ in per_fold],
             "share_read_at_margin": round(float(np.mean([not settled(e["keys"], margin) for e in examples])), 4),
         },
     }
+
+
+def save_readings(path: Path, examples: list[dict], readings: list[np.ndarray], fold: np.ndarray) -> None:
+    """What ``judge`` reads, for each example: its keys, labels, held-out readings and fold (flat, with sizes)."""
+    np.savez_compressed(path, keys=np.concatenate([e["keys"] for e in examples]).astype(np.float64),
+                        labels=np.concatenate([e["labels"] for e in examples]).astype(bool),
+                        readings=np.concatenate(readings).astype(np.float64),
+                        sizes=np.array([len(e["keys"]) for e in examples], np.int64), fold=np.asarray(fold, np.int64))
+
+
+def load_readings(path: Path) -> tuple[list[dict], list[np.ndarray], np.ndarray]:
+    """``save_readings``' file as ``judge``'s arguments."""
+    with np.load(path) as data:
+        at = np.concatenate([[0], np.cumsum(data["sizes"])])
+        cut = list(zip(at[:-1], at[1:]))
+        examples = [{"keys": data["keys"][a:b], "labels": data["labels"][a:b]} for a, b in cut]
+        return examples, [data["readings"][a:b] for a, b in cut], data["fold"]
 
 
 def export(model, tokenizer, out: Path) -> Path:

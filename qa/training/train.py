@@ -15,7 +15,17 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.answer.decide import MANIFEST_FILE, MODEL_DIR, MODEL_FILE, RANKER_FILE, READER_FILE, Trees, digest, reply_order
+from qa.answer.decide import (
+    MANIFEST_FILE,
+    MODEL_DIR,
+    MODEL_FILE,
+    RANKER_FILE,
+    READER_FILE,
+    READINGS_FILE,
+    Trees,
+    digest,
+    reply_order,
+)
 from qa.answer.features import FEATURES
 from qa.config import PROJECT_ROOT, default_settings
 
@@ -242,10 +252,21 @@ def train_reader(rows: list[dict], report: dict, out: Path, *, seed: int, steps:
 
     base = model_path(BUNDLED_MODEL)
     examples = reader.items(rows, report["q"], report["keys"])
-    judged = reader.cross_validate(examples, report["held_out_articles"], base, seed=seed, steps=steps)
+    readings, fold = reader.cross_validate(examples, report["held_out_articles"], base, seed=seed, steps=steps)
+    reader.save_readings(out / READINGS_FILE, examples, readings, fold)  # to choose weight and margin again
     print(f"reader: the final fit, {len(examples)} questions", file=sys.stderr)
     model, tokenizer = reader.fit(examples, base, seed=seed, steps=steps)
     reader.export(model, tokenizer, out / READER_FILE)
+    return reader_entry(reader.judge(examples, readings, fold), pairs=int(sum(len(e["texts"]) for e in examples)),
+                        seed=seed, steps=steps)
+
+
+def reader_entry(judged: dict, *, pairs: int, seed: int, steps: int | None) -> dict:
+    """The manifest's account of the reader: how it was trained, and its weight and margin as
+    ``qa.training.reader.judge`` chose them on the held-out readings beside it."""
+    from qa.config import BUNDLED_MODEL
+    from qa.training import reader
+
     return {"file": READER_FILE, "tokenizer": BUNDLED_MODEL, "top": reader.TOP, "weight": judged["weight"],
             "margin": judged["margin"],
             "model": "all-MiniLM-L6-v2's transformer and a linear head on its mean token, fine-tuned as a "
@@ -254,13 +275,13 @@ def train_reader(rows: list[dict], report: dict, out: Path, *, seed: int, steps:
                          "loss": "binary cross-entropy per pair + softmax cross-entropy per question",
                          "learning_rate": reader.LEARNING_RATE,
                          "warmup": reader.WARMUP, "max_tokens": reader.MAX_TOKENS, "steps": steps,
-                         "pairs": int(sum(len(e["texts"]) for e in examples)), "seed": seed},
+                         "pairs": pairs, "seed": seed},
             "rule": "the first sentences in the reply's order re-ordered by their key + weight x the reader's logit, "
                     "unless the first key leads the runner-up's by more than margin; weight: best held-out "
                     "answer-sentence@1 of "
                     f"{list(reader.WEIGHTS)}, margin: the smallest of {list(reader.MARGINS)} within "
                     f"{reader.MARGIN_TOLERANCE} of always re-reading",
-            "heldout": judged["heldout"]}
+            "heldout": judged["heldout"], "readings": READINGS_FILE}
 
 
 def questions(rows: list[dict], q: np.ndarray, p: np.ndarray, keys: np.ndarray | None = None) -> list[dict]:
@@ -443,9 +464,11 @@ def write(out: Path, report: dict, files: list[Path], rows: list[dict], *, seed:
     else:
         (out / RANKER_FILE).unlink(missing_ok=True)
     if report.get("reader"):
-        manifest["reader"] = {**report["reader"], "sha256": digest(out / READER_FILE)}
-    else:
-        (out / READER_FILE).unlink(missing_ok=True)  # a reader fitted with other trees would be read with these
+        manifest["reader"] = {**report["reader"], "sha256": digest(out / READER_FILE),
+                              "readings_sha256": digest(out / READINGS_FILE)}
+    else:  # a reader fitted with other trees would be read with these
+        (out / READER_FILE).unlink(missing_ok=True)
+        (out / READINGS_FILE).unlink(missing_ok=True)
     (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from qa.answer.decide import MANIFEST_FILE, MODEL_DIR, MODEL_FILE, RANKER_FILE, READER_FILE, Trees, digest, load
 from qa.answer.features import FEATURES
+from qa.training.reader import judge, load_readings
 from qa.training.train import SHARED_DATA
 
 
@@ -47,6 +48,11 @@ def test_the_shipped_model_matches_its_manifest():
         entry = manifest["reader"]
         assert digest(MODEL_DIR / entry["file"]) == entry["sha256"] and decision.reader is not None
         assert entry["heldout"]["sentence@1_reread"] > entry["heldout"]["sentence@1_trees"]
+        if "readings" in entry:  # the held-out readings its weight and margin were chosen on give them again
+            assert digest(MODEL_DIR / entry["readings"]) == entry["readings_sha256"]
+            judged = judge(*load_readings(MODEL_DIR / entry["readings"]))
+            assert (judged["weight"], judged["margin"]) == (entry["weight"], entry["margin"])
+            assert judged["heldout"] == entry["heldout"]
     if "ranker" in manifest:  # the reply's order: checked by its digest, and shipped only with a say that paid
         entry = manifest["ranker"]
         assert digest(MODEL_DIR / entry["file"]) == entry["sha256"] and decision.ranker is not None

@@ -10,6 +10,7 @@ import pytest
 from qa import cli
 from qa.answer.decide import MANIFEST_FILE, load
 from qa.answer.features import FEATURES
+from qa.training.reader import judge, load_readings
 from qa.training.train import SHARED_DATA
 
 from conftest import shared_file
@@ -32,6 +33,9 @@ def test_training_runs_on_a_small_sample(tmp_path, capsys):
     assert set(manifest.get("ranker", {"weight": 0.0})) >= {"weight"}  # a ranker only when it earns a weight
     reader = manifest["reader"]
     assert reader["training"]["steps"] == 2 and reader["heldout"]["questions"] > 0
+    examples, readings, fold = load_readings(out / reader["readings"])  # weight and margin can be chosen again
+    assert len(examples) == reader["heldout"]["questions"] and set(fold) <= set(range(4))
+    assert judge(examples, readings, fold)["weight"] == reader["weight"]
     decision = load(out)
     assert decision.reader is not None and decision.reader.logits("Who?", ["Ann did.", "It rained."]).shape == (2,)
     p = decision.scores(None, [], np.zeros((3, len(FEATURES)), dtype=np.float32))
