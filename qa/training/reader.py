@@ -34,7 +34,7 @@ QUESTIONS_PER_BATCH = 5  # with their TOP sentences each: 15 pairs a step
 LEARNING_RATE = 3e-5
 WARMUP = 0.1  # share of the steps
 WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.0, 10.0)  # of the reader's logit by the key
-MARGINS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 99.0)  # lead of the first key past which the reader is skipped
+MARGINS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0, 99.0)  # lead of the first key past which the reader is skipped
 MARGIN_TOLERANCE = 0.001  # answer-sentence@1 a margin may cost against always reading
 
 
