@@ -7,7 +7,7 @@ The model: the bundled all-MiniLM-L6-v2 transformer with a linear head on its me
 fine-tuned for one epoch (AdamW, linear warm-up and decay) on each pair's binary cross-entropy
 plus each question's softmax cross-entropy over its own sentences (held out, on P's order before
 the ranker, answer-sentence@1 re-read 0.7942 against 0.7897 with the first term alone; on the
-ranker's order, as shipped, 0.7802 -> 0.7982). Cross-validated on the trees' folds
+ranker's order, as shipped, 0.7802 -> 0.7990). Cross-validated on the trees' folds
 of whole articles, each fold's model judged in int8 as ``qa.answer.reader`` runs it;
 the weight of its logit beside that order's key, and the margin past which it is not run, are chosen
 on those held-out readings (``judge``), which ship beside the model (``save_readings``) so that
@@ -34,7 +34,8 @@ QUESTIONS_PER_BATCH = 5  # with their TOP sentences each: 15 pairs a step
 LEARNING_RATE = 3e-5
 WARMUP = 0.1  # share of the steps
 WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.0, 10.0)  # of the reader's logit by the key
-MARGINS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0, 99.0)  # lead of the first key past which the reader is skipped
+# The lead of the first key over the runner-up's past which the reader is skipped.
+MARGINS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0, 99.0)
 MARGIN_TOLERANCE = 0.001  # answer-sentence@1 a margin may cost against always reading
 
 
