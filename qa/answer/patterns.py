@@ -71,9 +71,13 @@ DEBRIS_RUN = 3
 DEBRIS_WORDS = 4
 
 
+# How a sentence ends, in Latin and in CJK script ("京都には二百以上の茶屋があります。" is one "word").
+SENTENCE_ENDS = (".", "!", "?", "…", ":", "。", "！", "？", "：")
+
+
 def is_label(text: str) -> bool:
     """A short line that is not a sentence: a link, a tag, a heading."""
-    return len(text.split()) <= DEBRIS_WORDS and not text.rstrip("”\"')»").endswith((".", "!", "?", "…", ":"))
+    return len(text.split()) <= DEBRIS_WORDS and not text.rstrip("”\"')»」』").endswith(SENTENCE_ENDS)
 
 
 def debris(texts: list[str]) -> list[bool]:

@@ -11,7 +11,7 @@ import pytest
 from qa.answer.checks import CHECKS, lacks_amount, lacks_time
 from qa.answer.compose import compose
 from qa.answer.intent import read
-from qa.answer.patterns import debris
+from qa.answer.patterns import debris, is_label
 from qa.answer.rank import candidates, in_context
 from qa.config import Settings
 from qa.lexical import tokenize
@@ -615,6 +615,13 @@ def test_a_list_of_links_is_not_quoted():
     answer = corpus.answer("Which recipes does the blog have?", Settings(abstain_below=0.0))
     assert answer.sentences[0] == texts[3]
     assert all(c.text != "Beef Recipes" for c in answer.considered)
+
+
+def test_a_label_is_a_short_line_that_does_not_end_as_a_sentence():
+    assert is_label("Beef Recipes") and is_label("[citation needed]") and is_label("By Josh Bernoff")
+    assert not is_label("thanks for the read!") and not is_label("Ingredients:")
+    assert not is_label("京都には二百以上の茶屋があります。")  # one "word", but a sentence
+    assert not is_label("It was sold in 2019 for four hundred million dollars")  # more than four words
 
 
 def test_a_lone_label_is_neither_quoted_nor_the_confidence():
