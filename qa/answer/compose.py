@@ -10,7 +10,7 @@ from qa.answer.checks import CHECKS
 from qa.answer.decide import MODEL_DIR, Decision, load
 from qa.answer.features import FEATURES, featurize
 from qa.answer.intent import Intent, read
-from qa.answer.rank import Candidate, Evidence, candidates
+from qa.answer.rank import Candidate, Evidence, candidates, quotable
 from qa.answer.select import credit_lines, select
 from qa.config import Settings
 from qa.schema import Answer, Citation, Considered, Hit
@@ -46,11 +46,7 @@ def compose(
     intent = read(question)
     everything = rank(intent, hits, evidence, query_vector=query_vector, focus_vector=focus_vector,
                       settings=settings, decision=decision)
-    # A lone label ("Beef Recipes", a commenter's name between two comments; "[citation needed]")
-    # is never the answer, nor the reply's confidence. Held out, SQuAD's 2,452 labels among the
-    # candidates hold 1 answer and lead no reply (docs/design.md, Debris). A byline or dateline may
-    # still be quoted as one (``credit_lines``).
-    ranked = [c for c in everything if not c.label]
+    ranked = quotable(everything)  # a byline or dateline may still be quoted (``credit_lines``)
     threshold = decision.threshold if settings.abstain_below is None else settings.abstain_below
     confidence = decision.confidence(intent, ranked) if ranked else 0.0
     if ranked:  # the passage that holds the best sentence comes first (SQuAD half R@1 0.853 -> 0.894)

@@ -72,6 +72,13 @@ def candidates(intent: Intent, hits: list[Hit], evidence: Evidence, *, query_vec
     return out
 
 
+def quotable(cands: list[Candidate]) -> list[Candidate]:
+    """``cands`` without the lone labels ("Beef Recipes" between two comments, "[citation needed]"):
+    scored with the rest, never the answer nor the reply's confidence. Held out, SQuAD's 2,452
+    labels among the candidates hold 1 answer and lead no reply (docs/design.md, Debris)."""
+    return [c for c in cands if not c.label]
+
+
 def in_context(vectors: np.ndarray, weight: float) -> np.ndarray:
     """Each sentence's unit vector with ``weight`` of the one before it in the passage, renormalised.
 

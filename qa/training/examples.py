@@ -23,6 +23,7 @@ from qa.answer import baseline
 from qa.answer.compose import rank
 from qa.answer.intent import read
 from qa.answer.names import names
+from qa.answer.rank import quotable
 from qa.lexical import tokenize
 from qa.retrieve import search
 
@@ -131,8 +132,8 @@ def collect(engine, asked: list[Asked], *, kind: str | None = None) -> list[dict
         vector, focus_vector = engine.encode_query([q.question, intent.focus])
         hits = search(engine.index, vector, tokenize([q.question])[0], settings=settings,
                       k=settings.answer_passages)
-        ranked = [c for c in rank(intent, hits, engine, query_vector=vector, focus_vector=focus_vector,
-                                  settings=settings, decision=_Uniform()) if not c.label]  # as compose quotes
+        ranked = quotable(rank(intent, hits, engine, query_vector=vector, focus_vector=focus_vector,
+                               settings=settings, decision=_Uniform()))  # what a reply may quote
         ranked.sort(key=lambda c: (c.hit_rank, c.position))  # passage order, as baseline.scores expects
         features = np.stack([c.features for c in ranked]) if ranked else np.zeros((0, 0), np.float32)
         in_corpus = (kind or q.kind) == "answerable"
