@@ -112,6 +112,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="fit the trees only, without the cross-encoder that re-reads their best sentences")
     train.add_argument("--reader-steps", type=int, default=None,
                        help="stop each fit of the reader after N batches (default: one epoch; for quick runs)")
+    train.add_argument("--rechoose-reader", action="store_true",
+                       help="only choose the reader's weight and margin again, on the held-out readings beside it")
     train.set_defaults(run=_train)
     return parser
 

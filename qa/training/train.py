@@ -64,6 +64,8 @@ ENVIRONMENT = ("lightgbm", "numpy", "scikit-learn", "onnxruntime", "onnx", "fais
 
 def run(args) -> int:
     """``qa train``: collect examples, cross-validate, fit, write; print the held-out table."""
+    if getattr(args, "rechoose_reader", False):
+        return rechoose_reader(Path(args.out) if args.out else MODEL_DIR)
     files = [Path(f) for f in args.data] if args.data else [SHARED_DATA / name for name in DATA]
     for f in files:
         if not f.is_file():
@@ -259,6 +261,31 @@ def train_reader(rows: list[dict], report: dict, out: Path, *, seed: int, steps:
     reader.export(model, tokenizer, out / READER_FILE)
     return reader_entry(reader.judge(examples, readings, fold), pairs=int(sum(len(e["texts"]) for e in examples)),
                         seed=seed, steps=steps)
+
+
+def rechoose_reader(folder: Path) -> int:
+    """``qa train --rechoose-reader``: choose the reader's weight and margin again on the held-out
+    readings beside it (``qa.training.reader.judge``, the grid as it is now) and rewrite its
+    manifest entry; no training, the reader itself is unchanged."""
+    from qa.training import reader
+
+    manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
+    old = manifest.get("reader")
+    if not old or not old.get("readings"):
+        raise ValueError(f"{folder} has no reader with held-out readings: run `qa train`")
+    if digest(folder / old["readings"]) != old["readings_sha256"]:
+        raise ValueError(f"{folder / old['readings']} does not match its manifest: run `qa train`")
+    judged = reader.judge(*reader.load_readings(folder / old["readings"]))
+    training = old["training"]
+    manifest["reader"] = {**reader_entry(judged, pairs=training["pairs"], seed=training["seed"],
+                                         steps=training["steps"]),
+                          "sha256": old["sha256"], "readings_sha256": old["readings_sha256"]}
+    (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    held = judged["heldout"]
+    print(f"reader: weight {old['weight']} -> {judged['weight']}, margin {old['margin']} -> {judged['margin']}; "
+          f"answer-sentence@1 held out {held['sentence@1_reread']} (per fold {held['per_fold_weight_margin']}), "
+          f"read for {held['share_read_at_margin']} of the answerable questions")
+    return 0
 
 
 def reader_entry(judged: dict, *, pairs: int, seed: int, steps: int | None) -> dict:

@@ -36,6 +36,9 @@ def test_training_runs_on_a_small_sample(tmp_path, capsys):
     examples, readings, fold = load_readings(out / reader["readings"])  # weight and margin can be chosen again
     assert len(examples) == reader["heldout"]["questions"] and set(fold) <= set(range(4))
     assert judge(examples, readings, fold)["weight"] == reader["weight"]
+    written = (out / MANIFEST_FILE).read_text()
+    assert cli.main(["train", "--rechoose-reader", "--out", str(out)]) == 0  # no training: the same choice
+    assert (out / MANIFEST_FILE).read_text() == written
     decision = load(out)
     assert decision.reader is not None and decision.reader.logits("Who?", ["Ann did.", "It rained."]).shape == (2,)
     p = decision.scores(None, [], np.zeros((3, len(FEATURES)), dtype=np.float32))
