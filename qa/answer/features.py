@@ -59,21 +59,20 @@ def featurize(intent: Intent, cands: list[Candidate], evidence: Evidence) -> np.
     best_cov = max(coverage)
     rows = []
     doc_cache: dict[str, tuple] = {}
+    passage_coverage = {i: share(set().union(*(o.words for o in siblings))) for i, siblings in by_passage.items()}
     for c, cov in zip(cands, coverage):
         source = c.hit.passage.source
         if source not in doc_cache:
             terms = evidence.document_terms(source)
             doc_cache[source] = (terms, share(terms), _found(intent.names, terms), _found(numbers, terms, exact=True))
         doc_terms, doc_cov, doc_names, doc_numbers = doc_cache[source]
-        siblings = by_passage[c.hit.passage.id]
-        near = [o for o in siblings if abs(o.position - c.position) == 1]
+        near = [o for o in by_passage[c.hit.passage.id] if abs(o.position - c.position) == 1]
         window = set(c.words).union(*(o.words for o in near))
-        passage = set().union(*(o.words for o in siblings))
         sentence_names = [n for n in names(c.text, first=True) if not any(_same(n, q) for q in intent.names)]
         checks = [bool(check(intent, c.text, doc_terms, evidence.name_vectors)) for check in CHECKS.values()]
         rows.append([
             c.cosine, c.raw_cosine, c.focus_cosine, best_cos - c.cosine, max((o.cosine for o in near), default=0.0),
-            cov, share(window), share(passage), doc_cov, best_cov - cov,
+            cov, share(window), passage_coverage[c.hit.passage.id], doc_cov, best_cov - cov,
             _found(intent.names, c.words), _found(intent.names, window), doc_names,
             _found(numbers, c.text, exact=True), doc_numbers,
             has_own_amount(intent, c.text), bool(DATE.search(c.text)), bool(TIME.search(c.text)),

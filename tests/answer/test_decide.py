@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 
 import numpy as np
@@ -25,6 +26,18 @@ def test_the_tree_reader_gives_lightgbms_probabilities():
     probe = rng.normal(size=(500, 6))
     assert np.allclose(trees.predict(probe), booster.predict(probe), atol=1e-9)
     assert np.allclose(Trees.from_dict(json.loads(json.dumps(trees.to_dict()))).predict(probe), trees.predict(probe))
+    assert np.array_equal(pickle.loads(pickle.dumps(trees)).margin(probe), trees.margin(probe))  # rebuilt session
+    assert trees.margin(probe[:0]).shape == (0,)
+
+
+def test_a_tree_of_one_leaf_adds_its_value():
+    """LightGBM writes a tree without a split when no split gains: its leaf's value goes to every row."""
+    trees = Trees(feature=np.array([[0, -1, -1], [-1, -1, -1]], np.int32),  # a split, then a lone leaf
+                  threshold=np.array([[0.5, 0, 0], [0, 0, 0]]),
+                  left=np.array([[1, 0, 0], [0, 0, 0]], np.int32), right=np.array([[2, 0, 0], [0, 0, 0]], np.int32),
+                  value=np.array([[0.0, -1.0, 2.0], [0.25, 0, 0]]), depth=1)
+    x = np.array([[0.0], [0.5], [0.7]])
+    assert np.array_equal(trees.margin(x), [-0.75, -0.75, 2.25])  # left when at most the threshold
 
 
 def test_the_shipped_model_matches_its_manifest():
