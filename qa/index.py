@@ -183,10 +183,11 @@ class DocumentTerms(AbstractSet):
     a term's string is looked up only when the set is iterated.
     """
 
-    __slots__ = ("_ids", "_vocab", "_words", "_strings")
+    __slots__ = ("_ids", "_vocab", "_words", "_strings", "_by_prefix")
 
     def __init__(self, ids: np.ndarray, vocab: dict[str, int], words: Callable[[], list[str]]):
         self._ids, self._vocab, self._words, self._strings = ids, vocab, words, None
+        self._by_prefix: dict[int, dict[str, list[str]]] = {}
 
     def __contains__(self, term) -> bool:
         i = self._vocab.get(term) if isinstance(term, str) else None
@@ -203,6 +204,17 @@ class DocumentTerms(AbstractSet):
             words = self._words()
             self._strings = [words[i] for i in self._ids.tolist()]
         return iter(self._strings)
+
+    def with_prefix(self, prefix: str) -> list[str]:
+        """The terms that start with ``prefix``: a look-up, the terms grouped by their first
+        ``len(prefix)`` characters on first use (``qa.answer.names`` looks for a name's stem
+        among a document's terms once for each of its sentences)."""
+        groups = self._by_prefix.get(len(prefix))
+        if groups is None:
+            groups = self._by_prefix[len(prefix)] = {}
+            for term in self:
+                groups.setdefault(term[:len(prefix)], []).append(term)
+        return groups.get(prefix, [])
 
     @classmethod
     def _from_iterable(cls, items):  # what the Set mixins (|, -, ^) build

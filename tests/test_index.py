@@ -468,6 +468,8 @@ def test_stored_document_terms_read_as_the_tokenized_frozenset(which, fake_index
             assert both == terms & old and type(both) is set  # what rank.py's `terms & document_terms` gets
             assert frozenset(terms) & new == frozenset(terms) & old
             assert new & terms == old & terms and new - terms == old - terms
+        for prefix in {t[:4] for t in every} | {"", "zzzz"}:  # a stem's look-up (qa.answer.names)
+            assert sorted(new.with_prefix(prefix)) == sorted(t for t in old if t[:len(prefix)] == prefix)
     assert index.document_terms("no such file.txt") == frozenset()
 
 

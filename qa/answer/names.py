@@ -136,7 +136,12 @@ def _has_term(token: str, terms: Iterable[str]) -> bool:
     """``token`` or a word of the same stem: "japan" for "japanes", "korea" for "korean"."""
     if token in terms:
         return True
-    return len(token) >= 4 and any(_same_stem(token, t) for t in terms if t[:4] == token[:4])
+    if len(token) < 4:
+        return False
+    prefix = token[:4]
+    lookup = getattr(terms, "with_prefix", None)  # a document's terms (qa.index.DocumentTerms) are grouped
+    near = lookup(prefix) if lookup else (t for t in terms if t[:4] == prefix)
+    return any(_same_stem(token, t) for t in near)
 
 
 def _same_stem(a: str, b: str) -> bool:
