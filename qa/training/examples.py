@@ -23,7 +23,6 @@ from qa.answer import baseline
 from qa.answer.compose import rank
 from qa.answer.intent import read
 from qa.answer.names import names
-from qa.answer.rank import quotable
 from qa.lexical import tokenize
 from qa.retrieve import search
 
@@ -132,8 +131,12 @@ def collect(engine, asked: list[Asked], *, kind: str | None = None) -> list[dict
         vector, focus_vector = engine.encode_query([q.question, intent.focus])
         hits = search(engine.index, vector, tokenize([q.question])[0], settings=settings,
                       k=settings.answer_passages)
-        ranked = quotable(rank(intent, hits, engine, query_vector=vector, focus_vector=focus_vector,
-                               settings=settings, decision=_Uniform()))  # what a reply may quote
+        # Every candidate the decision scores at query time, lone labels too: compose scores them
+        # and only then leaves them out of what it may quote (``rank.quotable``). Held out, the
+        # labels change no outcome (2,452 candidates, 1 answer, none ever first); fitting without
+        # them gave another fit, 0.7773 against 0.7802 answer-sentence@1 (docs/design.md, Debris).
+        ranked = rank(intent, hits, engine, query_vector=vector, focus_vector=focus_vector,
+                      settings=settings, decision=_Uniform())
         ranked.sort(key=lambda c: (c.hit_rank, c.position))  # passage order, as baseline.scores expects
         features = np.stack([c.features for c in ranked]) if ranked else np.zeros((0, 0), np.float32)
         in_corpus = (kind or q.kind) == "answerable"
