@@ -40,6 +40,21 @@ def test_a_tree_of_one_leaf_adds_its_value():
     assert np.array_equal(trees.margin(x), [-0.75, -0.75, 2.25])  # left when at most the threshold
 
 
+def test_the_trees_graph_is_built_once_and_rebuilt_when_its_cache_is_broken(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    model = load()
+    x = np.random.default_rng(1).normal(size=(7, len(FEATURES)))
+    want = model.trees.margin(x)
+    fresh = Trees.from_dict(model.trees.to_dict())  # the same arrays, no session yet
+    cached = fresh._cached_graph()
+    cached.unlink(missing_ok=True)  # written by ``want`` when the shipped trees had no session yet
+    assert cached.parent.parent == tmp_path / "qa"
+    assert np.array_equal(fresh.margin(x), want) and cached.read_bytes() == fresh.to_onnx()
+    cached.write_bytes(b"not a graph")  # a broken cache: built again, and the cache mended
+    again = Trees.from_dict(model.trees.to_dict())
+    assert np.array_equal(again.margin(x), want) and cached.read_bytes() == again.to_onnx()
+
+
 def test_the_shipped_model_matches_its_manifest():
     manifest = json.loads((MODEL_DIR / MANIFEST_FILE).read_text())
     assert digest(MODEL_DIR / MODEL_FILE) == manifest["sha256"]
