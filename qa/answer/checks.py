@@ -13,12 +13,12 @@ import numpy as np
 
 from qa.answer.intent import Intent
 from qa.answer.names import other_in_slot, stand_in, unmentioned
-from qa.answer.patterns import AMOUNT_TOKEN, FREE, SUM, TIME
+from qa.answer.patterns import FREE, SUM, TIME, amounts
 
 
 def has_own_amount(intent: Intent, text: str) -> bool:
     """Whether ``text`` names an amount that the question does not name itself."""
-    return any(m.group(0).lower() not in intent.amounts for m in AMOUNT_TOKEN.finditer(text))
+    return any(a not in intent.amounts for a in amounts(text))
 
 
 def lacks_amount(intent: Intent, text: str) -> bool:

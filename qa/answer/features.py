@@ -9,7 +9,7 @@ import numpy as np
 from qa.answer.checks import CHECKS, has_own_amount
 from qa.answer.intent import KINDS, Intent
 from qa.answer.names import mentions, names
-from qa.answer.patterns import DATE, SUM, TIME
+from qa.answer.patterns import SUM, TIME, has_date
 from qa.answer.rank import Candidate, Evidence
 
 _DIGITS = re.compile(r"\d+(?:[.,]\d+)*")
@@ -75,8 +75,8 @@ def featurize(intent: Intent, cands: list[Candidate], evidence: Evidence) -> np.
             cov, share(window), passage_coverage[c.hit.passage.id], doc_cov, best_cov - cov,
             _found(intent.names, c.words), _found(intent.names, window), doc_names,
             _found(numbers, c.text, exact=True), doc_numbers,
-            has_own_amount(intent, c.text), bool(DATE.search(c.text)), bool(TIME.search(c.text)),
-            bool(SUM.search(c.text)), bool(sentence_names), c.fragment, len(c.text.split()),
+            has_own_amount(intent, c.text), has_date(c.text), TIME.search(c.text), SUM.search(c.text),
+            bool(sentence_names), c.fragment, len(c.text.split()),
             len(c.words - intent.terms) / max(len(c.words), 1), c.position,
             c.hit_rank, c.hit.score / top_hit, c.hit.dense, c.hit.lexical / top_lex,
             *checks,

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from qa.answer.names import names
-from qa.answer.patterns import AMOUNT_TOKEN, ASKS_AMOUNT, ASKS_SUM, ASKS_WHEN, WANTS_DATE, WANTS_NUMBER
+from qa.answer.patterns import ASKS_AMOUNT, ASKS_SUM, ASKS_WHEN, WANTS_DATE, WANTS_NUMBER, amounts
 from qa.lexical import tokenize
 
 # The question's kind, from its opening words; a code the decision model reads as a number.
@@ -52,7 +52,7 @@ def read(question: str) -> Intent:
         terms=frozenset(tokenize([question])[0]),
         focus=focus(question),
         names=tuple(names(question)),
-        amounts=frozenset(m.group(0).lower() for m in AMOUNT_TOKEN.finditer(question)),
+        amounts=frozenset(amounts(question)),
         kind=kind_of(question),
         wants_number=bool(WANTS_NUMBER.search(question)),
         asks_amount=bool(ASKS_AMOUNT.search(question)),

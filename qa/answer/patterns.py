@@ -4,6 +4,59 @@ from __future__ import annotations
 
 import re
 
+_WORD = re.compile(r"\w+")
+_DIGIT = re.compile(r"\d")
+_WORDS_KNOWN = 1 << 16  # words each AnyOf remembers; then it starts again
+_last: tuple[str, list[str], set[str]] = ("", [], set())
+
+
+def _words(text: str) -> tuple[list[str], set[str]]:
+    """``text``'s ``\\w+`` runs, in order and as a set; a sentence is asked about several times in
+    a row (``AnyOf.search``, ``amounts``), so the last one is kept (one tuple: safe across threads)."""
+    global _last
+    last = _last
+    if last[0] != text:
+        found = _WORD.findall(text)
+        last = _last = (text, found, set(found))
+    return last[1], last[2]
+
+
+class AnyOf:
+    r"""The regex ``[chars]|\d|\b(words)\b`` (case-insensitive; ``words`` made of letters only),
+    answered several times as fast: a text is split into its words (``\w+``) once and each word
+    is looked up, every distinct word tried against ``words`` once. A match of ``\b(words)\b``
+    spans a whole ``\w+`` word, so the answers are the regex's (``tests/answer/test_patterns.py``).
+    """
+
+    def __init__(self, words: str, *, chars: str = "", digits: bool = False):
+        self.words = words
+        self.chars, self.digits = frozenset(chars), digits
+        self._word = re.compile(rf"(?:{words})", re.IGNORECASE)
+        parts = [f"[{re.escape(chars)}]"] * bool(chars) + [r"\d"] * digits + [rf"\b({words})\b"]
+        self.regex = re.compile("|".join(parts), re.IGNORECASE)  # the same answers, slower
+        self._yes: set[str] = set()  # words tried: those that are one of ``words``, those that are not
+        self._no: set[str] = set()
+
+    def _sort(self, words: set[str]) -> None:
+        for word in words - self._yes - self._no:
+            if len(self._no) >= _WORDS_KNOWN:
+                self._no.clear()
+            (self._yes if self._word.fullmatch(word) else self._no).add(word)
+
+    def which(self, text: str) -> list[str]:
+        """``text``'s words that are one of ``words``, in order."""
+        found, distinct = _words(text)
+        self._sort(distinct)
+        return [w for w in found if w in self._yes]
+
+    def search(self, text: str) -> bool:
+        if (self.digits and _DIGIT.search(text)) or not self.chars.isdisjoint(text):
+            return True
+        distinct = _words(text)[1]
+        self._sort(distinct)
+        return not self._yes.isdisjoint(distinct)
+
+
 # "How many ...?", "What percentage ...?", "In what year ...?": questions answered by a number.
 _AMOUNT_QUESTION = (r"how (many|long|old|far|often)|what (percentage|percent|share|proportion|number|fraction|year|age)"
                     r"|which year|what portion")
@@ -23,11 +76,8 @@ ASKS_SUM = re.compile(rf"\b({_SUM_QUESTION})\b", re.IGNORECASE)
 ASKS_AMOUNT = re.compile(rf"\b({_AMOUNT_QUESTION}|{_SUM_QUESTION}|{_WHAT_IS_ITS}population)\b", re.IGNORECASE)
 # A sum names a currency ("$2 million", "40 dollars"), or the price is nothing ("Entry is free").
 FREE = re.compile(r"\b(free|gratis|no charge)\b", re.IGNORECASE)
-SUM = re.compile(
-    r"[$€£¥₩]|\b(dollars?|cents?|yen|won|euros?|pounds?|francs?|marks|rupees?|yuan|pesos?|lire|guilders?"
-    r"|shillings?|livres?|roubles?|rubles?|million|billion|trillion)\b",
-    re.IGNORECASE,
-)
+SUM = AnyOf(r"dollars?|cents?|yen|won|euros?|pounds?|francs?|marks|rupees?|yuan|pesos?|lire|guilders?"
+            r"|shillings?|livres?|roubles?|rubles?|million|billion|trillion", chars="$€£¥₩")
 WANTS_DATE = re.compile(r"\b(when|what (date|day)|which (date|day))\b", re.IGNORECASE)
 _MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
 # "October 29, 2008", "29 Oct 2008", "May 2010", "2008-10-29", "08.02.13": a dateline.
@@ -38,29 +88,34 @@ DATE = re.compile(
 )
 # A question that opens with "When" (not "When X happened, what ...?") and the words of a time.
 ASKS_WHEN = re.compile(r"^\W*(when|what time|what date|which date)\b(?!.*,\s*(what|which|who|how)\b)", re.IGNORECASE)
-TIME = re.compile(
-    r"\d|\b(jan(uary)?|feb(ruary)?|mar(ch)?|apr(il)?|may|june?|july?|aug(ust)?|sep(t(ember)?)?|oct(ober)?"
+TIME = AnyOf(
+    r"jan(uary)?|feb(ruary)?|mar(ch)?|apr(il)?|may|june?|july?|aug(ust)?|sep(t(ember)?)?|oct(ober)?"
     r"|nov(ember)?|dec(ember)?|spring|summer|autumn|fall|winter|(mon|tues|wednes|thurs|fri|satur|sun)days?|today"
     r"|yesterday|tomorrow|tonight|now|recently|ago|since|until|till|before|after|during|while|when|whenever|once"
     r"|later|earlier|then|soon|(year|month|week|day|hour|decade|era|age|period|time|season)s?|centur(y|ies)|reign"
-    r"|morning|evening|night|early|late|beginning|start|end|following|prior|first|last|previous|next|anniversary)\b",
-    re.IGNORECASE,
+    r"|morning|evening|night|early|late|beginning|start|end|following|prior|first|last|previous|next|anniversary",
+    digits=True,
 )
 # "one" is left out: far more often a pronoun than a count.
-NUMBER = re.compile(
-    r"\d|\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|hundred|thousand|million|billion|dozen"
-    r"|half|third|quarter|fifth|tenth)s?\b|\b(twent|thirt|fort|fift|sixt|sevent|eight|ninet)(y|ies)\b",
-    re.IGNORECASE,
-)
+_NUMBER_WORDS = (r"(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|hundred|thousand|million|billion"
+                 r"|dozen|half|third|quarter|fifth|tenth)s?|(twent|thirt|fort|fift|sixt|sevent|eight|ninet)(y|ies)")
 # An amount, for ``lacks_amount``: a number, "one" ("Voters choose one member"), "none", "a single",
 # "twice", "percent", or a span of time ("for an hour").
-_AMOUNT = re.compile(
-    NUMBER.pattern + r"|\b(one|none|zero|single|once|twice|percent|(second|minute|hour|day|week|month|year|decade)s?"
-    r"|centur(y|ies))\b",
-    re.IGNORECASE,
-)
+_AMOUNT_WORDS = AnyOf(_NUMBER_WORDS + r"|one|none|zero|single|once|twice|percent"
+                      r"|(second|minute|hour|day|week|month|year|decade)s?|centur(y|ies)")
 # Each amount once: a whole numeral ("12,000", "63.2") or one of the words above.
-AMOUNT_TOKEN = re.compile(r"\d+(?:[.,]\d+)*|" + _AMOUNT.pattern, re.IGNORECASE)
+_NUMERAL = re.compile(r"\d+(?:[.,]\d+)*")
+AMOUNT_TOKEN = re.compile(rf"{_NUMERAL.pattern}|\b({_AMOUNT_WORDS.words})\b", re.IGNORECASE)
+
+
+def amounts(text: str) -> list[str]:
+    """``text``'s amounts (``AMOUNT_TOKEN``), lower-cased: numerals first, then amount words."""
+    return _NUMERAL.findall(text) + [w.lower() for w in _AMOUNT_WORDS.which(text)]
+
+
+def has_date(text: str) -> bool:
+    """Whether ``text`` holds a date (``DATE``): every form of one has a digit, sought first."""
+    return _DIGIT.search(text) is not None and DATE.search(text) is not None
 
 
 
