@@ -18,6 +18,8 @@ both can be chosen again, and checked, without training again. The final model i
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 import tempfile
 import time
@@ -156,23 +158,57 @@ def choose(examples: list[dict], readings: list[np.ndarray]) -> tuple[float, flo
     return weight, margin
 
 
+def work_folder(examples: list[dict], folds: list[set], model: str, *, seed: int, steps: int | None) -> Path:
+    """Where a run keeps each fold's readings and the final model as it makes them: named by
+    everything they depend on (the examples, the folds, the base model, seed, steps and the
+    settings above), so a run started again over the same reuses them and no other run does."""
+    import hashlib
+
+    from qa.config import cache_root
+
+    key = json.dumps({"examples": [[e["article"], e["question"], list(e["texts"]), np.asarray(e["labels"]).tolist()]
+                                   for e in examples],
+                      "folds": [sorted(map(str, f)) for f in folds], "model": model, "seed": seed, "steps": steps,
+                      "settings": [TOP, EPOCHS, QUESTIONS_PER_BATCH, LEARNING_RATE, WARMUP, MAX_TOKENS]})
+    return cache_root() / "train" / f"reader-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
 def cross_validate(examples: list[dict], folds: list[set], base: Path, *, seed: int,
-                   steps: int | None = None) -> tuple[list[np.ndarray], np.ndarray]:
-    """Held-out readings, a model per fold of articles each judged on its own fold, and the fold of each example."""
+                   steps: int | None = None, work: Path | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+    """Held-out readings, a model per fold of articles each judged on its own fold, and the fold of
+    each example. With ``work`` (``work_folder``), each fold's readings are kept there once made,
+    and a fold found there is read, not fitted again: every fold's fit starts from the same seed,
+    so the readings are those a run without a stop gives."""
     readings: list[np.ndarray | None] = [None] * len(examples)
     fold = np.full(len(examples), -1, np.int64)
     for k, articles in enumerate(folds):
         train = [e for e in examples if e["article"] not in articles]
         test = [i for i, e in enumerate(examples) if e["article"] in articles]
-        print(f"reader: fold {k + 1} of {len(folds)}, {len(train)} questions", file=sys.stderr)
-        model, tokenizer = fit(train, base, seed=seed, steps=steps)
-        # Judged as it runs: its int8 graph, read by qa.answer.reader's tokenizer and session.
-        with tempfile.TemporaryDirectory() as tmp:
-            runtime = Reader(export(model, tokenizer, Path(tmp) / "fold.onnx"), base / "tokenizer.json",
-                             top=TOP, weight=0.0, margin=0.0)
-            for i in test:
-                readings[i] = runtime.logits(examples[i]["question"], examples[i]["texts"])
-                fold[i] = k
+        kept = work / f"fold{k}.npz" if work is not None else None
+        if kept is not None and kept.exists():
+            print(f"reader: fold {k + 1} of {len(folds)}, read from {work}", file=sys.stderr)
+            with np.load(kept) as data:
+                at = np.concatenate([[0], np.cumsum(data["sizes"])])
+                found = [data["readings"][a:b] for a, b in zip(at[:-1], at[1:])]
+        else:
+            print(f"reader: fold {k + 1} of {len(folds)}, {len(train)} questions", file=sys.stderr)
+            model, tokenizer = fit(train, base, seed=seed, steps=steps)
+            # Judged as it runs: its int8 graph, read by qa.answer.reader's tokenizer and session.
+            with tempfile.TemporaryDirectory() as tmp:
+                runtime = Reader(export(model, tokenizer, Path(tmp) / "fold.onnx"), base / "tokenizer.json",
+                                 top=TOP, weight=0.0, margin=0.0)
+                found = [runtime.logits(examples[i]["question"], examples[i]["texts"]) for i in test]
+            if kept is not None:
+                work.mkdir(parents=True, exist_ok=True)
+                partial = kept.with_name(f"new-{kept.name}")
+                with open(partial, "wb") as f:  # written whole, then named: a stop never leaves half a fold
+                    np.savez(f, readings=np.concatenate(found) if found else np.zeros(0),
+                             sizes=np.array([len(r) for r in found], np.int64))
+                os.replace(partial, kept)
+        if len(found) != len(test):
+            raise ValueError(f"{kept} holds {len(found)} questions' readings, not {len(test)}: delete {work}")
+        for i, r in zip(test, found):
+            readings[i], fold[i] = r, k
     return readings, fold
 
 

@@ -10,7 +10,11 @@ seed and code give the same file.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -70,13 +74,18 @@ def run(args) -> int:
     for f in files:
         if not f.is_file():
             raise ValueError(f"{f} is missing: pass SQuAD files with --data (see README, Training)")
+    out = Path(args.out) if args.out else MODEL_DIR
+    _check_out(out)  # before hours of work, not after
     rows = gather(files, articles=args.articles, seed=args.seed)
     report = fit_and_judge(rows, seed=args.seed, rounds=args.rounds)
-    out = Path(args.out) if args.out else MODEL_DIR
-    out.mkdir(parents=True, exist_ok=True)
-    if getattr(args, "reader", True):
-        report["reader"] = train_reader(rows, report, out, seed=args.seed, steps=getattr(args, "reader_steps", None))
-    write(out, report, files, rows, seed=args.seed, articles=args.articles)
+    work = None
+    with _staged(out) as staging:  # the files are written beside ``out`` and replace it whole
+        if getattr(args, "reader", True):
+            report["reader"], work = train_reader(rows, report, staging, seed=args.seed,
+                                                  steps=getattr(args, "reader_steps", None))
+        write(staging, report, files, rows, seed=args.seed, articles=args.articles)
+    if work is not None:
+        shutil.rmtree(work, ignore_errors=True)  # written: nothing left to resume
     print(table(report["heldout"]))
     if report.get("reader"):
         held = report["reader"]["heldout"]
@@ -91,6 +100,38 @@ def run(args) -> int:
           f"vetoes: {', '.join(report['vetoes']) or 'none'}")
     print(f"wrote {out / MODEL_FILE} ({(out / MODEL_FILE).stat().st_size:,} bytes) and {out / MANIFEST_FILE}")
     return 0
+
+
+MODEL_FILES = (MODEL_FILE, RANKER_FILE, READER_FILE, READINGS_FILE, MANIFEST_FILE)
+
+
+def _check_out(out: Path) -> None:
+    """``qa train`` replaces ``out`` whole: it must be a model folder, an empty one, or not there yet."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} is a file: give --out a folder for the fitted model")
+    other = sorted(f.name for f in out.iterdir() if f.name not in MODEL_FILES) if out.is_dir() else []
+    if other:
+        raise ValueError(f"{out} holds other files than a fitted model ({', '.join(other[:3])}): "
+                         "give --out an empty folder or a model folder")
+
+
+@contextmanager
+def _staged(out: Path):
+    """A fresh folder beside ``out`` to write the model in; on success it takes ``out``'s place
+    (the old folder renamed aside, the new one renamed in, the old one removed), so a killed
+    run leaves the model as it was and a loaded model never meets another's manifest."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    try:
+        yield staging
+        _check_out(out)
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        if out.exists():
+            out.rename(old)
+        staging.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def gather(files: list[Path], *, articles: int | None, seed: int, only: int | None = None) -> list[dict]:
@@ -245,22 +286,35 @@ def fit_and_judge(rows: list[dict], *, seed: int, rounds: int = ROUNDS) -> dict:
             "runner_up_share": share, "runner_up_curve": curve, "heldout": heldout(outcome, threshold, vetoes)}
 
 
-def train_reader(rows: list[dict], report: dict, out: Path, *, seed: int, steps: int | None) -> dict:
+def train_reader(rows: list[dict], report: dict, out: Path, *, seed: int, steps: int | None) -> tuple[dict, Path]:
     """Cross-validate the reader on the trees' folds and out-of-fold P, fit it on every article,
-    export it beside the trees (``qa.training.reader``); what the manifest says of it."""
+    export it beside the trees (``qa.training.reader``); what the manifest says of it, and the
+    folder its folds were kept in."""
     from qa.config import BUNDLED_MODEL
     from qa.embed import model_path
     from qa.training import reader
 
     base = model_path(BUNDLED_MODEL)
     examples = reader.items(rows, report["q"], report["keys"])
-    readings, fold = reader.cross_validate(examples, report["held_out_articles"], base, seed=seed, steps=steps)
+    # Each fold's readings and the final model are kept as they are made: a run killed in the
+    # reader's two hours starts again where it stopped (the same examples, folds and seed).
+    work = reader.work_folder(examples, report["held_out_articles"], BUNDLED_MODEL, seed=seed, steps=steps)
+    readings, fold = reader.cross_validate(examples, report["held_out_articles"], base, seed=seed, steps=steps,
+                                           work=work)
     reader.save_readings(out / READINGS_FILE, examples, readings, fold)  # to choose weight and margin again
-    print(f"reader: the final fit, {len(examples)} questions", file=sys.stderr)
-    model, tokenizer = reader.fit(examples, base, seed=seed, steps=steps)
-    reader.export(model, tokenizer, out / READER_FILE)
-    return reader_entry(reader.judge(examples, readings, fold), pairs=int(sum(len(e["texts"]) for e in examples)),
-                        seed=seed, steps=steps)
+    kept = work / READER_FILE
+    if kept.exists():
+        print(f"reader: the final fit, read from {work}", file=sys.stderr)
+    else:
+        print(f"reader: the final fit, {len(examples)} questions", file=sys.stderr)
+        model, tokenizer = reader.fit(examples, base, seed=seed, steps=steps)
+        work.mkdir(parents=True, exist_ok=True)
+        reader.export(model, tokenizer, work / f"new-{READER_FILE}")
+        os.replace(work / f"new-{READER_FILE}", kept)
+    shutil.copyfile(kept, out / READER_FILE)
+    entry = reader_entry(reader.judge(examples, readings, fold), pairs=int(sum(len(e["texts"]) for e in examples)),
+                         seed=seed, steps=steps)
+    return entry, work
 
 
 def rechoose_reader(folder: Path) -> int:

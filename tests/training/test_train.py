@@ -106,3 +106,82 @@ def test_the_ranker_weight_is_the_one_that_picks_the_answer_sentence_most_often(
     assert choose_ranker_weight(rows, q, p, ranked, {0, 1}) == 1.0  # both right from 1.0; ties go to the smaller
     assert choose_ranker_weight(rows, q, p, ranked, {0}) == 0.5  # the first alone needs only 0.5
     assert choose_ranker_weight(rows, q, p, -ranked, {0, 1}) == 0.0  # a ranker that misleads gets no say
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _fake_reader(monkeypatch, fits: list, stop_at: int | None = None):
+    """The reader's fit, export and runtime replaced by instant fakes; ``fits`` records each fit's
+    training questions; the fit numbered ``stop_at`` raises, as a killed run stops."""
+    from qa.training import reader
+
+    def fit(train, base, *, seed, steps):
+        if stop_at is not None and len(fits) == stop_at:
+            raise _Stopped
+        fits.append(len(train))
+        return "model", "tokenizer"
+
+    class Runtime:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def logits(self, question, texts):
+            return np.array([len(question) + i + 0.5 for i in range(len(texts))], np.float32)
+
+    monkeypatch.setattr(reader, "fit", fit)
+    monkeypatch.setattr(reader, "export", lambda model, tokenizer, out: out)
+    monkeypatch.setattr(reader, "Reader", Runtime)
+
+
+def test_a_stopped_reader_starts_again_at_the_fold_it_stopped_in(tmp_path, monkeypatch):
+    from qa.training.reader import cross_validate, work_folder
+
+    examples = [{"article": f"a{i % 3}", "question": "Who?" * (i + 1), "texts": ["x", "y", "z"][: 1 + i % 3],
+                 "labels": np.array([True, False, False][: 1 + i % 3])} for i in range(9)]
+    folds = [{"a0"}, {"a1"}, {"a2"}]
+    work = work_folder(examples, folds, "m", seed=0, steps=None)
+    assert work == work_folder(examples, folds, "m", seed=0, steps=None)  # named by what the folds depend on
+    assert work != work_folder(examples, folds, "m", seed=1, steps=None)
+    assert work != work_folder(examples[:-1], folds, "m", seed=0, steps=None)
+    work = tmp_path / work.name
+
+    whole = []
+    _fake_reader(monkeypatch, whole)
+    expected = cross_validate(examples, folds, tmp_path, seed=0)  # a run without a stop, nothing kept
+    assert whole == [6, 6, 6]
+
+    first = []
+    _fake_reader(monkeypatch, first, stop_at=2)
+    with pytest.raises(_Stopped):
+        cross_validate(examples, folds, tmp_path, seed=0, work=work)
+    assert first == [6, 6] and sorted(f.name for f in work.iterdir()) == ["fold0.npz", "fold1.npz"]
+
+    again = []
+    _fake_reader(monkeypatch, again)
+    readings, fold = cross_validate(examples, folds, tmp_path, seed=0, work=work)
+    assert again == [6]  # only the fold the stop fell in is fitted
+    assert fold.tolist() == expected[1].tolist()
+    assert all(np.array_equal(a, b) and a.dtype == b.dtype for a, b in zip(readings, expected[0]))
+
+
+def test_a_model_folder_is_replaced_whole_and_only_on_success(tmp_path):
+    from qa.training.train import _check_out, _staged
+
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / MANIFEST_FILE).write_text("old")
+    with pytest.raises(_Stopped), _staged(out) as staging:
+        (staging / MANIFEST_FILE).write_text("new")
+        raise _Stopped
+    assert (out / MANIFEST_FILE).read_text() == "old" and [f.name for f in tmp_path.iterdir()] == ["model"]
+    with _staged(out) as staging:
+        (staging / MANIFEST_FILE).write_text("new")
+    assert (out / MANIFEST_FILE).read_text() == "new" and [f.name for f in tmp_path.iterdir()] == ["model"]
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="holds other files than a fitted model"):
+        _check_out(out)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueError, match="is a file"):
+        _check_out(tmp_path / "file")
