@@ -122,6 +122,7 @@ def _staged(out: Path):
     run leaves the model as it was and a loaded model never meets another's manifest."""
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    staging.chmod(out.stat().st_mode & 0o777 if out.is_dir() else 0o755)  # mkdtemp's 0700 would hide the model
     try:
         yield staging
         _check_out(out)

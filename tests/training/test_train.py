@@ -171,6 +171,7 @@ def test_a_model_folder_is_replaced_whole_and_only_on_success(tmp_path):
 
     out = tmp_path / "model"
     out.mkdir()
+    out.chmod(0o750)
     (out / MANIFEST_FILE).write_text("old")
     with pytest.raises(_Stopped), _staged(out) as staging:
         (staging / MANIFEST_FILE).write_text("new")
@@ -179,6 +180,7 @@ def test_a_model_folder_is_replaced_whole_and_only_on_success(tmp_path):
     with _staged(out) as staging:
         (staging / MANIFEST_FILE).write_text("new")
     assert (out / MANIFEST_FILE).read_text() == "new" and [f.name for f in tmp_path.iterdir()] == ["model"]
+    assert out.stat().st_mode & 0o777 == 0o750  # as the folder it replaced
     (out / "notes.txt").write_text("mine")
     with pytest.raises(ValueError, match="holds other files than a fitted model"):
         _check_out(out)
