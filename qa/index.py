@@ -9,8 +9,8 @@ import logging
 import math
 import os
 import re
+import secrets
 import shutil
-import tempfile
 import time
 import weakref
 from collections.abc import Callable, Iterable, Sequence
@@ -455,7 +455,7 @@ def write_index(root: Path, passages: Sequence[Passage], passage_vectors: np.nda
         full["seconds"] = seconds
         write_manifest(folder)
 
-    _write_atomically(root, write)
+    write_atomically(root, write)
     if old_store and old_store != full.get("store"):
         from qa import milvus_store
 
@@ -841,12 +841,17 @@ def _read_manifest(root: Path) -> dict:
     return manifest
 
 
-def _write_atomically(root: Path, write) -> None:
-    """Fill a temp folder beside ``root``, then swap it in; a kill leaves the old index."""
+def write_atomically(root: Path, write) -> None:
+    """Fill a temp folder beside ``root`` (``write(folder)``), then swap it in; a kill leaves the
+    old folder (an index, or ``qa train``'s model). The new folder has the old one's mode, or the
+    mode any folder made there gets (mkdtemp's would be 0700: no other user could read it)."""
     root.parent.mkdir(parents=True, exist_ok=True)
     _clear_dead_builds(root)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.building-{os.getpid()}-", dir=root.parent))
+    tmp = root.parent / f".{root.name}.building-{os.getpid()}-{secrets.token_hex(4)}"
+    tmp.mkdir()  # under the umask, as any folder made there
     try:
+        if root.is_dir():
+            tmp.chmod(root.stat().st_mode & 0o777)
         write(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

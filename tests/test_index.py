@@ -573,3 +573,9 @@ def test_the_manifest_records_the_precision_documents_were_embedded_in(corpus, t
     switched = build_index(corpus, tmp_path / "ix", settings=settings.with_(document_precision=other),
                            encoder=PrecisionEncoder())
     assert switched.manifest["reused"] == 0 and switched.manifest["settings"]["document_precision"] == other
+
+
+def test_a_new_index_folder_is_readable_as_any_folder_made_there(fake_index, tmp_path):
+    made = tmp_path / "plain"
+    made.mkdir()  # what the umask gives a folder here
+    assert fake_index.root.stat().st_mode & 0o777 == made.stat().st_mode & 0o777  # not mkdtemp's 0700

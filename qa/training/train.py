@@ -13,8 +13,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +30,7 @@ from qa.answer.decide import (
 )
 from qa.answer.features import FEATURES
 from qa.config import PROJECT_ROOT, default_settings
+from qa.index import write_atomically
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 DATA = ("squad-v2.0-dev-half.json", "squad-v1.1-dev-train16.json")
@@ -79,11 +78,16 @@ def run(args) -> int:
     rows = gather(files, articles=args.articles, seed=args.seed)
     report = fit_and_judge(rows, seed=args.seed, rounds=args.rounds)
     work = None
-    with _staged(out) as staging:  # the files are written beside ``out`` and replace it whole
+
+    def fill(staging: Path) -> None:
+        nonlocal work
         if getattr(args, "reader", True):
             report["reader"], work = train_reader(rows, report, staging, seed=args.seed,
                                                   steps=getattr(args, "reader_steps", None))
         write(staging, report, files, rows, seed=args.seed, articles=args.articles)
+        _check_out(out)  # nothing else put there while the model was made
+
+    write_atomically(out, fill)  # written beside ``out``, then swapped in whole: a stop leaves the old model
     if work is not None:
         shutil.rmtree(work, ignore_errors=True)  # written: nothing left to resume
     print(table(report["heldout"]))
@@ -113,26 +117,6 @@ def _check_out(out: Path) -> None:
     if other:
         raise ValueError(f"{out} holds other files than a fitted model ({', '.join(other[:3])}): "
                          "give --out an empty folder or a model folder")
-
-
-@contextmanager
-def _staged(out: Path):
-    """A fresh folder beside ``out`` to write the model in; on success it takes ``out``'s place
-    (the old folder renamed aside, the new one renamed in, the old one removed), so a killed
-    run leaves the model as it was and a loaded model never meets another's manifest."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
-    staging.chmod(out.stat().st_mode & 0o777 if out.is_dir() else 0o755)  # mkdtemp's 0700 would hide the model
-    try:
-        yield staging
-        _check_out(out)
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        if out.exists():
-            out.rename(old)
-        staging.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def gather(files: list[Path], *, articles: int | None, seed: int, only: int | None = None) -> list[dict]:

@@ -167,18 +167,21 @@ def test_a_stopped_reader_starts_again_at_the_fold_it_stopped_in(tmp_path, monke
 
 
 def test_a_model_folder_is_replaced_whole_and_only_on_success(tmp_path):
-    from qa.training.train import _check_out, _staged
+    from qa.index import write_atomically
+    from qa.training.train import _check_out
+
+    def stopped(staging):
+        (staging / MANIFEST_FILE).write_text("new")
+        raise _Stopped
 
     out = tmp_path / "model"
     out.mkdir()
     out.chmod(0o750)
     (out / MANIFEST_FILE).write_text("old")
-    with pytest.raises(_Stopped), _staged(out) as staging:
-        (staging / MANIFEST_FILE).write_text("new")
-        raise _Stopped
+    with pytest.raises(_Stopped):
+        write_atomically(out, stopped)
     assert (out / MANIFEST_FILE).read_text() == "old" and [f.name for f in tmp_path.iterdir()] == ["model"]
-    with _staged(out) as staging:
-        (staging / MANIFEST_FILE).write_text("new")
+    write_atomically(out, lambda staging: (staging / MANIFEST_FILE).write_text("new"))
     assert (out / MANIFEST_FILE).read_text() == "new" and [f.name for f in tmp_path.iterdir()] == ["model"]
     assert out.stat().st_mode & 0o777 == 0o750  # as the folder it replaced
     (out / "notes.txt").write_text("mine")
