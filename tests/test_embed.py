@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import qa.embed
+import qa.text
 from qa.config import Settings
 from qa.embed import Encoder
 
@@ -156,3 +157,20 @@ def test_int8_documents_quantize_weights_only_and_stay_close_to_fp32(unchecked_c
     np.testing.assert_allclose(int8.encode(texts[:6]), alone, atol=1e-6)
     ops = [n.op_type for n in onnx.load(str(unchecked_cache.with_suffix(".int8w.onnx"))).graph.node]
     assert ops.count("MatMulInteger") == 36 and ops.count("MatMul") == 12  # 6 layers x (6 weights, 2 products)
+
+
+def test_an_int8_model_runs_texts_side_by_side_with_the_vectors_of_one_session(monkeypatch):
+    Encoder().documents("int8").encode(["tea"])  # the quantized graph is in the cache
+    path = qa.embed.model_path(qa.embed.BUNDLED_MODEL)
+    monkeypatch.setattr(qa.embed, "_cores", lambda: 3)
+    lanes = qa.embed.OnnxModel.cached(path, precision="int8")
+    assert len(lanes.sessions) == 3
+    assert all(s.get_session_options().intra_op_num_threads == 1 for s in lanes.sessions)
+    texts = [qa.text.replace_undecodable(t) for t in sample_texts()]  # as Encoder.encode hands them on
+    side_by_side = lanes.encode(texts, progress=True)
+    lanes.sessions = lanes.sessions[:1]  # every text on one session, one after the other
+    alone = lanes.encode(texts)
+    np.testing.assert_array_equal(side_by_side, alone)
+    assert {t.name for t in __import__("threading").enumerate()} >= {"qa-onnx_0", "qa-onnx_1"}
+    two = lanes.encode(texts[:2])  # a question and its focus
+    np.testing.assert_array_equal(two, alone[:2])
