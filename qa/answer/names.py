@@ -69,7 +69,7 @@ def stand_in(
     met by "... 30% of Japanese firms ..." in a report that never mentions Korea. Such a
     sentence answers another question. ``embed`` gives unit vectors for short texts.
     """
-    asked = [n for n in names(question) if not mentions(n, document_terms)]
+    asked = list(_absent(question, document_terms)[0])
     said = names(sentence, first=True)
     if not asked or not said:
         return None
@@ -110,10 +110,25 @@ def unmentioned(question: str, document_terms: frozenset[str]) -> list[str]:
     any of its words is in the document (the question may spell it out in full or get it
     a little wrong), and an acronym ("EU", "PO") always does: the text may spell it out.
     """
-    asked = names(question)
-    if not asked or any(_ACRONYM.fullmatch(n) or _partly_in_document(n, document_terms) for n in asked):
-        return []
-    return asked
+    return list(_absent(question, document_terms)[1])
+
+
+_last: tuple = ("", None, (), ())
+
+
+def _absent(question: str, terms) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The names of ``question`` that ``terms`` (a document's) do not mention, and ``unmentioned``'s
+    answer. A question meets each of its documents' sentences in a row: the last document's
+    answer is kept (one tuple: safe across threads; the terms themselves, not their id, are
+    compared)."""
+    global _last
+    last = _last
+    if last[0] != question or last[1] is not terms:
+        asked = names(question)
+        absent = tuple(n for n in asked if not mentions(n, terms))
+        partly = any(_ACRONYM.fullmatch(n) or _partly_in_document(n, terms) for n in asked)
+        last = _last = (question, terms, absent, () if not asked or partly else tuple(asked))
+    return last[2], last[3]
 
 
 @lru_cache(maxsize=65536)

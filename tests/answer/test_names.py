@@ -93,6 +93,19 @@ def test_a_question_whose_names_its_document_never_mentions():
     assert unmentioned("how many users are there?", document) == []  # no names
 
 
+def test_a_questions_missing_names_are_those_of_the_document_at_hand():
+    # A question meets its documents' sentences in turn (the last document's answer is kept).
+    question = "How many users does Mixi have in Korea?"
+    korea, japan = terms("Korea's CyWorld leads."), terms("Mixi leads in Japan.")
+    sentence = "Gree has 20 million users."
+    kinds = Kinds({"Mixi": "company", "Gree": "company", "Korea": "country"})
+    for _ in range(2):
+        assert unmentioned(question, korea) == [] and unmentioned(question, frozenset()) == ["Mixi", "Korea"]
+        assert stand_in(question, sentence, korea, kinds) == ("Mixi", "Gree")
+        assert stand_in(question, sentence, japan, kinds) is None  # Mixi is named there
+        assert stand_in(question, sentence, set(korea), kinds) == ("Mixi", "Gree")  # equal terms, another set
+
+
 @pytest.mark.parametrize(("question", "sentence", "slot"), [
     ("Who is the CEO of Mixi?", "Noriyuki Ikeda, CEO of Tribal Media House Inc, comments.",
      ("Mixi", "CEO", "Tribal Media House Inc")),
