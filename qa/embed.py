@@ -308,7 +308,8 @@ class OnnxModel:
 
 
 def _cores() -> int:
-    """The cores this process may run on (at most four: past that a question gains nothing)."""
+    """The cores this process may run on, at most four: a question has two texts, and each
+    session holds its own copy of the graph's weights (about 60 MB)."""
     try:
         return max(1, min(4, len(os.sched_getaffinity(0))))
     except AttributeError:  # not Linux
