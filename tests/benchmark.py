@@ -49,6 +49,8 @@ def measure(rounds: int, backend: str) -> dict:
     ask_ms, encode_ms = [], []
     for _ in range(rounds):
         for q in qs:
+            # The yardstick of the machine's speed, as in every earlier run: one question through the
+            # configured backend's fp32 encoder (ask() embeds it as the index's documents were).
             encode_ms.append(timed(engine.encoder.encode, [q]))
             ask_ms.append(timed(engine.ask, q))
     return {"backend": engine.encoder.backend, "calls": len(ask_ms), "questions": len(qs),
