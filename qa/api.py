@@ -49,13 +49,14 @@ class Engine:
         return cls(index, Encoder(settings.model, backend=settings.backend), settings)
 
     def encode_query(self, texts: list[str]) -> np.ndarray:
-        vectors = self.query_encoder.encode(texts)
+        distinct = list(dict.fromkeys(texts))  # a question that names nothing is its own focus: embedded once
+        vectors = self.query_encoder.encode(distinct)
         if vectors.shape[1] != self.index.manifest["dimension"]:
             raise IndexProblem(
                 f"model gives {vectors.shape[1]}-dimensional vectors but the index holds "
                 f"{self.index.manifest['dimension']}: run `qa build --index {self.index.root}`"
             )
-        return vectors
+        return vectors if len(distinct) == len(texts) else vectors[[distinct.index(t) for t in texts]]
 
     def name_vectors(self, names: list[str]) -> np.ndarray:
         """Unit vectors of short names, each embedded once per engine (and safe across threads)."""

@@ -219,6 +219,16 @@ def test_name_vectors_embed_each_name_once(fake_engine, monkeypatch):
     assert first.shape[0] == 3 and (first[0] == first[2]).all() and (first[1] == second[0]).all()
 
 
+def test_a_question_that_names_nothing_is_embedded_once(fake_engine):
+    calls = fake_engine.query_encoder.calls
+    fake_engine.ask("What do potters make?")  # no name: the question is its own focus
+    fake_engine.ask("What do potters in Tokoname make?")
+    asked = [call for call in calls if call[0].startswith("What do potters")]  # not the names of sentences
+    assert asked == [["What do potters make?"], ["What do potters in Tokoname make?", "What do potters in make?"]]
+    vectors = fake_engine.encode_query(["green tea", "kettle", "green tea"])
+    assert vectors.shape[0] == 3 and (vectors[0] == vectors[2]).all() and calls[-1] == ["green tea", "kettle"]
+
+
 @pytest.mark.model
 def test_a_sentence_about_another_country_is_no_answer(real_engine):
     # The Regus report gives China's and India's figures, never Korea's.
