@@ -13,7 +13,7 @@ from qa.answer.compose import compose
 from qa.answer.intent import focus
 from qa.config import DEFAULT_INDEX_DIR, Settings, default_settings
 from qa.embed import Encoder
-from qa.index import Index, IndexProblem, document_encoder, load_index
+from qa.index import Index, IndexProblem, built_precision, document_encoder, load_index
 from qa.lexical import tokenize
 from qa.retrieve import search
 from qa.schema import Answer, Citation, Passage
@@ -36,8 +36,7 @@ class Engine:
         self.encoder = encoder  # what builds embed documents with (qa.index.document_encoder)
         # Questions are embedded as this index's documents were (int8 weights in a default build):
         # the fitted decision saw such pairs, and int8 runs a question in about half fp32's time.
-        built = index.manifest.get("settings") or {}
-        self.query_encoder, _ = document_encoder(encoder, built.get("document_precision", "fp32"))
+        self.query_encoder, _ = document_encoder(encoder, built_precision(index.manifest.get("settings")))
         self.settings = settings
         self.decision = decision  # None: the fitted model of settings.decision_model (qa.answer.decide.load)
         self._names: dict[str, np.ndarray] = {}  # name -> vector; names recur across questions

@@ -725,9 +725,15 @@ def _key(model: str, text: str) -> str:
     return hashlib.sha256(f"{model}\0{text}".encode()).hexdigest()
 
 
+def built_precision(build) -> str:
+    """The precision a build's documents were embedded in, from its manifest's settings
+    (indexes from before the setting: fp32)."""
+    return build.get("document_precision", "fp32") if isinstance(build, dict) else "fp32"
+
+
 def _vector_model(model: str, build: dict) -> str:
     """What a text's vector depends on besides the text: the model, and its weights' precision."""
-    precision = build.get("document_precision", "fp32") if isinstance(build, dict) else "fp32"
+    precision = built_precision(build)
     # "int8w": weight matrices only (qa.embed._quantized); vectors of the first int8 graph, which
     # quantized the attention products too, are not reused.
     return model if precision == "fp32" else f"{model}@{precision}w"
@@ -829,7 +835,7 @@ def _previous_precision(root: Path) -> str | None:
         return None
     if not isinstance(built, dict):
         return None
-    precision = built.get("document_precision", "fp32")  # indexes from before the setting: fp32
+    precision = built_precision(built)
     return precision if precision in PRECISIONS else None
 
 

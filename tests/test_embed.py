@@ -7,6 +7,7 @@ import logging
 import shutil
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -171,6 +172,6 @@ def test_an_int8_model_runs_texts_side_by_side_with_the_vectors_of_one_session(m
     lanes.sessions = lanes.sessions[:1]  # every text on one session, one after the other
     alone = lanes.encode(texts)
     np.testing.assert_array_equal(side_by_side, alone)
-    assert {t.name for t in __import__("threading").enumerate()} >= {"qa-onnx_0", "qa-onnx_1"}
+    assert {t.name for t in threading.enumerate()} >= {"qa-onnx_0", "qa-onnx_1"}
     two = lanes.encode(texts[:2])  # a question and its focus
     np.testing.assert_array_equal(two, alone[:2])
