@@ -114,6 +114,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="stop each fit of the reader after N batches (default: one epoch; for quick runs)")
     train.add_argument("--rechoose-reader", action="store_true",
                        help="only choose the reader's weight and margin again, on the held-out readings beside it")
+    train.add_argument("--rejudge", action="store_true",
+                       help="only measure the model in --out on held-out articles again (its trees are fitted "
+                            "again, about 15 minutes, and must come out the same; the reader is not)")
     train.set_defaults(run=_train)
     return parser
 

@@ -39,6 +39,16 @@ def test_training_runs_on_a_small_sample(tmp_path, capsys):
     written = (out / MANIFEST_FILE).read_text()
     assert cli.main(["train", "--rechoose-reader", "--out", str(out)]) == 0  # no training: the same choice
     assert (out / MANIFEST_FILE).read_text() == written
+    # Measured again without the reader: the trees come out the same, and so does the table.
+    assert cli.main(["train", "--rejudge", "--out", str(out)]) == 0
+    assert json.loads((out / MANIFEST_FILE).read_text())["heldout"] == manifest["heldout"]
+    changed = {**manifest, "threshold": manifest["threshold"] + 0.01}
+    (out / MANIFEST_FILE).write_text(json.dumps(changed))
+    capsys.readouterr()
+    assert cli.main(["train", "--rejudge", "--out", str(out)]) != 0  # refused: not the model it measured
+    assert "differ from the ones" in capsys.readouterr().err
+    assert json.loads((out / MANIFEST_FILE).read_text()) == changed  # and nothing was written
+    (out / MANIFEST_FILE).write_text(written)
     decision = load(out)
     assert decision.reader is not None and decision.reader.logits("Who?", ["Ann did.", "It rained."]).shape == (2,)
     p = decision.scores(None, [], np.zeros((3, len(FEATURES)), dtype=np.float32))
@@ -190,3 +200,23 @@ def test_a_model_folder_is_replaced_whole_and_only_on_success(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(ValueError, match="is a file"):
         _check_out(tmp_path / "file")
+
+
+def test_abstention_recall_is_read_off_a_line_through_the_vetoed_questions_first():
+    from qa.training.train import abstention
+
+    def o(kind, p, vetoed=False):
+        return {"kind": kind, "p": p, "fired": {"unmentioned"} if vetoed else set()}
+
+    # Vetoed: nine unanswerable questions and one answerable (P 0.5); under P 0.1, two of each;
+    # above it, twenty answerable and nine unanswerable ones with a P higher still.
+    outcome = ([o("unanswerable", 0.3 + i / 100, True) for i in range(9)] + [o("answerable", 0.5, True)] +
+               [o("unanswerable", 0.01), o("unanswerable", 0.02), o("answerable", 0.05), o("answerable", 0.06)] +
+               [o("answerable", 0.9)] * 20 + [o("unanswerable", 0.95)] * 9)
+    got = abstention(outcome, "p", 0.1, ["unmentioned"])
+    # The decision abstains on the ten vetoed and the four under 0.1: 11 of 14 right, 11 of the 20 found.
+    assert got["abstain_precision"] == round(11 / 14, 4) and got["abstain_recall"] == round(11 / 20, 4)
+    # The line: the vetoed by P (9 of 10 right), then 0.01 and 0.02 (11 of 12), then 0.05 (11 of 13: under 0.85).
+    assert got["abstain_recall_at_p85"] == round(11 / 20, 4)
+    # By P alone, the two under 0.05 are right, and the stretch to the vetoed ones' P is not (11 of 13).
+    assert abstention(outcome, "p", 0.1, [])["abstain_recall_at_p85"] == round(2 / 20, 4)
