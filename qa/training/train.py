@@ -349,16 +349,17 @@ def rejudge(files: list[Path], folder: Path) -> int:
         same = digest(Path(tmp) / MODEL_FILE) == manifest["sha256"]
         if report["ranker"] is not None:
             report["ranker"].save(Path(tmp) / RANKER_FILE)
-            same = same and digest(Path(tmp) / RANKER_FILE) == manifest.get("ranker", {}).get("sha256")
-    same = same and (report["threshold"], report["vetoes"], report["runner_up_share"]) == \
+        ranker = digest(Path(tmp) / RANKER_FILE) if report["ranker"] is not None else None
+    same = same and ranker == (manifest.get("ranker") or {}).get("sha256") and \
+        (report["threshold"], report["vetoes"], report["runner_up_share"]) == \
         (manifest["threshold"], manifest["vetoes"], manifest["runner_up_share"])
     if same and manifest.get("reader"):
         read, _, _ = reader.load_readings(folder / manifest["reader"]["readings"])
         examples = reader.items(rows, report["q"], report["keys"])
         same = len(read) == len(examples) and all(np.array_equal(a["keys"], b["keys"]) for a, b in zip(read, examples))
     if not same:
-        raise ValueError(f"fitted again, the trees differ from the ones in {folder} (other libraries or code?): "
-                         "run `qa train` to refit the whole model")
+        raise ValueError(f"fitted again, the trees differ from the ones in {folder} (or their ranker, threshold, "
+                         "vetoes or the reader's order do; other libraries or code?): run `qa train` to refit it all")
     manifest["heldout"] = report["heldout"]
     (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     print(table(report["heldout"]))
