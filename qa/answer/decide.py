@@ -136,9 +136,13 @@ class Trees:
         return {"depth": self.depth, **{k: getattr(self, k).tolist() for k in
                                          ("feature", "threshold", "left", "right", "value")}}
 
+    def dumps(self) -> bytes:
+        """The trees as the one line of JSON ``save`` writes (its digest is the manifest's)."""
+        return (json.dumps(self.to_dict(), separators=(",", ":")) + "\n").encode("utf-8")
+
     def save(self, path: Path) -> None:
         """Write the trees as one line of JSON (``load`` reads it back)."""
-        path.write_text(json.dumps(self.to_dict(), separators=(",", ":")) + "\n", encoding="utf-8")
+        path.write_bytes(self.dumps())
 
     @classmethod
     def load(cls, path: Path) -> Trees:

@@ -321,7 +321,7 @@ def rechoose_reader(folder: Path) -> int:
     manifest["reader"] = {**reader_entry(judged, pairs=training["pairs"], seed=training["seed"],
                                          steps=training["steps"]),
                           "sha256": old["sha256"], "readings_sha256": old["readings_sha256"]}
-    (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    _write_manifest(folder, manifest)
     held = judged["heldout"]
     print(f"reader: weight {old['weight']} -> {judged['weight']}, margin {old['margin']} -> {judged['margin']}; "
           f"answer-sentence@1 held out {held['sentence@1_reread']} (per fold {held['per_fold_weight_margin']}), "
@@ -335,7 +335,7 @@ def rejudge(files: list[Path], folder: Path) -> int:
     cross-validated and fitted again, which must give the shipped trees and ranker to the byte and
     the same threshold, vetoes and runner-up share (the same data, seed and libraries), and the
     same reply order for the sentences its reader read held out; only then is the table rewritten."""
-    import tempfile
+    import hashlib
 
     from qa.training import reader
 
@@ -344,13 +344,9 @@ def rejudge(files: list[Path], folder: Path) -> int:
         raise ValueError(f"the model in {folder} was fitted on other data than {', '.join(map(str, files))}")
     rows = gather(files, articles=manifest["articles_per_file"], seed=manifest["seed"])
     report = fit_and_judge(rows, seed=manifest["seed"], rounds=manifest["rounds"])
-    with tempfile.TemporaryDirectory() as tmp:
-        report["trees"].save(Path(tmp) / MODEL_FILE)
-        same = digest(Path(tmp) / MODEL_FILE) == manifest["sha256"]
-        if report["ranker"] is not None:
-            report["ranker"].save(Path(tmp) / RANKER_FILE)
-        ranker = digest(Path(tmp) / RANKER_FILE) if report["ranker"] is not None else None
-    same = same and ranker == (manifest.get("ranker") or {}).get("sha256") and \
+    ranker = hashlib.sha256(report["ranker"].dumps()).hexdigest() if report["ranker"] is not None else None
+    same = hashlib.sha256(report["trees"].dumps()).hexdigest() == manifest["sha256"] and \
+        ranker == (manifest.get("ranker") or {}).get("sha256") and \
         (report["threshold"], report["vetoes"], report["runner_up_share"]) == \
         (manifest["threshold"], manifest["vetoes"], manifest["runner_up_share"])
     if same and manifest.get("reader"):
@@ -361,10 +357,15 @@ def rejudge(files: list[Path], folder: Path) -> int:
         raise ValueError(f"fitted again, the trees differ from the ones in {folder} (or their ranker, threshold, "
                          "vetoes or the reader's order do; other libraries or code?): run `qa train` to refit it all")
     manifest["heldout"] = report["heldout"]
-    (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    _write_manifest(folder, manifest)
     print(table(report["heldout"]))
     print(f"rewrote the held-out table of {folder / MANIFEST_FILE}; the model itself is unchanged")
     return 0
+
+
+def _write_manifest(folder: Path, manifest: dict) -> None:
+    """The manifest as every command writes it: indented JSON, a newline at the end."""
+    (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
 
 def reader_entry(judged: dict, *, pairs: int, seed: int, steps: int | None) -> dict:
@@ -583,7 +584,7 @@ def write(out: Path, report: dict, files: list[Path], rows: list[dict], *, seed:
     else:  # a reader fitted with other trees would be read with these
         (out / READER_FILE).unlink(missing_ok=True)
         (out / READINGS_FILE).unlink(missing_ok=True)
-    (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    _write_manifest(out, manifest)
 
 
 def environment() -> dict:
