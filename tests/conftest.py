@@ -277,10 +277,12 @@ def shared_file(path: Path) -> Path:
     pytest.skip(message)
 
 
-def copy_seeds_index(target: Path) -> Path:
-    """Copy seeds/ and embeddings/ side by side (the manifest finds the corpus at ../seeds)."""
+def copy_seeds_index(target: Path, *, index: bool = True) -> Path:
+    """Copy seeds/ and embeddings/ side by side (the manifest finds the corpus at ../seeds); the
+    index folder's path, left to the caller to fill when ``index`` is false."""
     shutil.copytree(SEEDS, target / "seeds")
-    shutil.copytree(EMBEDDINGS, target / "embeddings")
+    if index:
+        shutil.copytree(EMBEDDINGS, target / "embeddings")
     for path in (target / "seeds").iterdir():
         path.chmod(0o644)  # the committed seeds are read-only; the copies need not be
     return target / "embeddings"
