@@ -31,10 +31,20 @@ import numpy as np
 from qa.answer.reader import MAX_TOKENS, Reader, combined, settled
 
 TOP = 3  # sentences re-read per question: the right one is among the trees' top three 0.90 of the time
-EPOCHS = 1
+EPOCHS = 2
 QUESTIONS_PER_BATCH = 5  # with their TOP sentences each: 15 pairs a step
 LEARNING_RATE = 3e-5
 WARMUP = 0.1  # share of the steps
+
+
+def precision() -> str:
+    """What the forward pass is computed in: bfloat16 (``torch.autocast``) where the CPU has
+    native bf16 arithmetic (AVX-512 BF16, AMX), a step in 0.56-0.60 s instead of 0.82-0.88 s in
+    fp32; fp32 elsewhere, where emulated bf16 is slower than fp32. The loss, gradients and
+    weights stay fp32."""
+    import torch
+
+    return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"
 WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.0, 10.0)  # of the reader's logit by the key
 # The lead of the first key over the runner-up's past which the reader is skipped.
 MARGINS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0, 99.0)
@@ -98,6 +108,7 @@ def fit(examples: list[dict], base: Path, *, seed: int, steps: int | None = None
 
     torch.set_num_threads(2)
     torch.manual_seed(seed)
+    half = precision() == "bf16"
     tokenizer = _tokenizer(base)
     model = _model(base)
     rng = np.random.default_rng(seed)
@@ -113,8 +124,10 @@ def fit(examples: list[dict], base: Path, *, seed: int, steps: int | None = None
     start = time.time()
     for s in range(total):
         batch = [examples[j] for j in order[s * QUESTIONS_PER_BATCH:(s + 1) * QUESTIONS_PER_BATCH]]
-        logits = model(*_batch(tokenizer, [e["question"] for e in batch for _ in e["texts"]],
-                               [t for e in batch for t in e["texts"]]))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=half):
+            logits = model(*_batch(tokenizer, [e["question"] for e in batch for _ in e["texts"]],
+                                   [t for e in batch for t in e["texts"]]))
+        logits = logits.float()
         labels = torch.tensor([float(lab) for e in batch for lab in e["labels"]])
         loss = batch_loss(logits, labels, [len(e["texts"]) for e in batch])
         opt.zero_grad()
@@ -169,7 +182,8 @@ def work_folder(examples: list[dict], folds: list[set], model: str, *, seed: int
     key = json.dumps({"examples": [[e["article"], e["question"], list(e["texts"]), np.asarray(e["labels"]).tolist()]
                                    for e in examples],
                       "folds": [sorted(map(str, f)) for f in folds], "model": model, "seed": seed, "steps": steps,
-                      "settings": [TOP, EPOCHS, QUESTIONS_PER_BATCH, LEARNING_RATE, WARMUP, MAX_TOKENS]})
+                      "settings": [TOP, EPOCHS, QUESTIONS_PER_BATCH, LEARNING_RATE, WARMUP, MAX_TOKENS],
+                      **({"precision": precision()} if precision() != "fp32" else {})})
     return cache_root() / "train" / f"reader-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
