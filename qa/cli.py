@@ -111,7 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--no-reader", dest="reader", action="store_false",
                        help="fit the trees only, without the cross-encoder that re-reads their best sentences")
     train.add_argument("--reader-steps", type=int, default=None,
-                       help="stop each fit of the reader after N batches (default: one epoch; for quick runs)")
+                       help="stop each fit of the reader after N batches (default: two epochs; for quick runs)")
     train.add_argument("--rechoose-reader", action="store_true",
                        help="only choose the reader's weight and margin again, on the held-out readings beside it")
     train.add_argument("--rejudge", action="store_true",

@@ -378,7 +378,8 @@ def reader_entry(judged: dict, *, pairs: int, seed: int, steps: int | None) -> d
             "margin": judged["margin"],
             "model": "all-MiniLM-L6-v2's transformer and a linear head on its mean token, fine-tuned as a "
                      "cross-encoder; int8 weights (ONNX Runtime dynamic quantization)",
-            "training": {"epochs": reader.EPOCHS, "precision": reader.precision(), "questions_per_batch": reader.QUESTIONS_PER_BATCH,
+            "training": {"epochs": reader.EPOCHS, "precision": reader.precision(),
+                         "questions_per_batch": reader.QUESTIONS_PER_BATCH,
                          "loss": "binary cross-entropy per pair + softmax cross-entropy per question",
                          "learning_rate": reader.LEARNING_RATE,
                          "warmup": reader.WARMUP, "max_tokens": reader.MAX_TOKENS, "steps": steps,
