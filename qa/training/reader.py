@@ -182,12 +182,13 @@ def work_folder(examples: list[dict], folds: list[set], model: str, *, seed: int
 
     from qa.config import cache_root
 
+    mode = precision()
     key = json.dumps({"examples": [[e["article"], e["question"], list(e["texts"]), np.asarray(e["labels"]).tolist()]
                                    for e in examples],
                       "folds": [sorted(map(str, f)) for f in folds], "model": model, "seed": seed, "steps": steps,
                       "settings": [TOP, EPOCHS, QUESTIONS_PER_BATCH, LEARNING_RATE, WARMUP, MAX_TOKENS],
                       # fp32 keys as before precision was a setting; bf16 folds are other folds
-                      **({} if precision() == "fp32" else {"precision": precision()})})
+                      **({} if mode == "fp32" else {"precision": mode})})
     return cache_root() / "train" / f"reader-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
