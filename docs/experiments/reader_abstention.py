@@ -14,7 +14,7 @@ The fold's articles are then split in two, by article; on each half a logistic r
 logit(P) and the readings is fitted and the threshold chosen (``qa.training.train``'s rule), and
 both are judged on the other half, against P alone with its threshold chosen the same way.
 
-    python docs/experiments/reader_abstention.py --rows rows.pkl [--fold 0] [--negatives] [--steps N]
+    python docs/experiments/reader_abstention.py --rows rows.pkl [--fold 0] [--negatives] [--steps N] [--blend trees]
 
 ``--rows``: the examples ``qa train`` gathers, pickled (made if the file is missing; the rows
 ``soft_coverage.py`` keeps serve, their extra columns dropped).
@@ -64,6 +64,8 @@ def main() -> None:
     parser.add_argument("--negatives", action="store_true", help="fit the reader on negative questions too")
     parser.add_argument("--steps", type=int, default=None, help="stop the reader's fit after N batches")
     parser.add_argument("--readings", type=Path, default=None, help="keep (or reuse) the fold's readings here")
+    parser.add_argument("--blend", choices=("linear", "trees"), default="linear",
+                        help="a logistic regression over the three (default), or small boosted trees")
     args = parser.parse_args()
 
     if args.rows.exists():
@@ -92,11 +94,21 @@ def main() -> None:
             readings = [runtime.logits(e["question"], e["texts"]) for e in test]
         if args.readings:
             np.savez(args.readings, readings=np.array(readings, dtype=object))
-    judge(rows, q, oof, test, readings)
+    judge(rows, q, oof, test, readings, blend=args.blend)
 
 
-def judge(rows, q, oof, test, readings) -> None:
+def _blender(kind: str):
     from sklearn.linear_model import LogisticRegression
+
+    if kind == "linear":
+        return LogisticRegression(C=1.0, max_iter=1000)
+    from lightgbm import LGBMClassifier
+
+    return LGBMClassifier(n_estimators=100, learning_rate=0.05, num_leaves=7, min_child_samples=40,
+                          random_state=0, n_jobs=2, verbose=-1)
+
+
+def judge(rows, q, oof, test, readings, *, blend: str = "linear") -> None:
     from sklearn.metrics import roc_auc_score
 
     from qa.answer.reader import logit
@@ -117,7 +129,7 @@ def judge(rows, q, oof, test, readings) -> None:
     for k in (0, 1):
         fit = [o for o in outcome if o["article"] in halves[1 - k]]
         on = [o for o in outcome if o["article"] in halves[k]]
-        lr = LogisticRegression(C=1.0, max_iter=1000).fit(np.array([o["x"] for o in fit]),
+        lr = _blender(blend).fit(np.array([o["x"] for o in fit]),
                                                           [o["kind"] == "answerable" for o in fit])
         for group in (fit, on):
             s = lr.predict_proba(np.array([o["x"] for o in group]))[:, 1]
@@ -126,8 +138,9 @@ def judge(rows, q, oof, test, readings) -> None:
         cut = {"p": train.choose_threshold(fit),
                "with_reader": train.choose_threshold([{**o, "p": o["with_reader"]} for o in fit])}
         judged += [{**o, "answered": {m: o[m] >= cut[m] for m in cut}} for o in on]
+        coef = lr.coef_[0].round(3).tolist() if blend == "linear" else "(trees)"
         print(f"half {k}: fitted on {len(fit)} questions, coefficients (logit P, reading of the first, best "
-              f"reading) {lr.coef_[0].round(3).tolist()}, thresholds {cut}", file=sys.stderr)
+              f"reading) {coef}, thresholds {cut}", file=sys.stderr)
 
     answerable = [o for o in judged if o["kind"] == "answerable"]
     low_cut = np.quantile([o["coverage"] for o in answerable if o["coverage"] is not None], 0.25)
