@@ -36,23 +36,6 @@ sys.path.insert(0, str(REPO))
 KINDS = ("unanswerable", "out_of_corpus", "near_miss")
 
 
-def first_three(rows: list[dict], q: np.ndarray, keys: np.ndarray, which) -> list[dict]:
-    """``qa.training.reader.items`` for every kind of question: the first three by the reply's order."""
-    from qa.training.reader import TOP
-
-    out = []
-    for i in which:
-        r = rows[i]
-        if not len(r["features"]):
-            continue
-        mine = keys[q == i]
-        order = np.argsort(-mine, kind="stable")[:TOP]
-        out.append({"row": i, "article": r["article"], "question": r["question"], "kind": r["kind"],
-                    "texts": [r["texts"][j] for j in order], "labels": np.asarray(r["labels"][order], bool),
-                    "keys": mine[order]})
-    return out
-
-
 def main() -> None:
     from qa.config import BUNDLED_MODEL
     from qa.embed import model_path
@@ -79,12 +62,13 @@ def main() -> None:
     q, oof, keys = report["q"], report["oof"], report["keys"]
     held = report["held_out_articles"][args.fold]
 
-    test = first_three(rows, q, keys, [i for i, r in enumerate(rows) if r["article"] in held])
+    every = reader.items(rows, q, keys, kinds=("answerable", *KINDS))
+    test = [e for e in every if e["article"] in held]
     if args.readings and args.readings.exists():
-        readings = list(np.load(args.readings, allow_pickle=True)["readings"])
+        _, readings, _ = reader.load_readings(args.readings)
     else:
-        fit_on = first_three(rows, q, keys, [i for i, r in enumerate(rows) if r["article"] not in held
-                                             and (args.negatives or r["kind"] == "answerable")])
+        fit_on = [e for e in every if e["article"] not in held
+                  and (args.negatives or rows[e["row"]]["kind"] == "answerable")]
         print(f"reader: fold {args.fold}, fitted on {len(fit_on)} questions, reads {len(test)}", file=sys.stderr)
         base = model_path(BUNDLED_MODEL)
         model, tokenizer = reader.fit(fit_on, base, seed=train.SEED, steps=args.steps)
@@ -93,7 +77,7 @@ def main() -> None:
                                     top=reader.TOP, weight=0.0, margin=0.0)
             readings = [runtime.logits(e["question"], e["texts"]) for e in test]
         if args.readings:
-            np.savez(args.readings, readings=np.array(readings, dtype=object))
+            reader.save_readings(args.readings, test, readings, np.full(len(test), args.fold))
     judge(rows, q, oof, test, readings, blend=args.blend)
 
 
@@ -120,7 +104,7 @@ def judge(rows, q, oof, test, readings, *, blend: str = "linear") -> None:
         i = e["row"]
         p = float(oof[q == i].max())
         gold = rows[i]["features"][rows[i]["labels"], coverage]
-        outcome.append({"kind": e["kind"], "article": e["article"], "p": p, "right": bool(e["labels"][0]),
+        outcome.append({"kind": rows[i]["kind"], "article": e["article"], "p": p, "right": bool(e["labels"][0]),
                         "x": [float(logit(np.array([p]))[0]), float(r[0]), float(r.max())],
                         "coverage": float(gold.max()) if len(gold) else None})
     articles = sorted({o["article"] for o in outcome})
@@ -129,8 +113,7 @@ def judge(rows, q, oof, test, readings, *, blend: str = "linear") -> None:
     for k in (0, 1):
         fit = [o for o in outcome if o["article"] in halves[1 - k]]
         on = [o for o in outcome if o["article"] in halves[k]]
-        lr = _blender(blend).fit(np.array([o["x"] for o in fit]),
-                                                          [o["kind"] == "answerable" for o in fit])
+        lr = _blender(blend).fit(np.array([o["x"] for o in fit]), [o["kind"] == "answerable" for o in fit])
         for group in (fit, on):
             s = lr.predict_proba(np.array([o["x"] for o in group]))[:, 1]
             for o, v in zip(group, s):

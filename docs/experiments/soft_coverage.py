@@ -81,11 +81,11 @@ def spelled(texts) -> dict[str, str]:
 
 def extra(intent, cands, evidence) -> np.ndarray:
     terms = sorted(intent.terms)
-    word = spelled([intent.question, *(c.text for c in cands)])
     if not cands:
         return np.zeros((0, len(EXTRA)), np.float32)
     if not terms:
         return np.ones((len(cands), len(EXTRA)), np.float32)
+    word = spelled([intent.question, *(c.text for c in cands)])
     idf = np.array([evidence.idf(t) for t in terms])
     idf = idf / (idf.sum() or 1.0)
     q = np.stack([vector(word.get(t, t)) for t in terms])

@@ -54,12 +54,13 @@ def precision() -> str:
     return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"
 
 
-def items(rows: list[dict], q: np.ndarray, keys: np.ndarray, top: int = TOP) -> list[dict]:
-    """Per answerable question with candidates: its ``top`` candidates by their ``keys`` (the
+def items(rows: list[dict], q: np.ndarray, keys: np.ndarray, top: int = TOP,
+          kinds: tuple[str, ...] = ("answerable",)) -> list[dict]:
+    """Per question of ``kinds`` with candidates: its ``top`` candidates by their ``keys`` (the
     reply's order, ``qa.answer.decide.Decision.keys``), best first."""
     out = []
     for i, r in enumerate(rows):
-        if r["kind"] != "answerable" or not len(r["features"]):
+        if r["kind"] not in kinds or not len(r["features"]):
             continue
         mine = keys[q == i]
         order = np.argsort(-mine, kind="stable")[:top]
