@@ -178,22 +178,27 @@ def gather(out: Path, articles: int | None = None) -> list[dict]:
     return rows
 
 
-def oof(rows: list[dict], columns: int, with_copies: bool, suffix: str = "-ctx") -> tuple[np.ndarray, np.ndarray]:
+def oof(rows: list[dict], columns: list[int], with_copies: bool, suffix: str = "-ctx",
+        params: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Out-of-fold P over every candidate (``qa train``'s folds of whole articles), the trees fitted
-    on ``columns`` features, with or without the copies (ids ending in ``suffix``)."""
+    on the feature ``columns`` with ``qa train``'s parameters (and ``params`` over them), with or
+    without the copies (ids ending in ``suffix``)."""
+    import lightgbm
     from sklearn.model_selection import GroupKFold
 
     from qa.training import train
 
     x, y, q = train._matrix(rows)
-    x = x[:, :columns]
+    x = x[:, columns]
     copy = np.array([r["id"].endswith(suffix) for r in rows])[q]
     groups = np.array([rows[i]["article"] for i in q])
     p = np.zeros(len(y))
     for fit, test in GroupKFold(n_splits=train.FOLDS).split(x, y, groups):
         if not with_copies:
             fit = fit[~copy[fit]]
-        p[test] = train._fit(x[fit], y[fit], seed=train.SEED, rounds=train.ROUNDS).predict(x[test])
+        booster = lightgbm.train({**train.PARAMS, **(params or {}), "seed": train.SEED},
+                                 lightgbm.Dataset(x[fit], y[fit].astype(int)), train.ROUNDS)
+        p[test] = booster.predict(x[test])
     return p, q
 
 
@@ -248,6 +253,13 @@ def judge(rows: list[dict], p: np.ndarray, q: np.ndarray, with_copies: bool, suf
     return out
 
 
+def print_table(results: dict[str, dict]) -> None:
+    """One markdown row per key of the judged models' results, one column per model."""
+    print("| held out by article | " + " | ".join(results) + " |\n|---|" + "---|" * len(results))
+    for key in next(iter(results.values())):
+        print(f"| {key} | " + " | ".join(str(r[key]) for r in results.values()) + " |")
+
+
 def main() -> None:
     from qa.training import train
 
@@ -257,16 +269,14 @@ def main() -> None:
     args = parser.parse_args()
     rows = pickle.loads(args.rows.read_bytes()) if args.rows.exists() else gather(args.rows, args.articles)
     n = len(train.FEATURES)
-    runs = {"(A) as written, FEATURES": (n, False), "(B) + naming copies": (n, True),
-            "(C) + copies + context columns": (n + len(EXTRA), True)}
+    runs = {"(A) as written, FEATURES": (list(range(n)), False), "(B) + naming copies": (list(range(n)), True),
+            "(C) + copies + context columns": (list(range(n + len(EXTRA))), True)}
     results = {}
     for name, (columns, copies) in runs.items():
         p, q = oof(rows, columns, copies)
         results[name] = judge(rows, p, q, copies)
         print(name, "done", file=sys.stderr, flush=True)
-    print("| held out by article | " + " | ".join(results) + " |\n|---|" + "---|" * len(results))
-    for key in next(iter(results.values())):
-        print(f"| {key} | " + " | ".join(str(r[key]) for r in results.values()) + " |")
+    print_table(results)
 
 
 if __name__ == "__main__":

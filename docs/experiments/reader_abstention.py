@@ -37,8 +37,6 @@ KINDS = ("unanswerable", "out_of_corpus", "near_miss")
 
 
 def main() -> None:
-    from qa.config import BUNDLED_MODEL
-    from qa.embed import model_path
     from qa.training import reader, train
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -64,21 +62,33 @@ def main() -> None:
 
     every = reader.items(rows, q, keys, kinds=("answerable", *KINDS))
     test = [e for e in every if e["article"] in held]
-    if args.readings and args.readings.exists():
-        _, readings, _ = reader.load_readings(args.readings)
-    else:
-        fit_on = [e for e in every if e["article"] not in held
-                  and (args.negatives or rows[e["row"]]["kind"] == "answerable")]
-        print(f"reader: fold {args.fold}, fitted on {len(fit_on)} questions, reads {len(test)}", file=sys.stderr)
-        base = model_path(BUNDLED_MODEL)
-        model, tokenizer = reader.fit(fit_on, base, seed=train.SEED, steps=args.steps)
-        with tempfile.TemporaryDirectory() as tmp:
-            runtime = reader.Reader(reader.export(model, tokenizer, Path(tmp) / "fold.onnx"), base / "tokenizer.json",
-                                    top=reader.TOP, weight=0.0, margin=0.0)
-            readings = [runtime.logits(e["question"], e["texts"]) for e in test]
-        if args.readings:
-            reader.save_readings(args.readings, test, readings, np.full(len(test), args.fold))
+    fit_on = [e for e in every if e["article"] not in held
+              and (args.negatives or rows[e["row"]]["kind"] == "answerable")]
+    readings = fold_readings(fit_on, test, fold=args.fold, steps=args.steps, keep=args.readings)
     judge(rows, q, oof, test, readings, blend=args.blend)
+
+
+def fold_readings(fit_on: list[dict], test: list[dict], *, fold: int, steps: int | None,
+                  keep: Path | None) -> list[np.ndarray]:
+    """The reader fitted on ``fit_on`` as ``qa train`` fits it, exported to int8 and run as
+    ``ask()`` runs it on each of ``test``'s first sentences; kept in ``keep`` (and read back from
+    it when it exists)."""
+    from qa.config import BUNDLED_MODEL
+    from qa.embed import model_path
+    from qa.training import reader, train
+
+    if keep and keep.exists():
+        return reader.load_readings(keep)[1]
+    print(f"reader: fold {fold}, fitted on {len(fit_on)} questions, reads {len(test)}", file=sys.stderr)
+    base = model_path(BUNDLED_MODEL)
+    model, tokenizer = reader.fit(fit_on, base, seed=train.SEED, steps=steps)
+    with tempfile.TemporaryDirectory() as tmp:
+        runtime = reader.Reader(reader.export(model, tokenizer, Path(tmp) / "fold.onnx"), base / "tokenizer.json",
+                                top=reader.TOP, weight=0.0, margin=0.0)
+        readings = [runtime.logits(e["question"], e["texts"]) for e in test]
+    if keep:
+        reader.save_readings(keep, test, readings, np.full(len(test), fold))
+    return readings
 
 
 def _blender(kind: str):

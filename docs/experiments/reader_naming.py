@@ -25,7 +25,6 @@ import argparse
 import math
 import pickle
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +34,7 @@ sys.path.insert(0, str(HERE.parents[1]))
 sys.path.insert(0, str(HERE))
 
 from context_terms import OUT_OF_CORPUS_BAR, oof  # noqa: E402
+from reader_abstention import fold_readings  # noqa: E402
 
 KINDS = ("unanswerable", "out_of_corpus", "near_miss")
 
@@ -42,8 +42,6 @@ KINDS = ("unanswerable", "out_of_corpus", "near_miss")
 def main() -> None:
     from sklearn.model_selection import GroupKFold
 
-    from qa.config import BUNDLED_MODEL
-    from qa.embed import model_path
     from qa.training import reader, train
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -55,27 +53,16 @@ def main() -> None:
 
     width = len(train.FEATURES)
     rows = [{**r, "features": r["features"][:, :width]} for r in pickle.loads(args.rows.read_bytes())]
-    p, q = oof(rows, width, with_copies=False)
+    p, q = oof(rows, list(range(width)), with_copies=False)
     groups = np.array([rows[i]["article"] for i in q])
     splits = list(GroupKFold(n_splits=train.FOLDS).split(q, q, groups))
     held = set(groups[splits[args.fold][1]])
 
     every = reader.items(rows, q, p, kinds=("answerable", *KINDS))
     test = [e for e in every if e["article"] in held]
-    if args.readings and args.readings.exists():
-        _, readings, _ = reader.load_readings(args.readings)
-    else:
-        fit_on = [e for e in every if e["article"] not in held and rows[e["row"]]["kind"] == "answerable"
-                  and not rows[e["row"]]["id"].endswith("-ctx")]
-        print(f"reader: fold {args.fold}, fitted on {len(fit_on)} questions, reads {len(test)}", file=sys.stderr)
-        base = model_path(BUNDLED_MODEL)
-        model, tokenizer = reader.fit(fit_on, base, seed=train.SEED, steps=args.steps)
-        with tempfile.TemporaryDirectory() as tmp:
-            runtime = reader.Reader(reader.export(model, tokenizer, Path(tmp) / "fold.onnx"), base / "tokenizer.json",
-                                    top=reader.TOP, weight=0.0, margin=0.0)
-            readings = [runtime.logits(e["question"], e["texts"]) for e in test]
-        if args.readings:
-            reader.save_readings(args.readings, test, readings, np.full(len(test), args.fold))
+    fit_on = [e for e in every if e["article"] not in held and rows[e["row"]]["kind"] == "answerable"
+              and not rows[e["row"]]["id"].endswith("-ctx")]
+    readings = fold_readings(fit_on, test, fold=args.fold, steps=args.steps, keep=args.readings)
     judge(rows, q, p, test, readings)
 
 

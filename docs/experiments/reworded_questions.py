@@ -36,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 sys.path.insert(0, str(HERE))
 
-from context_terms import judge, oof  # noqa: E402
+from context_terms import judge, oof, print_table  # noqa: E402
 from soft_coverage import _table, vector  # noqa: E402
 
 SHARE = 0.3  # of every list of questions, asked again reworded
@@ -136,11 +136,9 @@ def main() -> None:
         print(f"- {r['kind']}: {r['question']}", file=sys.stderr)
     results = {}
     for name, with_copies in (("(A) as written", False), ("(B) + reworded copies", True)):
-        p, q = oof(rows, len(train.FEATURES), with_copies, suffix="-rw")
+        p, q = oof(rows, list(range(len(train.FEATURES))), with_copies, suffix="-rw")
         results[name] = judge(rows, p, q, with_copies, suffix="-rw")
-    print("| held out by article | " + " | ".join(results) + " |\n|---|" + "---|" * len(results))
-    for key in next(iter(results.values())):
-        print(f"| {key} | " + " | ".join(str(r[key]) for r in results.values()) + " |")
+    print_table(results)
 
 
 if __name__ == "__main__":

@@ -20,39 +20,17 @@ import pickle
 import sys
 from pathlib import Path
 
-import numpy as np
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 sys.path.insert(0, str(HERE))
 
-from context_terms import judge  # noqa: E402
+from context_terms import judge, oof, print_table  # noqa: E402
 
 RISING = {"cosine", "raw_cosine", "focus_cosine", "neighbour_cosine", "coverage", "window_coverage",
           "passage_coverage", "document_coverage", "names_sentence", "names_window", "names_document",
           "numbers_sentence", "numbers_document", "hit_score", "hit_dense", "hit_lexical"}
 FALLING = {"cosine_gap", "coverage_gap", "hit_rank"}  # and every check_*
 QUESTION_SIZE = ("question_terms", "question_names", "question_numbers", "best_coverage")
-
-
-def oof(rows: list[dict], columns: list[int], params: dict, suffix: str) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold P on ``qa train``'s folds of whole articles, fitted on the rows as written."""
-    import lightgbm
-    from sklearn.model_selection import GroupKFold
-
-    from qa.training import train
-
-    x, y, q = train._matrix(rows)
-    x = x[:, columns]
-    copy = np.array([r["id"].endswith(suffix) for r in rows])[q]
-    groups = np.array([rows[i]["article"] for i in q])
-    p = np.zeros(len(y))
-    for fit, test in GroupKFold(n_splits=train.FOLDS).split(x, y, groups):
-        fit = fit[~copy[fit]]
-        booster = lightgbm.train({**train.PARAMS, **params, "seed": train.SEED},
-                                 lightgbm.Dataset(x[fit], y[fit].astype(int)), train.ROUNDS)
-        p[test] = booster.predict(x[test])
-    return p, q
 
 
 def main() -> None:
@@ -73,11 +51,9 @@ def main() -> None:
     }
     results = {}
     for name, (columns, params) in variants.items():
-        p, q = oof(rows, columns, params, args.suffix)
+        p, q = oof(rows, columns, False, args.suffix, params)
         results[name] = judge(rows, p, q, False, suffix=args.suffix)
-    print("| held out by article | " + " | ".join(results) + " |\n|---|" + "---|" * len(results))
-    for key in next(iter(results.values())):
-        print(f"| {key} | " + " | ".join(str(r[key]) for r in results.values()) + " |")
+    print_table(results)
 
 
 if __name__ == "__main__":
