@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,7 +29,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
-    from benchmark import questions
+    from benchmark import questions, timed
 
     from qa.answer.decide import MODEL_DIR, load
     from qa.api import Engine
@@ -45,14 +44,9 @@ def main() -> None:
     read = 0
     for _ in range(args.rounds):
         for q in qs:
-            started = time.perf_counter()
-            answer = engine.ask(q)
-            ask_ms = (time.perf_counter() - started) * 1000
+            ask_ms, answer = timed(engine.ask, q)
             texts = [c.text for c in answer.considered[: reader.top]]
-            started = time.perf_counter()
-            if texts:
-                reader.logits(q, texts)
-            read_ms = (time.perf_counter() - started) * 1000
+            read_ms = timed(reader.logits, q, texts)[0] if texts else 0.0
             already = any(c.reading is not None for c in answer.considered)
             read += already
             shipped.append(ask_ms)
