@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import pickle
 import random
 import re
 import sys
@@ -47,6 +46,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from rows import kept, load_or_gather, print_table  # noqa: E402
 
 EXTRA = ("missing_spread", "missing_local", "missing_lead", "names_spread", "document_passages")
 CONTEXT_SHARE = 0.3  # of every list of questions, asked again naming their article
@@ -171,11 +173,7 @@ def gather(out: Path, articles: int | None = None) -> list[dict]:
         rows = train.gather(files, articles=articles, seed=train.SEED)
     finally:
         compose.featurize, examples.collect = plain_featurize, plain_collect
-    for r in rows:
-        if r["features"].size == 0:
-            r["features"] = np.zeros((0, len(train.FEATURES) + len(EXTRA)), np.float32)
-    out.write_bytes(pickle.dumps(rows))
-    return rows
+    return kept(rows, len(train.FEATURES) + len(EXTRA), out)
 
 
 def oof(rows: list[dict], columns: list[int], with_copies: bool, suffix: str = "-ctx",
@@ -253,13 +251,6 @@ def judge(rows: list[dict], p: np.ndarray, q: np.ndarray, with_copies: bool, suf
     return out
 
 
-def print_table(results: dict[str, dict]) -> None:
-    """One markdown row per key of the judged models' results, one column per model."""
-    print("| held out by article | " + " | ".join(results) + " |\n|---|" + "---|" * len(results))
-    for key in next(iter(results.values())):
-        print(f"| {key} | " + " | ".join(str(r[key]) for r in results.values()) + " |")
-
-
 def main() -> None:
     from qa.training import train
 
@@ -267,7 +258,7 @@ def main() -> None:
     parser.add_argument("--rows", type=Path, default=Path("context_terms_rows.pkl"))
     parser.add_argument("--articles", type=int, help="only the first N articles of each file (a quick run)")
     args = parser.parse_args()
-    rows = pickle.loads(args.rows.read_bytes()) if args.rows.exists() else gather(args.rows, args.articles)
+    rows = load_or_gather(args.rows, gather, args.articles)
     n = len(train.FEATURES)
     runs = {"(A) as written, FEATURES": (list(range(n)), False), "(B) + naming copies": (list(range(n)), True),
             "(C) + copies + context columns": (list(range(n + len(EXTRA))), True)}

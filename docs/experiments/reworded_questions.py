@@ -22,7 +22,6 @@ copies; at each model's own threshold and where each refuses 0.92 of the out-of-
 from __future__ import annotations
 
 import argparse
-import pickle
 import random
 import re
 import sys
@@ -36,7 +35,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 sys.path.insert(0, str(HERE))
 
-from context_terms import judge, oof, print_table  # noqa: E402
+from context_terms import judge, oof  # noqa: E402
+from rows import kept, load_or_gather, print_table  # noqa: E402
 from soft_coverage import _table, vector  # noqa: E402
 
 SHARE = 0.3  # of every list of questions, asked again reworded
@@ -116,11 +116,7 @@ def gather(out: Path, articles: int | None = None) -> list[dict]:
         rows = train.gather([train.SHARED_DATA / n for n in train.DATA], articles=articles, seed=train.SEED)
     finally:
         examples.collect = plain
-    for r in rows:
-        if r["features"].size == 0:
-            r["features"] = np.zeros((0, len(train.FEATURES)), np.float32)
-    out.write_bytes(pickle.dumps(rows))
-    return rows
+    return kept(rows, len(train.FEATURES), out)
 
 
 def main() -> None:
@@ -130,7 +126,7 @@ def main() -> None:
     parser.add_argument("--rows", type=Path, default=Path("reworded_rows.pkl"))
     parser.add_argument("--articles", type=int, help="only the first N articles of each file (a quick run)")
     args = parser.parse_args()
-    rows = pickle.loads(args.rows.read_bytes()) if args.rows.exists() else gather(args.rows, args.articles)
+    rows = load_or_gather(args.rows, gather, args.articles)
     copies = [r for r in rows if r["id"].endswith("-rw")]
     for r in copies[:: max(len(copies) // 8, 1)][:8]:
         print(f"- {r['kind']}: {r['question']}", file=sys.stderr)

@@ -19,7 +19,6 @@ quarter by the sentence's coverage: the SQuAD questions most like a user's rewor
 from __future__ import annotations
 
 import argparse
-import pickle
 import re
 import sys
 from functools import lru_cache
@@ -29,6 +28,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from rows import kept, load_or_gather, print_table  # noqa: E402
 
 EXTRA = ("soft_coverage", "soft_window_coverage", "soft_gap", "near_terms")
 NEAR = 0.4  # a static cosine at which two different words count as near ("company" / "firm" 0.47)
@@ -124,11 +126,7 @@ def gather(out: Path) -> list[dict]:
 
     compose.featurize = featurize
     rows = train.gather([train.SHARED_DATA / n for n in train.DATA], articles=None, seed=train.SEED)
-    for r in rows:
-        if r["features"].size == 0:
-            r["features"] = np.zeros((0, len(train.FEATURES) + len(EXTRA)), np.float32)
-    out.write_bytes(pickle.dumps(rows))
-    return rows
+    return kept(rows, len(train.FEATURES) + len(EXTRA), out)
 
 
 def judge(rows: list[dict], columns: int) -> dict:
@@ -166,11 +164,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=Path, default=Path("soft_coverage_rows.pkl"))
     args = parser.parse_args()
-    rows = pickle.loads(args.rows.read_bytes()) if args.rows.exists() else gather(args.rows)
-    today, soft = judge(rows, len(train.FEATURES)), judge(rows, len(train.FEATURES) + len(EXTRA))
-    print("| held out by article | (A) FEATURES | (B) FEATURES + soft coverage |\n|---|---|---|")
-    for key in today:
-        print(f"| {key} | {today[key]} | {soft[key]} |")
+    rows = load_or_gather(args.rows, gather)
+    print_table({"(A) FEATURES": judge(rows, len(train.FEATURES)),
+                 "(B) FEATURES + soft coverage": judge(rows, len(train.FEATURES) + len(EXTRA))})
 
 
 if __name__ == "__main__":

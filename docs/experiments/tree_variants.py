@@ -24,7 +24,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 sys.path.insert(0, str(HERE))
 
-from context_terms import judge, oof, print_table  # noqa: E402
+from context_terms import judge, oof  # noqa: E402
+from rows import print_table  # noqa: E402
 
 RISING = {"cosine", "raw_cosine", "focus_cosine", "neighbour_cosine", "coverage", "window_coverage",
           "passage_coverage", "document_coverage", "names_sentence", "names_window", "names_document",
