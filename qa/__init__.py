@@ -1,11 +1,12 @@
 """qa: grounded question answering over a folder of documents, with verbatim cited answers."""
 
-# First: qa.index reads qa.__version__ while the imports below are still running.
+# First: qa.build reads qa.__version__ while the imports below are still running.
 from qa.config import __version__  # isort: split
 
 from qa.api import Engine, ask
+from qa.build import build_index
 from qa.config import Settings
-from qa.index import IndexProblem, build_index, load_index
+from qa.index import IndexProblem, load_index
 from qa.schema import Answer, Citation, Hit, Passage
 
 __all__ = [

@@ -122,9 +122,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _build(args) -> int:
+    from qa.build import build_index
     from qa.config import default_settings
     from qa.embed import Encoder
-    from qa.index import build_index, recorded_docs
+    from qa.index import recorded_docs
 
     settings = default_settings().with_(model=args.model)
     # Rebuild what the index was built from (even a damaged one: its manifest says), or the seeds.

@@ -67,7 +67,7 @@ class RayEncoder:
     """qa.embed.Encoder's ``encode`` run on a Ray cluster: Ray Data over the texts, ``map_batches``
     on a pool of ``_Embedder`` actors, the vectors gathered back in order on this machine."""
 
-    texts_per_call = sys.maxsize  # qa.index hands every text to embed in one call: one Ray job per build
+    texts_per_call = sys.maxsize  # qa.build hands every text to embed in one call: one Ray job per build
 
     def __init__(self, address: str, settings: Settings, *, actors: int | None = None, batch_size: int = BATCH):
         try:

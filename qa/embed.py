@@ -68,7 +68,7 @@ class Encoder:
         graph it runs (its sha256) and ONNX Runtime's version, or the PyTorch libraries' versions.
         The graph is exported and quantized on each install, and other releases move its vectors
         by up to 0.05 a component; an index records this, and a build does not mix vectors of
-        two sources (``qa.index._cached_vectors``)."""
+        two sources (``qa.build._cached_vectors``)."""
         with self._lock:
             if self.__dict__.get("_source") is None:
                 graph = getattr(self._load(), "graph", None)

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.fusion import fuse
 from qa.lexical import Lexical, tokenize
 from qa.schema import Hit, Passage, Span
+from qa.storage import IndexProblem, page_of
 from qa.text import clip
 
 log = logging.getLogger("qa")
@@ -245,8 +247,6 @@ class MilvusIndex:
         return (self.root / self.manifest["docs_dir"]).resolve()
 
     def page_of(self, source: str, offset: int) -> int | None:
-        from qa.index import page_of
-
         return page_of(self.manifest, source, offset)
 
     def path_of(self, source: str) -> str:
@@ -280,8 +280,6 @@ class MilvusIndex:
     def search(self, query_vector: np.ndarray, query_tokens: list[str], *, settings, k: int, mode: str) -> list[Hit]:
         """qa.retrieve.search on Milvus: its exact inner-product search and its BM25 full-text search
         give the candidates; they are scored and fused exactly as on the FAISS files."""
-        from qa.retrieve import fuse
-
         c = min(settings.candidates, self.manifest["passages"])
         known = [t for t in query_tokens if t in self.lexical.idf]
         pool = []
@@ -345,8 +343,6 @@ class MilvusIndex:
             self._terms_of[pid] = _unhex(r["terms"])
         missing = set(todo) - self._passages.keys()
         if missing:
-            from qa.index import IndexProblem
-
             raise IndexProblem(f"index at {self.root} names passages that Milvus does not hold "
                                f"({len(missing)}, e.g. {min(missing)}): run `qa build --index {self.root}`")
 
@@ -374,8 +370,6 @@ def _unhex(terms: str) -> list[str]:
 
 def load(root: Path, manifest: dict) -> MilvusIndex:
     """The index at ``root`` whose manifest names a Milvus store; IndexProblem when it is not there."""
-    from qa.index import IndexProblem
-
     fix = f"run `qa build --index {root}`"
     store = manifest["store"]
     target = target_of(store, root)

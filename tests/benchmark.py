@@ -89,9 +89,9 @@ def build_worker(kind: str, docs: Path, work: Path) -> dict:
 
     ``kind`` is "build", "build:SETTING=VALUE,..." (settings changed for this build), "st-fp32" or
     "onnx-int8"."""
+    from qa.build import build_index
     from qa.config import Settings
     from qa.embed import Encoder
-    from qa.index import build_index
     from qa.ingest import load_corpus
     from qa.passages import make_passages
 

@@ -238,7 +238,7 @@ def fake_settings() -> Settings:
 @pytest.fixture
 def fake_index(corpus, tmp_path, fake_encoder, fake_settings):
     """The tiny corpus indexed with the fake encoder (at tmp_path/"index")."""
-    from qa.index import build_index
+    from qa.build import build_index
 
     return build_index(corpus, tmp_path / "index", settings=fake_settings, encoder=fake_encoder)
 
@@ -305,8 +305,9 @@ def real_engine(tmp_path_factory):
     import warnings
 
     from qa.api import Engine
+    from qa.build import build_index
     from qa.embed import Encoder
-    from qa.index import IndexProblem, build_index, load_index
+    from qa.index import IndexProblem, load_index
 
     settings = Settings()
     index_dir = copy_seeds_index(tmp_path_factory.mktemp("seeds-index"))

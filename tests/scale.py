@@ -62,8 +62,8 @@ def questions(limit: int) -> list[str]:
 
 def synthesize(root: Path, n: int, source, *, approximate_above: int, noise: float = 0.5) -> dict:
     """Write docs/ and index/ of ``n`` synthetic passages under ``root``; the seconds of each step."""
+    from qa.build import sentence_means, write_index
     from qa.config import Settings
-    from qa.index import _sentence_means, write_index
     from qa.ingest import corpus_hash, file_digests
     from qa.lexical import Lexical, tokenize
     from qa.schema import Passage, Span
@@ -107,7 +107,7 @@ def synthesize(root: Path, n: int, source, *, approximate_above: int, noise: flo
         chunk = pool_vectors[picks[s:s + 200_000]]
         chunk += rng.standard_normal(size=chunk.shape, dtype=np.float32) * np.float32(noise / np.sqrt(dim))
         sentence_vectors[s:s + 200_000] = chunk / np.linalg.norm(chunk, axis=1, keepdims=True)
-    passage_vectors = _sentence_means(passages, sentence_vectors)
+    passage_vectors = sentence_means(passages, sentence_vectors)
     seconds["vectors"] = time.perf_counter() - tick
 
     tick = time.perf_counter()

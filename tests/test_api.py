@@ -10,8 +10,8 @@ import pytest
 import qa.api
 from qa import Engine, IndexProblem
 from qa.api import MAX_QUESTION_CHARS, check_question
+from qa.build import build_index
 from qa.config import Settings
-from qa.index import build_index
 from qa.ingest import read_text
 
 from conftest import REPO, FakeEncoder, make_pdf, shared_file

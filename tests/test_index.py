@@ -14,11 +14,13 @@ import pytest
 
 import qa.index
 from qa import __version__
+from qa.build import build_index, document_term_ids
 from qa.config import Settings
-from qa.index import FILES, TERM_FILES, DocumentTerms, IndexProblem, Rows, build_index, document_term_ids, load_index
+from qa.index import IndexProblem, load_index
 from qa.ingest import corpus_hash, file_digests, load_corpus
 from qa.lexical import Lexical, tokenize
 from qa.passages import make_passages
+from qa.storage import FILES, FORMAT, TERM_FILES, DocumentTerms, Rows
 
 from conftest import EMBEDDINGS, FAKE_MODEL, SEEDS, FakeEncoder
 
@@ -287,13 +289,13 @@ def test_failed_build_keeps_the_previous_index(fake_index, corpus, fake_settings
 
 
 def test_failed_write_keeps_the_previous_index_and_no_temp_folder(fake_index, corpus, fake_settings, monkeypatch):
-    import qa.index
+    import qa.build
 
     def broken_write(*args, **kwargs):
         raise OSError("disk full")
 
     (corpus / "extra.txt").write_text("Genmaicha mixes green tea with roasted rice.\n")
-    monkeypatch.setattr(qa.index.np, "save", broken_write)
+    monkeypatch.setattr(qa.build.np, "save", broken_write)
     with pytest.raises(OSError, match="disk full"):
         build_index(corpus, fake_index.root, settings=fake_settings, encoder=FakeEncoder())
     monkeypatch.undo()
@@ -534,7 +536,7 @@ def test_a_rebuild_reads_the_vectors_of_a_format_3_index(fake_index, corpus, fak
     older = load_index(fake_index.root, check_corpus=False, check_version=False)
     assert older.term_ids is None and older.document_terms("post.txt") == older.tokenized_terms("post.txt")
     rebuilt = build_index(corpus, fake_index.root, settings=fake_settings, encoder=FakeEncoder())
-    assert rebuilt.manifest["embedded"] == 0 and rebuilt.manifest["format"] == qa.index.FORMAT
+    assert rebuilt.manifest["embedded"] == 0 and rebuilt.manifest["format"] == FORMAT
     assert all(rebuilt.document_terms(s) == rebuilt.tokenized_terms(s) for s in rebuilt.sources)
 
 

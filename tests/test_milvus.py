@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from qa.api import Engine
+from qa.build import build_index
 from qa.cli import main
-from qa.index import IndexProblem, build_index, load_index
+from qa.index import IndexProblem, load_index
 from qa.lexical import tokenize
 from qa.retrieve import search
 

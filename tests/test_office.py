@@ -7,7 +7,8 @@ import json
 import pytest
 
 from qa.api import Engine, page_label, with_pages
-from qa.index import build_index, load_index
+from qa.build import build_index
+from qa.index import load_index
 from qa.ingest import load_corpus, read_pages, read_text
 from qa.office import NOTES_MARK
 from qa.schema import Citation

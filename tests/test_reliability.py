@@ -30,8 +30,9 @@ import qa.chat.app
 import qa.chat.uploads
 import qa.cli
 from qa.api import check_question
+from qa.build import build_index
 from qa.config import Settings
-from qa.index import IndexProblem, build_index, load_index
+from qa.index import IndexProblem, load_index
 from qa.ingest import corpus_hash, file_digests, read_text
 
 from conftest import REPO, FakeEncoder, one_error_line, write_corpus

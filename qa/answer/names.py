@@ -154,7 +154,7 @@ def _has_term(token: str, terms: Iterable[str]) -> bool:
     if len(token) < 4:
         return False
     prefix = token[:4]
-    lookup = getattr(terms, "with_prefix", None)  # a document's terms (qa.index.DocumentTerms) are grouped
+    lookup = getattr(terms, "with_prefix", None)  # a document's terms (qa.storage.DocumentTerms) are grouped
     near = lookup(prefix) if lookup else (t for t in terms if t[:4] == prefix)
     return any(_same_stem(token, t) for t in near)
 

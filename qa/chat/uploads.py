@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from qa.api import Engine
-from qa.index import build_index
+from qa.build import build_index
 from qa.ingest import SUPPORTED, read_document
 from qa.schema import Upload
 

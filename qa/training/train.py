@@ -30,7 +30,7 @@ from qa.answer.decide import (
 )
 from qa.answer.features import FEATURES
 from qa.config import PROJECT_ROOT, default_settings
-from qa.index import write_atomically
+from qa.swap import write_atomically
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 DATA = ("squad-v2.0-dev-half.json", "squad-v1.1-dev-train16.json")

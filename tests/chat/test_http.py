@@ -11,10 +11,10 @@ import httpx
 import pytest
 
 from qa.api import Engine
+from qa.build import build_index
 from qa.chat.app import exposure_warning, is_loopback
 from qa.chat.http import read_accounts
 from qa.chat.uploads import Library
-from qa.index import build_index
 
 from conftest import FAKE_MODEL, FakeEncoder, make_docx, write_corpus
 

@@ -64,9 +64,9 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """`qa chat` in its own process on a loopback port, over a private copy of seeds and an index of them."""
+    from qa.build import build_index
     from qa.config import Settings
     from qa.embed import Encoder
-    from qa.index import build_index
 
     root = tmp_path_factory.mktemp("load")
     # Built here rather than copied from the committed one: int8 arithmetic differs by CPU (the
@@ -224,9 +224,9 @@ def assert_index_sound(server: Server, served: dict[str, tuple], tmp_path: Path)
     from scratch is what shows nothing was corrupted.)
     """
     from qa.api import Engine
+    from qa.build import build_index
     from qa.config import Settings
     from qa.embed import Encoder
-    from qa.index import build_index
 
     index = load_index(server.index_dir)
     assert set(UPLOADS) <= set(index.manifest["files"]) and index.manifest["documents"] == 5 + len(UPLOADS)

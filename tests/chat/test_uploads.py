@@ -5,9 +5,9 @@ import threading
 import pytest
 
 from qa.api import Engine
+from qa.build import build_index
 from qa.chat.render import render_uploads
 from qa.chat.uploads import MAX_UPLOAD_FILES, MAX_UPLOAD_MB, Library, safe_name, save_upload
-from qa.index import build_index
 
 
 @pytest.mark.parametrize("name, expected", [

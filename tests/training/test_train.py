@@ -177,7 +177,7 @@ def test_a_stopped_reader_starts_again_at_the_fold_it_stopped_in(tmp_path, monke
 
 
 def test_a_model_folder_is_replaced_whole_and_only_on_success(tmp_path):
-    from qa.index import write_atomically
+    from qa.swap import write_atomically
     from qa.training.train import _check_out
 
     def stopped(staging):
