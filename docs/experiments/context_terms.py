@@ -208,8 +208,9 @@ def judge(rows: list[dict], p: np.ndarray, q: np.ndarray, with_copies: bool, suf
     from sklearn.metrics import roc_auc_score
 
     from qa.training import train
+    from qa.training.judge import choose_threshold, questions
 
-    outcome = train.questions(rows, q, p)
+    outcome = questions(rows, q, p)
     copy = [r["id"].endswith(suffix) for r in rows]
     written = [o for o, c in zip(outcome, copy) if not c]
     named = [o for o, c in zip(outcome, copy) if c]
@@ -217,7 +218,7 @@ def judge(rows: list[dict], p: np.ndarray, q: np.ndarray, with_copies: bool, suf
     gold = {i: float(r["features"][r["labels"], coverage].max()) for i, r in enumerate(rows)
             if not copy[i] and r["kind"] == "answerable" and r["labels"].any()}
     low = [outcome[i] for i in sorted(gold, key=gold.get)[:len(gold) // 4]]
-    threshold = train.choose_threshold(outcome if with_copies else written)
+    threshold = choose_threshold(outcome if with_copies else written)
     ooc = sorted(o["p"] for o in written if o["kind"] == "out_of_corpus")
     at_bar = ooc[math.ceil(OUT_OF_CORPUS_BAR * len(ooc)) - 1] + 1e-9  # refuses >= 0.92 of them
 

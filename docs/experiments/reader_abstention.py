@@ -107,6 +107,7 @@ def judge(rows, q, oof, test, readings, *, blend: str = "linear") -> None:
 
     from qa.answer.reader import logit
     from qa.training import train
+    from qa.training.judge import choose_threshold
 
     coverage = train.FEATURES.index("coverage")
     outcome = []
@@ -128,8 +129,8 @@ def judge(rows, q, oof, test, readings, *, blend: str = "linear") -> None:
             s = lr.predict_proba(np.array([o["x"] for o in group]))[:, 1]
             for o, v in zip(group, s):
                 o["with_reader"] = float(v)
-        cut = {"p": train.choose_threshold(fit),
-               "with_reader": train.choose_threshold([{**o, "p": o["with_reader"]} for o in fit])}
+        cut = {"p": choose_threshold(fit),
+               "with_reader": choose_threshold([{**o, "p": o["with_reader"]} for o in fit])}
         judged += [{**o, "answered": {m: o[m] >= cut[m] for m in cut}} for o in on]
         coef = lr.coef_[0].round(3).tolist() if blend == "linear" else "(trees)"
         print(f"half {k}: fitted on {len(fit)} questions, coefficients (logit P, reading of the first, best "

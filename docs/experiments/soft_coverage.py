@@ -131,12 +131,13 @@ def gather(out: Path) -> list[dict]:
 
 def judge(rows: list[dict], columns: int) -> dict:
     from qa.training import train
+    from qa.training.judge import questions
 
     cut = [{**r, "features": r["features"][:, :columns]} for r in rows]
     report = train.fit_and_judge(cut, seed=train.SEED)
     table = report["heldout"]["learned"]
     q, keys, oof = report["q"], report["keys"], report["oof"]
-    outcome = train.questions(cut, q, oof, keys)
+    outcome = questions(cut, q, oof, keys)
     threshold, vetoes = report["threshold"], set(report["vetoes"])
     # The answerable questions whose answer sentence (the best-covered labelled candidate) holds
     # least of their terms: the lowest quarter.

@@ -90,6 +90,7 @@ def judge(rows: list[dict], with_copies: bool) -> dict:
 
     from qa.answer.decide import reply_order
     from qa.training import train
+    from qa.training.judge import choose_threshold, choose_vetoes, heldout, questions
 
     x, y, q = train._matrix(rows)
     article = np.array([rows[i]["article"] for i in q])
@@ -102,12 +103,12 @@ def judge(rows: list[dict], with_copies: bool) -> dict:
         fit = (fold != k) & (with_copies | ~copy)
         p[fold == k] = train._fit(x[fit], y[fit], seed=0, rounds=train.ROUNDS).predict(x[fold == k])
         ranked[fold == k] = train._fit_ranker(x[fit], y[fit], q[fit], seed=0, rounds=train.ROUNDS).predict(x[fold == k])
-    outcome = train.questions(rows, q, p, reply_order(p, ranked, 4.0))
+    outcome = questions(rows, q, p, reply_order(p, ranked, 4.0))
     written = [o for r, o in zip(rows, outcome) if not r.get("sourced")]
     copies = [o for r, o in zip(rows, outcome) if r.get("sourced")]
-    threshold = train.choose_threshold(written)
-    vetoes = set(train.choose_vetoes(written, threshold))
-    table = train.heldout(written, threshold, sorted(vetoes))["learned"]
+    threshold = choose_threshold(written)
+    vetoes = set(choose_vetoes(written, threshold))
+    table = heldout(written, threshold, sorted(vetoes))["learned"]
 
     def answered(o):
         return o["p"] >= threshold and not (o["fired"] & vetoes)

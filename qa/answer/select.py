@@ -28,7 +28,7 @@ def select(intent: Intent, candidates: list[Candidate], *, settings: Settings,
     """The best sentence, plus close runners-up that add something new.
 
     A runner-up is one whose P is at least ``runner_up_share`` of the best's (fitted with the
-    model, see ``qa.training.train.choose_runner_up``). Two sentences always fit; a third (a fourth
+    model, see ``qa.training.judge.choose_runner_up``). Two sentences always fit; a third (a fourth
     for "why" and list questions) only while the reply stays within ``settings.max_words``: a close runner-up often
     holds the fact, but a reply should still read at a glance. Headings are left out
     beside a better sentence. A sentence that introduces a list or asks a question

@@ -56,7 +56,7 @@ def test_training_runs_on_a_small_sample(tmp_path, capsys):
 
 
 def test_the_runner_up_share_stops_where_extra_sentences_stop_paying():
-    from qa.training.train import choose_runner_up
+    from qa.training.judge import choose_runner_up
 
     # Three answerable questions, three candidates each: the answer is first; second, at 0.4 of
     # the best's P; third, at 0.01 of it (behind a runner-up at 0.5).
@@ -73,7 +73,7 @@ def test_the_runner_up_share_stops_where_extra_sentences_stop_paying():
 
 
 def test_the_threshold_counts_negatives_at_the_stated_mix():
-    from qa.training.train import ANSWERABLE_PER_NEGATIVE, TARGET_PRECISION, choose_threshold
+    from qa.training.judge import ANSWERABLE_PER_NEGATIVE, TARGET_PRECISION, choose_threshold
 
     assert (ANSWERABLE_PER_NEGATIVE, TARGET_PRECISION) == (2.0, 0.85)
     # 20 answerable questions at P 0.5-0.95 (and one at 0.05), 20 negatives at P 0.01-0.2.
@@ -105,7 +105,7 @@ def test_the_reader_loss_adds_each_questions_ordering_to_the_pairs():
 
 
 def test_the_ranker_weight_is_the_one_that_picks_the_answer_sentence_most_often():
-    from qa.training.train import choose_ranker_weight
+    from qa.training.judge import choose_ranker_weight
 
     # Two answerable questions, two candidates each: P puts the wrong one first both times; the
     # ranker's score prefers the right one by 1.0, against logit gaps of 0.4 and 1.5.
@@ -203,7 +203,7 @@ def test_a_model_folder_is_replaced_whole_and_only_on_success(tmp_path):
 
 
 def test_abstention_recall_is_read_off_a_line_through_the_vetoed_questions_first():
-    from qa.training.train import abstention
+    from qa.training.judge import abstention
 
     def o(kind, p, vetoed=False):
         return {"kind": kind, "p": p, "fired": {"unmentioned"} if vetoed else set()}
