@@ -272,7 +272,7 @@ def _previous_precision(root: Path) -> str | None:
 def _vector_model(model: str, build: dict) -> str:
     """What a text's vector depends on besides the text: the model, and its weights' precision."""
     precision = built_precision(build)
-    # "int8w": weight matrices only (qa.embed._quantized); vectors of the first int8 graph, which
+    # "int8w": weight matrices only (qa.onnx_graph.quantized); vectors of the first int8 graph, which
     # quantized the attention products too, are not reused.
     return model if precision == "fp32" else f"{model}@{precision}w"
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import qa.embed
+import qa.onnx_graph
 import qa.text
 from qa.config import Settings
 from qa.embed import Encoder
@@ -67,9 +68,9 @@ def unchecked_cache(tmp_path, monkeypatch):
     """A cache holding the exported graph and its probe vectors, but no stamp of a check:
     the next light load runs the probe against them."""
     Encoder().encode(["tea"])  # make sure the user's cache has them
-    graph = qa.embed.onnx_graph_path(qa.embed.model_path(qa.embed.BUNDLED_MODEL))
+    graph = qa.onnx_graph.onnx_graph_path(qa.embed.model_path(qa.embed.BUNDLED_MODEL))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    target = qa.embed.onnx_graph_path(qa.embed.model_path(qa.embed.BUNDLED_MODEL))
+    target = qa.onnx_graph.onnx_graph_path(qa.embed.model_path(qa.embed.BUNDLED_MODEL))
     target.parent.mkdir(parents=True)
     for suffix in (".onnx", ".probe.npy"):
         shutil.copy(graph.with_suffix(suffix), target.with_suffix(suffix))
@@ -81,7 +82,7 @@ def test_the_light_path_gives_pytorchs_vectors_without_importing_torch(unchecked
     texts = sample_texts()
     light = Encoder()
     light.encode(["tea"])
-    assert isinstance(light._model, qa.embed.OnnxModel) and unchecked_cache.with_suffix(".checked.json").exists()
+    assert isinstance(light._model, qa.onnx_graph.OnnxModel) and unchecked_cache.with_suffix(".checked.json").exists()
     np.testing.assert_allclose(light.encode(texts), Encoder(backend="torch").encode(texts), atol=1e-5)
     # A whole `qa ask` in a fresh process: the question is encoded and answered, torch never imported.
     script = ("import sys; from qa.cli import main; code = main(['ask', 'Which SNS ranks first among Japanese users?',"
@@ -98,7 +99,7 @@ def test_a_failing_export_falls_back_to_torch_with_one_warning(tmp_path, monkeyp
     def broken(first, path):
         raise RuntimeError("no exporter here")
 
-    monkeypatch.setattr(qa.embed, "_exported", broken)
+    monkeypatch.setattr(qa.onnx_graph, "_exported", broken)
     with caplog.at_level(logging.WARNING, logger="qa"):
         encoder = Encoder()
         vectors = encoder.encode(["tea", "green tea"])
@@ -163,8 +164,8 @@ def test_int8_documents_quantize_weights_only_and_stay_close_to_fp32(unchecked_c
 def test_an_int8_model_runs_texts_side_by_side_with_the_vectors_of_one_session(monkeypatch):
     Encoder().documents("int8").encode(["tea"])  # the quantized graph is in the cache
     path = qa.embed.model_path(qa.embed.BUNDLED_MODEL)
-    monkeypatch.setattr(qa.embed, "_cores", lambda: 3)
-    lanes = qa.embed.OnnxModel.cached(path, precision="int8")
+    monkeypatch.setattr(qa.onnx_graph, "cores", lambda: 3)
+    lanes = qa.onnx_graph.OnnxModel.cached(path, precision="int8")
     assert len(lanes.sessions) == 3
     assert all(s.get_session_options().intra_op_num_threads == 1 for s in lanes.sessions)
     texts = [qa.text.replace_undecodable(t) for t in sample_texts()]  # as Encoder.encode hands them on

@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "qa"
 LAYERS = [
     ["qa.config", "qa.schema", "qa.text"],
     ["qa.ingest", "qa.formats", "qa.office", "qa.passages"],
-    ["qa.embed", "qa.lexical", "qa.fusion"],
+    ["qa.onnx_graph", "qa.embed", "qa.lexical", "qa.fusion"],
     ["qa.storage", "qa.swap", "qa.distributed"],  # an index's files, the folder swap, the Ray encoder
     # Two kinds of index, each loaded by qa.index: its own files, or a Milvus store (which
     # searches itself, fusing as qa.retrieve does).

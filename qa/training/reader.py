@@ -13,7 +13,7 @@ of whole articles, each fold's model judged in int8 as ``qa.answer.reader`` runs
 the weight of its logit beside that order's key, and the margin past which it is not run, are chosen
 on those held-out readings (``judge``), which ship beside the model (``save_readings``) so that
 both can be chosen again, and checked, without training again. The final model is exported to ONNX in int8
-(``qa.embed._quantized``, every op it can: 23 MB). Needs PyTorch and transformers
+(``qa.onnx_graph.quantized``, every op it can: 23 MB). Needs PyTorch and transformers
 (sentence-transformers' own dependencies); a fit of two epochs takes about 25 minutes a fold on two
 cores of a CPU with native bf16 (0.7 s a step), about twice that in fp32 elsewhere.
 """
@@ -279,7 +279,7 @@ def export(model, tokenizer, out: Path) -> Path:
     """The model as ONNX with int8 weights at ``out`` (the fp32 graph beside it is removed)."""
     import torch
 
-    from qa.embed import _quantized
+    from qa.onnx_graph import quantized
 
     fp32 = out.with_suffix(".fp32.onnx")
     example = _batch(tokenizer, ["What is it?", "What is it?"], ["It is a thing.", "A longer sentence than that."])
@@ -291,7 +291,7 @@ def export(model, tokenizer, out: Path) -> Path:
             torch.onnx.export(model, example, str(fp32), input_names=names, output_names=["logit"],
                               dynamic_axes={**{n: {0: "batch", 1: "tokens"} for n in names}, "logit": {0: "batch"}},
                               opset_version=17, dynamo=False)
-        _quantized(fp32, out, weights_only=False)  # 23 MB instead of 59 (the embedding table)
+        quantized(fp32, out, weights_only=False)  # 23 MB instead of 59 (the embedding table)
     finally:
         fp32.unlink(missing_ok=True)
     return out

@@ -162,7 +162,7 @@ def gather(files: list[Path], *, articles: int | None, seed: int, only: int | No
 
 def _article_corpus(path: Path, data: dict) -> Path:
     """The folder of one file per article of a SQuAD file (see ``qa.training.examples.article_files``), written once."""
-    from qa.embed import cache_root
+    from qa.config import cache_root
     from qa.training.examples import article_files
 
     docs = cache_root() / f"squad-articles-{digest(path)[:12]}" / "docs"
@@ -176,7 +176,7 @@ def _article_corpus(path: Path, data: dict) -> Path:
 
 def _subset(path: Path, data: dict) -> Path:
     """A SQuAD file of the first articles only, for quick runs (CI trains on two of each file)."""
-    from qa.embed import cache_root
+    from qa.config import cache_root
 
     out = cache_root() / "train-subsets" / f"{path.stem}-{len(data['data'])}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -424,7 +424,7 @@ def environment() -> dict:
     from 0.7584 to 0.7604 held-out answer-sentence@1) and so other trees (threshold 0.0903 -> 0.0957)."""
     import platform
 
-    from qa.embed import _version
+    from qa.onnx_graph import package_version
 
     return {"python": platform.python_version(), "machine": platform.machine(),
-            "packages": {name: _version(name) for name in ENVIRONMENT}}
+            "packages": {name: package_version(name) for name in ENVIRONMENT}}
