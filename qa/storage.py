@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.schema import Passage, Span
+from qa.text import clip, one_line
 
 # 2: passages.jsonl keeps each sentence's text (and its quote, where markup makes them differ).
 # 3: every file is read through a memory map: row offsets of passages.jsonl, passage vectors in
@@ -244,9 +245,7 @@ def _open(owner, path: Path, *, scattered: bool = True) -> int:
 
 def gist(exc: Exception, limit: int = 160) -> str:
     """The gist of ``exc`` on one line: faiss's "Error in <function> at <file>:<line>: " goes."""
-    text = " ".join(str(exc).split())
-    text = re.sub(r"^Error in .*? at \S+:\d+: ", "", text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return clip(re.sub(r"^Error in .*? at \S+:\d+: ", "", one_line(str(exc))), limit)
 
 
 def _passage(row: dict) -> Passage:
