@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.config import cache_root
+from qa.swap import replace_file
 
 log = logging.getLogger("qa")
 
@@ -172,23 +173,18 @@ def quantized(fp32: Path, target: Path, *, weights_only: bool = True) -> None:
     graph = onnx.load(str(fp32), load_external_data=False)
     weights = {t.name for t in graph.graph.initializer}
     nodes = [n.name for n in graph.graph.node if n.op_type == "MatMul" and n.input[1] in weights]
-    tmp = target.with_suffix(f".{os.getpid()}.tmp.onnx")
     root = logging.getLogger()
     level, handlers = root.level, list(root.handlers)
     root.setLevel(max(level, logging.ERROR))  # its pre-processing advice, logged at the root: not for users
     try:
-        if weights_only:
-            quantize_dynamic(str(fp32), str(tmp), op_types_to_quantize=["MatMul"], nodes_to_quantize=nodes,
-                             per_channel=True, weight_type=QuantType.QInt8)
-        else:
-            quantize_dynamic(str(fp32), str(tmp), per_channel=True, weight_type=QuantType.QInt8)
-        os.replace(tmp, target)
+        which = {"op_types_to_quantize": ["MatMul"], "nodes_to_quantize": nodes} if weights_only else {}
+        replace_file(target, lambda tmp: quantize_dynamic(str(fp32), str(tmp), per_channel=True,
+                                                          weight_type=QuantType.QInt8, **which), suffix=".tmp.onnx")
     finally:
         root.setLevel(level)  # qa's own warnings go through the root's level too
         # It also calls logging.basicConfig: left in place, that handler would print every
         # library's debug lines (bm25s logs at DEBUG) for the rest of the process.
         root.handlers[:] = handlers
-        tmp.unlink(missing_ok=True)
 
 
 def _read_json(path: Path):
@@ -199,9 +195,7 @@ def _read_json(path: Path):
 
 
 def _write_json(path: Path, value) -> None:
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(value))
-    os.replace(tmp, path)
+    replace_file(path, lambda tmp: tmp.write_text(json.dumps(value)))
 
 
 def _plain_max_length(path: Path) -> int | None:
@@ -303,12 +297,7 @@ def _exported(first, path: Path) -> Path:
         def forward(self, *tensors):
             return self.bert(**dict(zip(names, tensors))).last_hidden_state
 
-    # Plain attention traces into a graph that holds for any batch and length (SDPA's
-    # shape checks would be frozen at the example's shape).
-    attention = bert.config._attn_implementation
-    bert.config._attn_implementation = "eager"
-    tmp = graph.with_suffix(f".{os.getpid()}.tmp")
-    try:
+    def export(tmp: Path) -> None:
         with warnings.catch_warnings():
             # The TorchScript exporter is deprecated but needs no extra package; its tracing
             # notes are about shapes, and the graph is checked against PyTorch before use.
@@ -318,10 +307,15 @@ def _exported(first, path: Path) -> Path:
                 dynamic_axes={n: {0: "batch", 1: "tokens"} for n in [*names, "hidden"]}, opset_version=17,
                 dynamo=False,
             )
-        os.replace(tmp, graph)  # complete or absent: a killed export leaves no half file behind
+
+    # Plain attention traces into a graph that holds for any batch and length (SDPA's
+    # shape checks would be frozen at the example's shape).
+    attention = bert.config._attn_implementation
+    bert.config._attn_implementation = "eager"
+    try:
+        replace_file(graph, export)  # complete or absent: a killed export leaves no half file behind
     finally:
         bert.config._attn_implementation = attention
-        tmp.unlink(missing_ok=True)
     return graph
 
 
@@ -330,6 +324,5 @@ def _save_probe(target: Path, vectors: np.ndarray) -> None:
     path against them without loading PyTorch."""
     if target.exists():
         return
-    tmp = target.with_suffix(f".{os.getpid()}.tmp.npy")
-    np.save(tmp, np.asarray(vectors, dtype=np.float32), allow_pickle=False)
-    os.replace(tmp, target)
+    replace_file(target, lambda tmp: np.save(tmp, np.asarray(vectors, dtype=np.float32), allow_pickle=False),
+                 suffix=".tmp.npy")

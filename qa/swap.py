@@ -1,4 +1,4 @@
-"""Swap: replace a folder whole (an index, `qa train`'s model) and finish a swap that a kill cut short."""
+"""Swap: write a file or a folder whole (a kill leaves the old one); finish a folder swap a kill cut short."""
 
 from __future__ import annotations
 
@@ -6,9 +6,22 @@ import os
 import secrets
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 SWAP_WAIT_SECONDS = 5.0  # a reader waits this long for a live build's swap to finish
+
+
+def replace_file(path: Path, write: Callable[[Path], object], *, suffix: str = ".tmp") -> None:
+    """``write(tmp)`` fills a temp file beside ``path``, which then takes its name: ``path`` is
+    whole or absent, never half written. ``suffix`` ends the temp file's name, for writers that
+    add their own (``np.save``: ".tmp.npy")."""
+    tmp = path.with_suffix(f".{os.getpid()}{suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_atomically(root: Path, write) -> None:

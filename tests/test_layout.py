@@ -11,10 +11,10 @@ PACKAGE = Path(__file__).resolve().parent.parent / "qa"
 
 # The pipeline, lowest first: a module may import its own layer and the ones before it.
 LAYERS = [
-    ["qa.config", "qa.schema", "qa.text"],
+    ["qa.config", "qa.schema", "qa.text", "qa.swap"],  # swap: whole-or-nothing writes, for every stage
     ["qa.ingest", "qa.formats", "qa.office", "qa.passages"],
     ["qa.onnx_graph", "qa.embed", "qa.lexical", "qa.fusion"],
-    ["qa.storage", "qa.swap", "qa.distributed"],  # an index's files, the folder swap, the Ray encoder
+    ["qa.storage", "qa.distributed"],  # an index's files, the Ray encoder
     # Two kinds of index, each loaded by qa.index: its own files, or a Milvus store (which
     # searches itself, fusing as qa.retrieve does).
     ["qa.index", "qa.milvus_store"],

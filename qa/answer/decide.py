@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 
 from qa.answer.features import FEATURES
 from qa.answer.reader import Reader, logit
+from qa.swap import replace_file
 
 MODEL_DIR = Path(__file__).resolve().parent / "model"
 MODEL_FILE = "decision.json"  # the trees
@@ -176,9 +176,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
     """``data`` to ``path`` whole or not at all; a cache that cannot be written is left alone."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        replace_file(path, lambda tmp: tmp.write_bytes(data))
     except OSError:
         pass
 
