@@ -11,13 +11,13 @@ import numpy as np
 
 from qa.answer.compose import compose
 from qa.answer.intent import focus
-from qa.build import built_precision, document_encoder
 from qa.config import DEFAULT_INDEX_DIR, Settings, default_settings
-from qa.embed import Encoder
+from qa.embed import Encoder, document_encoder
 from qa.index import Index, IndexProblem, load_index
 from qa.lexical import tokenize
 from qa.retrieve import search
 from qa.schema import Answer, Citation, Passage
+from qa.storage import built_precision
 from qa.text import replace_undecodable
 
 MAX_QUESTION_CHARS = 2000
@@ -34,7 +34,7 @@ class Engine:
                 f"{settings.model!r} is configured: run `qa build --index {index.root}`"
             )
         self.index = index
-        self.encoder = encoder  # what builds embed documents with (qa.build.document_encoder)
+        self.encoder = encoder  # what builds embed documents with (qa.embed.document_encoder)
         # Questions are embedded as this index's documents were (int8 weights in a default build):
         # the fitted decision saw such pairs, and int8 runs a question in about half fp32's time.
         self.query_encoder, _ = document_encoder(encoder, built_precision(index.manifest.get("settings")))

@@ -16,12 +16,13 @@ from tqdm import tqdm
 
 from qa import __version__
 from qa.config import PRECISIONS, Settings
+from qa.embed import document_encoder
 from qa.index import Index, load_index
 from qa.ingest import corpus_hash, file_digests, load_corpus
 from qa.lexical import Lexical
 from qa.passages import make_passages
 from qa.schema import Passage
-from qa.storage import FORMAT, PIPELINE, IndexProblem, read_manifest
+from qa.storage import FORMAT, PIPELINE, IndexProblem, built_precision, read_manifest
 from qa.swap import recover, write_atomically
 
 
@@ -242,19 +243,6 @@ def _store_target(root: Path, store: str | None):
     target = milvus_store.parse(store) if store is not None else milvus_store.target_of(old, root)
     milvus_store.connect(target)
     return target, old
-
-
-def document_encoder(encoder, precision: str):
-    """The encoder that embeds documents at ``precision`` ("auto": as the encoder chooses), and
-    the precision it embeds at; an encoder without precisions embeds in fp32, as it is."""
-    chosen = encoder.documents(precision) if hasattr(encoder, "documents") else encoder
-    return chosen, getattr(chosen, "precision", "fp32")
-
-
-def built_precision(build) -> str:
-    """The precision a build's documents were embedded in, from its manifest's settings
-    (indexes from before the setting: fp32)."""
-    return build.get("document_precision", "fp32") if isinstance(build, dict) else "fp32"
 
 
 def _previous_precision(root: Path) -> str | None:

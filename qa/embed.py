@@ -162,6 +162,13 @@ class Encoder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
+def document_encoder(encoder, precision: str):
+    """The encoder that embeds documents at ``precision`` ("auto": as the encoder chooses), and
+    the precision it embeds at; an encoder without precisions embeds in fp32, as it is."""
+    chosen = encoder.documents(precision) if hasattr(encoder, "documents") else encoder
+    return chosen, getattr(chosen, "precision", "fp32")
+
+
 _ENCODERS: dict[tuple[str, str], Encoder] = {}
 _ENCODERS_LOCK = threading.Lock()
 

@@ -86,7 +86,7 @@ class OnnxModel:
                          else float((got * expected).sum(axis=1).min()) > 0.95)
                 if got.shape != expected.shape or not close:
                     raise ValueError("its vectors differ from the ones checked at export")
-                _write_json(stamp, versions)
+                replace_file(stamp, lambda tmp: tmp.write_text(json.dumps(versions)))
         except Exception as exc:  # the sentence-transformers path then re-checks (and re-exports) it
             log.debug("light ONNX path unusable: %s", exc)
             stamp.unlink(missing_ok=True)
@@ -192,10 +192,6 @@ def _read_json(path: Path):
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-
-
-def _write_json(path: Path, value) -> None:
-    replace_file(path, lambda tmp: tmp.write_text(json.dumps(value)))
 
 
 def _plain_max_length(path: Path) -> int | None:

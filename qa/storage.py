@@ -225,6 +225,12 @@ def page_of(manifest: dict, source: str, offset: int) -> int | None:
     return bisect.bisect_right(starts, offset) if starts else None
 
 
+def built_precision(build) -> str:
+    """The precision a build's documents were embedded in, from its manifest's settings
+    (indexes from before the setting: fp32)."""
+    return build.get("document_precision", "fp32") if isinstance(build, dict) else "fp32"
+
+
 def read_manifest(root: Path) -> dict:
     """The index's manifest.json; OSError when it cannot be read, ValueError when it is no JSON object."""
     manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))

@@ -88,7 +88,8 @@ def squad_corpus(path: str | Path) -> tuple[list[Question], Path]:
 
 def fresh_index(docs: Path, index_dir: Path, settings, encoder, store: str | None = None):
     """The index of ``docs`` at ``index_dir``, rebuilt when missing, stale or built otherwise."""
-    from qa.build import build_index, document_encoder
+    from qa.build import build_index
+    from qa.embed import document_encoder
     from qa.index import IndexProblem, load_index
 
     if settings.document_precision == "auto":
