@@ -14,7 +14,7 @@ from qa.answer.intent import focus
 from qa.config import DEFAULT_INDEX_DIR, Settings, default_settings
 from qa.embed import Encoder, document_encoder
 from qa.index import Index, IndexProblem, load_index
-from qa.lexical import tokenize
+from qa.lexical import question_tokens
 from qa.retrieve import search
 from qa.schema import Answer, Citation, Passage
 from qa.storage import built_precision
@@ -97,7 +97,7 @@ class Engine:
             raise ValueError(f"k is the number of passages to return: a whole number of at least 1, not {k!r}")
         query = searched_for or question
         vector, focus_vector = self.encode_query([query, focus(question)])
-        hits = search(self.index, vector, tokenize([query])[0], settings=self.settings,
+        hits = search(self.index, vector, question_tokens(query), settings=self.settings,
                       k=max(k, self.settings.answer_passages), mode=mode)
         answer = compose(question, hits, self, query_vector=vector, focus_vector=focus_vector,
                          settings=self.settings, searched_for=query, decision=self.decision)

@@ -6,6 +6,7 @@ import json
 import math
 import threading
 from collections import Counter
+from functools import lru_cache
 from pathlib import Path
 
 import bm25s
@@ -33,6 +34,17 @@ def tokenize(texts: list[str]) -> list[list[str]]:
     return bm25s.tokenize(
         texts, stopwords=STOPWORDS, stemmer=_stemmer(), return_ids=False, show_progress=False
     )
+
+
+def question_tokens(text: str) -> list[str]:
+    """``tokenize([text])[0]``, kept for the last few texts: a question is tokenized for the
+    search and again when the answer stage reads it."""
+    return list(_question_tokens(text))
+
+
+@lru_cache(maxsize=64)
+def _question_tokens(text: str) -> tuple[str, ...]:
+    return tuple(tokenize([text])[0])
 
 
 class Lexical:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qa.lexical import tokenize
+from qa.lexical import question_tokens, tokenize
 from qa.retrieve import search
 
 QUERIES = [
@@ -167,3 +167,11 @@ def test_unknown_mode_is_a_value_error(fake_index, fake_encoder, fake_settings):
     vector, tokens = query(fake_encoder, "tea")
     with pytest.raises(ValueError, match="mode"):
         search(fake_index, vector, tokens, settings=fake_settings, mode="fuzzy")
+
+
+def test_a_questions_kept_tokens_are_its_tokenize_and_a_copy():
+    question = "Which SNS ranks first among Japanese users, and why?"
+    first = question_tokens(question)
+    assert first == tokenize([question])[0] == question_tokens(question)
+    first.append("changed")  # a caller's list is its own: the kept tokens stay as they were
+    assert question_tokens(question) == tokenize([question])[0]

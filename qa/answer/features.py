@@ -8,7 +8,7 @@ import numpy as np
 
 from qa.answer.checks import CHECKS, has_own_amount
 from qa.answer.intent import KINDS, Intent
-from qa.answer.names import mentions, names
+from qa.answer.names import mentioned, mentions, names, words_found
 from qa.answer.patterns import SUM, TIME, has_date
 from qa.answer.rank import Candidate, Evidence
 
@@ -52,6 +52,10 @@ def featurize(intent: Intent, cands: list[Candidate], evidence: Evidence) -> np.
     by_passage: dict[int, list[Candidate]] = {}
     for c in cands:
         by_passage.setdefault(c.hit.passage.id, []).append(c)
+    # Each sentence's answer for each word of the question's names, read once: its window's are
+    # its own and its neighbours' together.
+    found = {id(c): words_found(intent.names, c.words) for c in cands}
+    asked = [n.lower() for n in intent.names]
     top_hit = max(cands[0].hit.score, 1e-9) if cands else 1.0
     top_lex = max((c.hit.lexical for c in cands), default=0.0) or 1.0
     best_cos = max(c.cosine for c in cands)
@@ -68,15 +72,17 @@ def featurize(intent: Intent, cands: list[Candidate], evidence: Evidence) -> np.
         doc_terms, doc_cov, doc_names, doc_numbers = doc_cache[source]
         near = [o for o in by_passage[c.hit.passage.id] if abs(o.position - c.position) == 1]
         window = set(c.words).union(*(o.words for o in near))
-        sentence_names = [n for n in names(c.text, first=True) if not any(_same(n, q) for q in intent.names)]
+        own = found[id(c)]
+        around = {t: hit or any(found[id(o)][t] for o in near) for t, hit in own.items()}
+        new_name = any(not any(_same(n.lower(), q) for q in asked) for n in names(c.text, first=True))
         checks = [bool(check(intent, c.text, doc_terms, evidence.name_vectors)) for check in CHECKS.values()]
         rows.append([
             c.cosine, c.raw_cosine, c.focus_cosine, best_cos - c.cosine, max((o.cosine for o in near), default=0.0),
             cov, share(window), passage_coverage[c.hit.passage.id], doc_cov, best_cov - cov,
-            _found(intent.names, c.words), _found(intent.names, window), doc_names,
+            _share_mentioned(intent.names, own), _share_mentioned(intent.names, around), doc_names,
             _found(numbers, c.text, exact=True), doc_numbers,
             has_own_amount(intent, c.text), has_date(c.text), TIME.search(c.text), SUM.search(c.text),
-            bool(sentence_names), c.fragment, len(c.text.split()),
+            new_name, c.fragment, len(c.text.split()),
             len(c.words - intent.terms) / max(len(c.words), 1), c.position,
             c.hit_rank, c.hit.score / top_hit, c.hit.dense, c.hit.lexical / top_lex,
             *checks,
@@ -95,5 +101,11 @@ def _found(wanted: list[str] | tuple[str, ...], where, *, exact: bool = False) -
     return sum(mentions(w, where) for w in wanted) / len(wanted)
 
 
+def _share_mentioned(wanted: tuple[str, ...], found: dict[str, bool]) -> float:
+    """``_found(wanted, terms)`` from ``words_found(wanted, terms)``."""
+    return sum(mentioned(w, found) for w in wanted) / len(wanted) if wanted else 1.0
+
+
 def _same(a: str, b: str) -> bool:
-    return a.lower() in b.lower() or b.lower() in a.lower()
+    """One lower-cased name within the other."""
+    return a in b or b in a

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from qa.answer.names import names
 from qa.answer.patterns import ASKS_AMOUNT, ASKS_SUM, ASKS_WHEN, WANTS_DATE, WANTS_NUMBER, amounts
-from qa.lexical import tokenize
+from qa.lexical import question_tokens
 
 # The question's kind, from its opening words; a code the decision model reads as a number.
 KINDS = ("other", "what", "who", "when", "where", "why", "amount", "which", "how")
@@ -49,7 +49,7 @@ def read(question: str) -> Intent:
     """The intent of ``question``: computed once per question, before any sentence is scored."""
     return Intent(
         question=question,
-        terms=frozenset(tokenize([question])[0]),
+        terms=frozenset(question_tokens(question)),
         focus=focus(question),
         names=tuple(names(question)),
         amounts=frozenset(amounts(question)),

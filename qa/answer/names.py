@@ -91,15 +91,28 @@ def other_in_slot(question: str, sentence: str) -> tuple[str, str, str] | None:
     Inc, ..." however well the two match: the sentence fills the asked slot with another name.
     A word of quantity ("one of", "most of") is no slot.
     """
-    for match in _SLOT.finditer(question):
-        word, asked = match.group(1), _bare(match.group(2))
-        if word.lower() in _QUANTITIES or asked.lower() in sentence.lower():
+    for word, asked in _slots(question):
+        if asked.lower() in sentence.lower():
             continue
-        for other in re.finditer(rf"\b{word} of (?:the )?({_RUN.pattern})", sentence):
+        for other in _filled(word).finditer(sentence):
             said = _bare(other.group(1))
             if not _one_name(asked, said):
                 return asked, word, said
     return None
+
+
+@lru_cache(maxsize=4096)
+def _slots(question: str) -> tuple[tuple[str, str], ...]:
+    """The ``(word, asked)`` slots of ``question`` (``_SLOT``), words of quantity left out: read
+    once for a question, which meets every candidate sentence."""
+    found = ((m.group(1), _bare(m.group(2))) for m in _SLOT.finditer(question))
+    return tuple((word, asked) for word, asked in found if word.lower() not in _QUANTITIES)
+
+
+@lru_cache(maxsize=4096)
+def _filled(word: str) -> re.Pattern:
+    """"``word`` of <name>" in a sentence."""
+    return re.compile(rf"\b{word} of (?:the )?({_RUN.pattern})")
 
 
 def unmentioned(question: str, document_terms: frozenset[str]) -> list[str]:
@@ -147,6 +160,18 @@ def mentions(name: str, terms: frozenset[str]) -> bool:
     return all(_has_term(token, terms) for token in _tokens(name))
 
 
+def words_found(names: Iterable[str], terms: Iterable[str]) -> dict[str, bool]:
+    """For each word of ``names``, whether ``terms`` hold it or a word of its stem. Words found in
+    any of several sets are found in their union: ``mentioned`` then reads ``mentions`` of the
+    union off the sets' answers, without walking the union."""
+    return {token: _has_term(token, terms) for name in names for token in _tokens(name)}
+
+
+def mentioned(name: str, found: dict[str, bool]) -> bool:
+    """``mentions(name, terms)``, from ``words_found(names, terms)`` for names that include ``name``."""
+    return all(found[token] for token in _tokens(name))
+
+
 def _has_term(token: str, terms: Iterable[str]) -> bool:
     """``token`` or a word of the same stem: "japan" for "japanes", "korea" for "korean"."""
     if token in terms:
@@ -163,6 +188,7 @@ def _same_stem(a: str, b: str) -> bool:
     return len(os.path.commonprefix([a, b])) >= max(4, min(len(a), len(b)) - 2)
 
 
+@lru_cache(maxsize=4096)
 def _one_name(a: str, b: str) -> bool:
     """Two spellings of one name: one within the other, a shared stem, or initials ("US", "USA")."""
     la, lb = a.lower(), b.lower()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _WORD = re.compile(r"\w+")
 _DIGIT = re.compile(r"\d")
@@ -110,7 +111,13 @@ AMOUNT_TOKEN = re.compile(rf"{_NUMERAL.pattern}|\b({_AMOUNT_WORDS.words})\b", re
 
 def amounts(text: str) -> list[str]:
     """``text``'s amounts (``AMOUNT_TOKEN``), lower-cased: numerals first, then amount words."""
-    return _NUMERAL.findall(text) + [w.lower() for w in _AMOUNT_WORDS.which(text)]
+    return list(_amounts(text))
+
+
+@lru_cache(maxsize=256)  # a question's candidates, not every sentence ever asked about
+def _amounts(text: str) -> tuple[str, ...]:
+    """``amounts``, read once for a sentence that a question's features and checks both ask about."""
+    return (*_NUMERAL.findall(text), *(w.lower() for w in _AMOUNT_WORDS.which(text)))
 
 
 def has_date(text: str) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qa.answer.names import SAME_KIND, names, other_in_slot, stand_in, unmentioned
+from qa.answer.names import SAME_KIND, mentioned, mentions, names, other_in_slot, stand_in, unmentioned, words_found
 from qa.lexical import tokenize
 
 
@@ -119,3 +119,20 @@ def test_a_questions_missing_names_are_those_of_the_document_at_hand():
 ])
 def test_another_name_in_the_asked_slot(question, sentence, slot):
     assert other_in_slot(question, sentence) == slot
+
+
+def test_a_windows_mentions_are_read_off_its_sentences_answers():
+    """``featurize`` reads a window's mentions off its sentences' ``words_found``: the same answers
+    as ``mentions`` over the union, found in one sentence, in another, by stem or not at all."""
+    asked = ("South Korea", "Coca-Cola Japan", "Mixi", "EU", "Tokyo")
+    sentences = [frozenset(tokenize([text])[0]) for text in (
+        "Koreans in the south use Cyworld.", "Coca-Cola sells tea.", "Japanese firms spend more.", "Nothing here.")]
+    for i in range(len(sentences)):
+        for j in range(len(sentences)):
+            parts = [sentences[i], sentences[j]]
+            union = set().union(*parts)
+            each = [words_found(asked, part) for part in parts]
+            merged = {t: any(found[t] for found in each) for t in each[0]}
+            assert [mentioned(n, merged) for n in asked] == [mentions(n, union) for n in asked]
+    assert [mentioned(n, words_found(asked, sentences[0] | sentences[2])) for n in asked] == [
+        True, False, False, False, False]
