@@ -5,6 +5,9 @@ shared machines are noisy, so it interleaves ask() with the bare encode of the s
 over many questions and rounds, and reports medians and their ratio from the same run (not a
 pass/fail unit test). --compare runs each runtime in its own process (two runtimes' thread
 pools in one process slow each other down), alternating, and reports the ratio of medians.
+It also times ask() with each question's vectors ready: the rest of ask(), which the code sets,
+where the encode follows the machine's speed. --baseline OLD_CHECKOUT [--repeats 3] times
+another checkout's qa the same way, alternating, on this checkout's index and questions.
 
 python tests/benchmark.py --build [--paragraphs 200] [--repeats 3] [--baseline OLD_CHECKOUT]:
 passages/s of a whole first build (`build_index`, encoder loaded beforehand) and of the bare
@@ -58,16 +61,38 @@ def measure(rounds: int, backend: str) -> dict:
             # and costs several times the rest of ask(): its share moves the median most.
             if all(c.reading is None for c in answer.considered):
                 unread_ms.append(ms)
+    rest_ms = rest_of_ask(engine, qs, rounds)
     return {"backend": engine.encoder.backend, "calls": len(ask_ms), "questions": len(qs),
             "ask_p50": statistics.median(ask_ms), "ask_p95": statistics.quantiles(ask_ms, n=20)[-1],
             "encode_p50": statistics.median(encode_ms), "reader_share": 1 - len(unread_ms) / len(ask_ms),
-            "unread_p50": statistics.median(unread_ms) if unread_ms else float("nan")}
+            "unread_p50": statistics.median(unread_ms) if unread_ms else float("nan"),
+            "rest_p50": statistics.median(rest_ms)}
+
+
+def rest_of_ask(engine, qs: list[str], rounds: int) -> list[float]:
+    """ask() with each question's vectors computed beforehand: the time of everything but the
+    encode, which follows the machine's speed far more than the code's (how two versions of the
+    answer stage compare on a shared machine)."""
+    ready: dict[tuple[str, ...], object] = {}
+    encode = engine.encode_query
+
+    def encode_once(texts: list[str]):
+        key = tuple(texts)
+        if key not in ready:
+            ready[key] = encode(texts)
+        return ready[key]
+
+    engine.encode_query = encode_once  # this engine's last use
+    for q in qs:
+        engine.ask(q)
+    return [timed(engine.ask, q)[0] for _ in range(rounds) for q in qs]
 
 
 def show(r: dict) -> str:
     return (f"{r['backend']:5}: ask() median {r['ask_p50']:5.1f} ms, p95 {r['ask_p95']:5.1f} ms; "
             f"bare encode median {r['encode_p50']:4.1f} ms; ratio ask/encode {r['ask_p50'] / r['encode_p50']:.2f}; "
-            f"re-read by the reader {r['reader_share']:.0%}, median of the others {r['unread_p50']:.1f} ms")
+            f"re-read by the reader {r['reader_share']:.0%}, median of the others {r['unread_p50']:.1f} ms; "
+            f"with the question's vectors ready {r['rest_p50']:.1f} ms")
 
 
 SQUAD = HERE.parent.parent / "shared" / "data" / "squad-v2.0-dev-half.json"
@@ -150,6 +175,26 @@ def build_benchmark(args) -> None:
             print(f"qa build (this checkout) / {label}: {mine / rate:.2f}x")
 
 
+def compare_checkouts(args) -> None:
+    """Warm ask() of this checkout against ``--baseline``'s qa, each run in its own process on this
+    checkout's index and questions, alternating, ``--repeats`` runs each; medians and their ratios."""
+    runs: dict[str, list[dict]] = {"this checkout": [], "baseline": []}
+    order = ["this checkout", "baseline"]
+    for repeat in range(args.repeats):
+        for label in order if repeat % 2 == 0 else order[::-1]:  # alternating: drift hits both alike
+            path = str(HERE.parent if label == "this checkout" else Path(args.baseline).resolve())
+            out = subprocess.run([sys.executable, __file__, "--rounds", str(args.rounds), "--backend", args.backend,
+                                  "--json"], env=dict(os.environ, PYTHONPATH=path),
+                                 check=True, capture_output=True, text=True).stdout
+            runs[label].append(json.loads(out.splitlines()[-1]))
+            print(f"{label:13} {show(runs[label][-1])}", flush=True)
+    mine, base = ({key: statistics.median(r[key] for r in runs[label]) for key in ("ask_p50", "rest_p50")}
+                  for label in order)
+    print(f"medians of {args.repeats} runs: ask() {mine['ask_p50']:.1f} ms against {base['ask_p50']:.1f} "
+          f"(ratio {mine['ask_p50'] / base['ask_p50']:.2f}); with the question's vectors ready "
+          f"{mine['rest_p50']:.1f} ms against {base['rest_p50']:.1f} (ratio {mine['rest_p50'] / base['rest_p50']:.2f})")
+
+
 def main() -> None:
     if len(sys.argv) == 5 and sys.argv[1] == "--worker":
         print(json.dumps(build_worker(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]))))
@@ -160,14 +205,18 @@ def main() -> None:
     parser.add_argument("--compare", action="store_true", help="ONNX Runtime against PyTorch, two runs each")
     parser.add_argument("--build", action="store_true", help="passages/s of qa build and of the bare encoder")
     parser.add_argument("--paragraphs", type=int, default=200, help="--build: SQuAD paragraphs to index")
-    parser.add_argument("--repeats", type=int, default=3, help="--build: runs of each")
-    parser.add_argument("--baseline", default=None, help="--build: another checkout of qa to build with too")
+    parser.add_argument("--repeats", type=int, default=3, help="--build, --baseline: runs of each")
+    parser.add_argument("--baseline", default=None,
+                        help="another checkout of qa: ask() (or with --build, qa build) timed with it too")
     parser.add_argument("--variant", action="append", default=[],
                         help="--build: also build with these settings, e.g. document_precision=int8")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.build:
         build_benchmark(args)
+        return
+    if args.baseline:
+        compare_checkouts(args)
         return
     if not args.compare:
         result = measure(args.rounds, args.backend)
