@@ -21,16 +21,17 @@ cores of a CPU with native bf16 (0.7 s a step), about twice that in fp32 elsewhe
 from __future__ import annotations
 
 import json
-import os
 import sys
 import tempfile
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from qa.answer.reader import MAX_TOKENS, Reader, combined, settled
+from qa.swap import replace_file
 
 TOP = 3  # sentences re-read per question: the right one is among the trees' top three 0.90 of the time
 EPOCHS = 2
@@ -218,18 +219,20 @@ def cross_validate(examples: list[dict], folds: list[set], base: Path, *, seed: 
                 runtime = Reader(export(model, tokenizer, Path(tmp) / "fold.onnx"), base / "tokenizer.json",
                                  top=TOP, weight=0.0, margin=0.0)
                 found = [runtime.logits(examples[i]["question"], examples[i]["texts"]) for i in test]
-            if kept is not None:
+            if kept is not None:  # written whole, then named: a stop never leaves half a fold
                 work.mkdir(parents=True, exist_ok=True)
-                partial = kept.with_name(f"new-{kept.name}")
-                with open(partial, "wb") as f:  # written whole, then named: a stop never leaves half a fold
-                    np.savez(f, readings=np.concatenate(found) if found else np.zeros(0),
-                             sizes=np.array([len(r) for r in found], np.int64))
-                os.replace(partial, kept)
+                replace_file(kept, partial(_save_fold, found=found))
         if len(found) != len(test):
             raise ValueError(f"{kept} holds {len(found)} questions' readings, not {len(test)}: delete {work}")
         for i, r in zip(test, found):
             readings[i], fold[i] = r, k
     return readings, fold
+
+
+def _save_fold(path: Path, *, found: list[np.ndarray]) -> None:
+    with open(path, "wb") as f:  # np.savez would add ".npz" to a path without it
+        np.savez(f, readings=np.concatenate(found) if found else np.zeros(0),
+                 sizes=np.array([len(r) for r in found], np.int64))
 
 
 def judge(examples: list[dict], readings: list[np.ndarray], fold: np.ndarray) -> dict:

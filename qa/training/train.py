@@ -10,7 +10,6 @@ seed and code give the same file.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -30,7 +29,7 @@ from qa.answer.decide import (
 )
 from qa.answer.features import FEATURES
 from qa.config import PROJECT_ROOT, default_settings
-from qa.swap import write_atomically
+from qa.swap import replace_file, write_atomically
 from qa.training.judge import (
     ANSWERABLE_PER_NEGATIVE,
     MIN_GAIN_PER_SENTENCE,
@@ -283,8 +282,7 @@ def train_reader(rows: list[dict], report: dict, out: Path, *, seed: int, steps:
         print(f"reader: the final fit, {len(examples)} questions", file=sys.stderr)
         model, tokenizer = reader.fit(examples, base, seed=seed, steps=steps)
         work.mkdir(parents=True, exist_ok=True)
-        reader.export(model, tokenizer, work / f"new-{READER_FILE}")
-        os.replace(work / f"new-{READER_FILE}", kept)
+        replace_file(kept, lambda tmp: reader.export(model, tokenizer, tmp), suffix=".tmp.onnx")
     shutil.copyfile(kept, out / READER_FILE)
     entry = reader_entry(reader.judge(examples, readings, fold), pairs=int(sum(len(e["texts"]) for e in examples)),
                          seed=seed, steps=steps)

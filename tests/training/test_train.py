@@ -176,6 +176,40 @@ def test_a_stopped_reader_starts_again_at_the_fold_it_stopped_in(tmp_path, monke
     assert all(np.array_equal(a, b) and a.dtype == b.dtype for a, b in zip(readings, expected[0]))
 
 
+def test_a_stop_in_the_readers_final_export_leaves_nothing_to_reuse(tmp_path, monkeypatch):
+    """The final fit is kept in the work folder only once exported whole: a stop mid-export
+    leaves no file that a run started again would take for the model."""
+    from qa.training import reader, train
+
+    work = tmp_path / "work"
+    examples = [{"article": "a0", "question": "Who?", "texts": ["x"], "keys": np.zeros(1), "labels": np.ones(1, bool)}]
+    monkeypatch.setattr(reader, "items", lambda rows, q, keys: examples)
+    monkeypatch.setattr(reader, "work_folder", lambda *args, **kw: work)
+    monkeypatch.setattr(reader, "cross_validate", lambda *args, **kw: ([np.zeros(1)], np.zeros(1, np.int64)))
+    monkeypatch.setattr(reader, "judge", lambda *args: {"weight": 0.5, "margin": 1.0, "heldout": {}})
+    fits = []
+    monkeypatch.setattr(reader, "fit", lambda *args, **kw: fits.append(1) or ("model", "tokenizer"))
+
+    def stopped(model, tokenizer, out):
+        out.write_bytes(b"half a graph")
+        raise _Stopped
+
+    out = tmp_path / "out"
+    out.mkdir()
+    report = {"q": None, "keys": None, "held_out_articles": [{"a0"}]}
+    monkeypatch.setattr(reader, "export", stopped)
+    with pytest.raises(_Stopped):
+        train.train_reader([], report, out, seed=0, steps=None)
+    assert sorted(f.name for f in work.iterdir()) == []  # the half-written graph is gone
+
+    monkeypatch.setattr(reader, "export", lambda model, tokenizer, path: path.write_bytes(b"graph") and path)
+    entry, _ = train.train_reader([], report, out, seed=0, steps=None)
+    assert (work / train.READER_FILE).read_bytes() == (out / train.READER_FILE).read_bytes() == b"graph"
+    assert entry["weight"] == 0.5 and len(fits) == 2
+    train.train_reader([], report, out, seed=0, steps=None)  # started again: the kept fit is read, not refitted
+    assert len(fits) == 2
+
+
 def test_a_model_folder_is_replaced_whole_and_only_on_success(tmp_path):
     from qa.swap import write_atomically
     from qa.training.train import _check_out
