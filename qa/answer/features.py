@@ -55,7 +55,7 @@ def featurize(intent: Intent, cands: list[Candidate], evidence: Evidence) -> np.
     # Each sentence's answer for each word of the question's names, read once: its window's are
     # its own and its neighbours' together.
     found = {id(c): words_found(intent.names, c.words) for c in cands}
-    asked = [n.lower() for n in intent.names]
+    asked_names = [n.lower() for n in intent.names]
     top_hit = max(cands[0].hit.score, 1e-9) if cands else 1.0
     top_lex = max((c.hit.lexical for c in cands), default=0.0) or 1.0
     best_cos = max(c.cosine for c in cands)
@@ -74,7 +74,7 @@ def featurize(intent: Intent, cands: list[Candidate], evidence: Evidence) -> np.
         window = set(c.words).union(*(o.words for o in near))
         own = found[id(c)]
         around = {t: hit or any(found[id(o)][t] for o in near) for t, hit in own.items()}
-        new_name = any(not any(_same(n.lower(), q) for q in asked) for n in names(c.text, first=True))
+        new_name = any(not any(_same(n.lower(), q) for q in asked_names) for n in names(c.text, first=True))
         checks = [bool(check(intent, c.text, doc_terms, evidence.name_vectors)) for check in CHECKS.values()]
         rows.append([
             c.cosine, c.raw_cosine, c.focus_cosine, best_cos - c.cosine, max((o.cosine for o in near), default=0.0),
