@@ -122,9 +122,9 @@ def load_index(index_dir: str | Path, *, check_corpus: bool = True, check_versio
     if remote is not None:  # passages and vectors live in Milvus
         if remote.get("format") != FORMAT or (check_version and remote.get("pipeline") != PIPELINE):
             raise IndexProblem(f"index at {root} was written by another version of qa: {fix}")
-        from qa import milvus_store
+        from qa import milvus_index
 
-        index = milvus_store.load(root, remote)
+        index = milvus_index.load(root, remote)
         if check_corpus:
             check_fresh(index)
         return index

@@ -25,7 +25,7 @@ def search(
     k = settings.k if k is None else k
     if k < 1:
         raise ValueError(f"k must be at least 1, not {k}")
-    if getattr(index, "remote", False):  # a store that searches itself (qa.milvus_store)
+    if getattr(index, "remote", False):  # a store that searches itself (qa.milvus_index)
         return index.search(query_vector, query_tokens, settings=settings, k=k, mode=mode)
     n = len(index.passages)
     c = min(settings.candidates, n)

@@ -52,7 +52,7 @@ def grow(index, n: int, seed: int = 0):
 def store(args) -> None:
     import faiss
 
-    from qa import milvus_store
+    from qa import milvus_index, milvus_store
     from qa.config import Settings
     from qa.embed import Encoder
     from qa.index import Index, load_index
@@ -78,7 +78,7 @@ def store(args) -> None:
     written = time.perf_counter() - started
     manifest = dict(base.manifest, passages=len(passages), sentences=len(sentences), store=entry)
     (work / "manifest.json").write_text(json.dumps(manifest))
-    remote = milvus_store.load(work, manifest)
+    remote = milvus_index.load(work, manifest)
     print(f"written to Milvus Lite in {written:.1f} s ({len(passages) / written:,.0f} passages/s)", flush=True)
 
     questions = [q["question"] for a in json.loads(Path(args.squad).read_text())["data"]
