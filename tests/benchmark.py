@@ -175,6 +175,13 @@ def build_benchmark(args) -> None:
             print(f"qa build (this checkout) / {label}: {mine / rate:.2f}x")
 
 
+def measured_apart(rounds: int, backend: str, **env: str) -> dict:
+    """``measure`` in a process of its own (``env`` added to its environment): its result."""
+    out = subprocess.run([sys.executable, __file__, "--rounds", str(rounds), "--backend", backend, "--json"],
+                         env=dict(os.environ, **env), check=True, capture_output=True, text=True).stdout
+    return json.loads(out.splitlines()[-1])
+
+
 def compare_checkouts(args) -> None:
     """Warm ask() of this checkout against ``--baseline``'s qa, each run in its own process on this
     checkout's index and questions, alternating, ``--repeats`` runs each; medians and their ratios."""
@@ -183,10 +190,7 @@ def compare_checkouts(args) -> None:
     for repeat in range(args.repeats):
         for label in order if repeat % 2 == 0 else order[::-1]:  # alternating: drift hits both alike
             path = str(HERE.parent if label == "this checkout" else Path(args.baseline).resolve())
-            out = subprocess.run([sys.executable, __file__, "--rounds", str(args.rounds), "--backend", args.backend,
-                                  "--json"], env=dict(os.environ, PYTHONPATH=path),
-                                 check=True, capture_output=True, text=True).stdout
-            runs[label].append(json.loads(out.splitlines()[-1]))
+            runs[label].append(measured_apart(args.rounds, args.backend, PYTHONPATH=path))
             print(f"{label:13} {show(runs[label][-1])}", flush=True)
     mine, base = ({key: statistics.median(r[key] for r in runs[label]) for key in ("ask_p50", "rest_p50")}
                   for label in order)
@@ -224,9 +228,7 @@ def main() -> None:
         return
     runs = {"onnx": [], "torch": []}
     for backend in ["onnx", "torch", "torch", "onnx"]:  # alternating: drift hits both alike
-        out = subprocess.run([sys.executable, __file__, "--rounds", str(args.rounds), "--backend", backend, "--json"],
-                             check=True, capture_output=True, text=True).stdout
-        runs[backend].append(json.loads(out.splitlines()[-1]))
+        runs[backend].append(measured_apart(args.rounds, backend))
         print(show(runs[backend][-1]), flush=True)
     onnx = statistics.median(r["ask_p50"] for r in runs["onnx"])
     torch = statistics.median(r["ask_p50"] for r in runs["torch"])
