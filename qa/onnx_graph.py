@@ -137,18 +137,25 @@ class OnnxModel:
 
     def _pooled(self, session, encodings: list) -> np.ndarray:
         """The unit mean-pooled vectors of one batch of tokenized texts, padded to its longest."""
-        width = max(len(e.ids) for e in encodings)
-        feed = {name: np.zeros((len(encodings), width), dtype=np.int64)
-                for name in ("input_ids", "attention_mask", "token_type_ids")}
-        for row, e in enumerate(encodings):
-            feed["input_ids"][row, :len(e.ids)] = e.ids
-            feed["attention_mask"][row, :len(e.ids)] = e.attention_mask
-            feed["token_type_ids"][row, :len(e.ids)] = e.type_ids
+        feed = padded_feed(encodings)
         hidden = session.run(None, {n: feed[n] for n in self.names})[0]
         m = feed["attention_mask"][:, :, None].astype(np.float32)
         pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
         pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
         return pooled
+
+
+def padded_feed(encodings: list) -> dict[str, np.ndarray]:
+    """A BERT graph's three inputs for ``tokenizers`` encodings (unpadded), each row padded with
+    zeros to the longest: the mask is 1 over a row's own tokens, 0 over its padding."""
+    width = max(len(e.ids) for e in encodings)
+    feed = {name: np.zeros((len(encodings), width), dtype=np.int64)
+            for name in ("input_ids", "attention_mask", "token_type_ids")}
+    for row, e in enumerate(encodings):
+        feed["input_ids"][row, :len(e.ids)] = e.ids
+        feed["attention_mask"][row, :len(e.ids)] = e.attention_mask
+        feed["token_type_ids"][row, :len(e.ids)] = e.type_ids
+    return feed
 
 
 def cores() -> int:

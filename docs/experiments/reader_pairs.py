@@ -31,16 +31,6 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
 
-def _feed(encodings: list) -> dict:
-    width = max(len(e.ids) for e in encodings)
-    feed = {n: np.zeros((len(encodings), width), np.int64) for n in ("input_ids", "attention_mask", "token_type_ids")}
-    for i, e in enumerate(encodings):
-        feed["input_ids"][i, :len(e.ids)] = e.ids
-        feed["attention_mask"][i, :len(e.ids)] = 1
-        feed["token_type_ids"][i, :len(e.ids)] = e.type_ids
-    return feed
-
-
 def main() -> None:
     import onnxruntime
     from benchmark import SQUAD, squad_docs
@@ -51,6 +41,7 @@ def main() -> None:
     from qa.answer.reader import combined, order_keys, settled
     from qa.api import Engine
     from qa.evaluation.run import load_squad
+    from qa.onnx_graph import padded_feed
 
     reader = load(MODEL_DIR).reader
     asked = []
@@ -94,7 +85,7 @@ def main() -> None:
 
         def run(session, which):
             for i in which:
-                out[i] = session.run(None, _feed([encodings[i]]))[0].reshape(-1)[0]
+                out[i] = session.run(None, padded_feed([encodings[i]]))[0].reshape(-1)[0]
 
         other = pool.submit(run, lanes[1], longest[1::2])
         run(lanes[0], longest[0::2])

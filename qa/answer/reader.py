@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.onnx_graph import padded_feed
+
 MAX_TOKENS = 128  # question and sentence together; a longer sentence is cut (the question never is)
 
 
@@ -49,14 +51,7 @@ class Reader:
             if self._session is None:
                 self._load()
             encodings = [self._tokenizer.encode(question, text) for text in texts]
-        width = max(len(e.ids) for e in encodings)
-        feed = {name: np.zeros((len(texts), width), np.int64)
-                for name in ("input_ids", "attention_mask", "token_type_ids")}
-        for i, e in enumerate(encodings):
-            n = len(e.ids)
-            feed["input_ids"][i, :n] = e.ids
-            feed["attention_mask"][i, :n] = 1
-            feed["token_type_ids"][i, :n] = e.type_ids
+        feed = padded_feed(encodings)
         return np.asarray(self._session.run(None, feed)[0], np.float64).reshape(len(texts))
 
     def reorder(self, question: str, ranked: list) -> list:
