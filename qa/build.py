@@ -47,7 +47,8 @@ def build_index(
     docs_dir, root = Path(docs_dir), Path(index_dir)
     recover(root)
     _check_target(docs_dir, root)
-    target, old_store = _store_target(root, store)  # an unreachable store fails here, before any work
+    previous = _previous_manifest(root)
+    target, old_store = _store_target(root, previous, store)  # an unreachable store fails here, before any work
     # Hashed before they are read: a file saved during the build then makes the index stale
     # (check_fresh says so) instead of hashing bytes its passages never came from.
     digests = file_digests(docs_dir)
@@ -57,7 +58,7 @@ def build_index(
 
     precision = settings.document_precision
     if precision == "auto":  # rebuilding an index keeps its precision, so its vectors are reused
-        precision = _previous_precision(root) or precision
+        precision = _previous_precision(previous) or precision
     doc_encoder, used = document_encoder(encoder, precision)
     settings = settings.with_(document_precision=used)  # the precision used goes in the manifest
     vector_model = _vector_model(settings.model, settings.build_part())
@@ -228,12 +229,18 @@ def dense_structure(vectors: np.ndarray, settings: Settings) -> tuple[faiss.Inde
                  "probe": settings.ivf_probe, "trained_on": int(len(sample))}
 
 
-def _store_target(root: Path, store: str | None):
-    """The Milvus target of a build (None: the FAISS files) and the store of the index it replaces."""
+def _previous_manifest(root: Path) -> dict:
+    """The manifest of the index a build replaces; empty when there is none or it cannot be read."""
     try:
-        old = read_manifest(root).get("store") if (root / "manifest.json").exists() else None
+        return read_manifest(root) if (root / "manifest.json").exists() else {}
     except (OSError, ValueError):
-        old = None
+        return {}
+
+
+def _store_target(root: Path, previous: dict, store: str | None):
+    """The Milvus target of a build (None: the FAISS files) and the store of the index it replaces
+    (``previous``, its manifest)."""
+    old = previous.get("store")
     old = old if isinstance(old, dict) else None
     if store is None and old is None or store == "faiss":
         return None, old
@@ -245,12 +252,9 @@ def _store_target(root: Path, store: str | None):
     return target, old
 
 
-def _previous_precision(root: Path) -> str | None:
-    """The document precision the index at ``root`` was built with, if one is there and says."""
-    try:
-        built = read_manifest(root).get("settings") if (root / "manifest.json").exists() else None
-    except (OSError, ValueError):
-        return None
+def _previous_precision(previous: dict) -> str | None:
+    """The document precision the replaced index (``previous``, its manifest) was built with, if it says."""
+    built = previous.get("settings")
     if not isinstance(built, dict):
         return None
     precision = built_precision(built)

@@ -199,24 +199,22 @@ def check_files(index_dir: str | Path) -> dict:
     recover(root)
     if not root.is_dir():
         raise IndexProblem(f"no index at {root}: run `qa build --docs FOLDER --index {root}` to index FOLDER into it")
-    if (remote := _remote(root)) is not None:  # its vectors and passages live in a store (Milvus)
-        return remote
+    try:  # read once: a server checks this before every question
+        manifest, unreadable = read_manifest(root), None
+    except (OSError, ValueError) as exc:
+        manifest, unreadable = None, exc
+    if manifest is not None and isinstance(manifest.get("store"), dict):  # vectors and passages in Milvus
+        return manifest
     missing = [name for name in FILES if not (root / name).exists()]
-    if missing and "manifest.json" not in missing:
-        try:
-            older = read_manifest(root).get("format") != FORMAT
-        except (OSError, ValueError):
-            older = False
-        if older:  # an index of format 3 lacks the documents' terms
-            raise IndexProblem(f"index at {root} was written by another version of qa: run `qa build --index {root}`")
+    if missing and manifest is not None and manifest.get("format") != FORMAT:  # format 3 lacks the terms
+        raise IndexProblem(f"index at {root} was written by another version of qa: run `qa build --index {root}`")
     if missing:
         raise IndexProblem(f"index at {root} is incomplete ({', '.join(missing)} missing): "
                            f"run `qa build --index {root}`")
-    try:
-        return read_manifest(root)
-    except (OSError, ValueError) as exc:
-        raise IndexProblem(f"index at {root} has an unreadable manifest.json ({exc}): run `qa build --index {root}`") \
-            from None
+    if manifest is None:
+        raise IndexProblem(f"index at {root} has an unreadable manifest.json ({unreadable}): "
+                           f"run `qa build --index {root}`")
+    return manifest
 
 
 def _remote(root: Path) -> dict | None:
