@@ -50,6 +50,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from rows import kept, load_or_gather, print_table  # noqa: E402
 
+from qa.answer.features import FEATURES  # noqa: E402
+
 EXTRA = ("missing_spread", "missing_local", "missing_lead", "names_spread", "document_passages")
 CONTEXT_SHARE = 0.3  # of every list of questions, asked again naming their article
 # How a question names its article (from commit 4783380): "{q}" the question without its mark,
@@ -173,7 +175,7 @@ def gather(out: Path, articles: int | None = None) -> list[dict]:
         rows = train.gather(files, articles=articles, seed=train.SEED)
     finally:
         compose.featurize, examples.collect = plain_featurize, plain_collect
-    return kept(rows, len(train.FEATURES) + len(EXTRA), out)
+    return kept(rows, len(FEATURES) + len(EXTRA), out)
 
 
 def oof(rows: list[dict], columns: list[int], with_copies: bool, suffix: str = "-ctx",
@@ -207,14 +209,13 @@ def judge(rows: list[dict], p: np.ndarray, q: np.ndarray, with_copies: bool, suf
     train``'s rule on the rows it was fitted on; vetoes left out) and at the bar."""
     from sklearn.metrics import roc_auc_score
 
-    from qa.training import train
     from qa.training.judge import choose_threshold, questions
 
     outcome = questions(rows, q, p)
     copy = [r["id"].endswith(suffix) for r in rows]
     written = [o for o, c in zip(outcome, copy) if not c]
     named = [o for o, c in zip(outcome, copy) if c]
-    coverage = train.FEATURES.index("coverage")
+    coverage = FEATURES.index("coverage")
     gold = {i: float(r["features"][r["labels"], coverage].max()) for i, r in enumerate(rows)
             if not copy[i] and r["kind"] == "answerable" and r["labels"].any()}
     low = [outcome[i] for i in sorted(gold, key=gold.get)[:len(gold) // 4]]
@@ -253,14 +254,13 @@ def judge(rows: list[dict], p: np.ndarray, q: np.ndarray, with_copies: bool, suf
 
 
 def main() -> None:
-    from qa.training import train
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=Path, default=Path("context_terms_rows.pkl"))
     parser.add_argument("--articles", type=int, help="only the first N articles of each file (a quick run)")
     args = parser.parse_args()
     rows = load_or_gather(args.rows, gather, args.articles)
-    n = len(train.FEATURES)
+    n = len(FEATURES)
     runs = {"(A) as written, FEATURES": (list(range(n)), False), "(B) + naming copies": (list(range(n)), True),
             "(C) + copies + context columns": (list(range(n + len(EXTRA))), True)}
     results = {}

@@ -33,6 +33,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from qa.answer.features import FEATURES  # noqa: E402
+
 KINDS = ("unanswerable", "out_of_corpus", "near_miss")
 
 
@@ -54,7 +56,7 @@ def main() -> None:
     else:
         rows = train.gather([train.SHARED_DATA / n for n in train.DATA], articles=None, seed=train.SEED)
         args.rows.write_bytes(pickle.dumps(rows))
-    width = len(train.FEATURES)
+    width = len(FEATURES)
     rows = [{**r, "features": r["features"][:, :width]} for r in rows]
     report = train.fit_and_judge(rows, seed=train.SEED)
     q, oof, keys = report["q"], report["oof"], report["keys"]
@@ -106,10 +108,9 @@ def judge(rows, q, oof, test, readings, *, blend: str = "linear") -> None:
     from sklearn.metrics import roc_auc_score
 
     from qa.answer.reader import logit
-    from qa.training import train
     from qa.training.judge import choose_threshold
 
-    coverage = train.FEATURES.index("coverage")
+    coverage = FEATURES.index("coverage")
     outcome = []
     for e, r in zip(test, readings):
         i = e["row"]

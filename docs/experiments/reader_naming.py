@@ -36,6 +36,8 @@ sys.path.insert(0, str(HERE))
 from context_terms import OUT_OF_CORPUS_BAR, oof  # noqa: E402
 from reader_abstention import fold_readings  # noqa: E402
 
+from qa.answer.features import FEATURES  # noqa: E402
+
 KINDS = ("unanswerable", "out_of_corpus", "near_miss")
 
 
@@ -51,7 +53,7 @@ def main() -> None:
     parser.add_argument("--readings", type=Path, default=None, help="keep (or reuse) the fold's readings here")
     args = parser.parse_args()
 
-    width = len(train.FEATURES)
+    width = len(FEATURES)
     rows = [{**r, "features": r["features"][:, :width]} for r in pickle.loads(args.rows.read_bytes())]
     p, q = oof(rows, list(range(width)), with_copies=False)
     groups = np.array([rows[i]["article"] for i in q])

@@ -39,6 +39,8 @@ from context_terms import judge, oof  # noqa: E402
 from rows import kept, load_or_gather, print_table  # noqa: E402
 from soft_coverage import _table, vector  # noqa: E402
 
+from qa.answer.features import FEATURES  # noqa: E402
+
 SHARE = 0.3  # of every list of questions, asked again reworded
 NEAR = 0.45  # the least static cosine of a replacement ("company" / "firm" 0.47)
 SAME = 0.85  # the least cosine of the reworded question to the question, as the bundled model reads them
@@ -116,11 +118,10 @@ def gather(out: Path, articles: int | None = None) -> list[dict]:
         rows = train.gather([train.SHARED_DATA / n for n in train.DATA], articles=articles, seed=train.SEED)
     finally:
         examples.collect = plain
-    return kept(rows, len(train.FEATURES), out)
+    return kept(rows, len(FEATURES), out)
 
 
 def main() -> None:
-    from qa.training import train
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=Path, default=Path("reworded_rows.pkl"))
@@ -132,7 +133,7 @@ def main() -> None:
         print(f"- {r['kind']}: {r['question']}", file=sys.stderr)
     results = {}
     for name, with_copies in (("(A) as written", False), ("(B) + reworded copies", True)):
-        p, q = oof(rows, list(range(len(train.FEATURES))), with_copies, suffix="-rw")
+        p, q = oof(rows, list(range(len(FEATURES))), with_copies, suffix="-rw")
         results[name] = judge(rows, p, q, with_copies, suffix="-rw")
     print_table(results)
 

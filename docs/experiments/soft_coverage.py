@@ -32,6 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from rows import kept, load_or_gather, print_table  # noqa: E402
 
+from qa.answer.features import FEATURES  # noqa: E402
+
 EXTRA = ("soft_coverage", "soft_window_coverage", "soft_gap", "near_terms")
 NEAR = 0.4  # a static cosine at which two different words count as near ("company" / "firm" 0.47)
 
@@ -126,7 +128,7 @@ def gather(out: Path) -> list[dict]:
 
     compose.featurize = featurize
     rows = train.gather([train.SHARED_DATA / n for n in train.DATA], articles=None, seed=train.SEED)
-    return kept(rows, len(train.FEATURES) + len(EXTRA), out)
+    return kept(rows, len(FEATURES) + len(EXTRA), out)
 
 
 def judge(rows: list[dict], columns: int) -> dict:
@@ -141,7 +143,7 @@ def judge(rows: list[dict], columns: int) -> dict:
     threshold, vetoes = report["threshold"], set(report["vetoes"])
     # The answerable questions whose answer sentence (the best-covered labelled candidate) holds
     # least of their terms: the lowest quarter.
-    coverage = train.FEATURES.index("coverage")
+    coverage = FEATURES.index("coverage")
     gold = {i: float(r["features"][r["labels"], coverage].max()) for i, r in enumerate(rows)
             if r["kind"] == "answerable" and r["labels"].any()}
     low = set(sorted(gold, key=gold.get)[:len(gold) // 4])
@@ -160,14 +162,13 @@ def judge(rows: list[dict], columns: int) -> dict:
 
 
 def main() -> None:
-    from qa.training import train
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=Path, default=Path("soft_coverage_rows.pkl"))
     args = parser.parse_args()
     rows = load_or_gather(args.rows, gather)
-    print_table({"(A) FEATURES": judge(rows, len(train.FEATURES)),
-                 "(B) FEATURES + soft coverage": judge(rows, len(train.FEATURES) + len(EXTRA))})
+    print_table({"(A) FEATURES": judge(rows, len(FEATURES)),
+                 "(B) FEATURES + soft coverage": judge(rows, len(FEATURES) + len(EXTRA))})
 
 
 if __name__ == "__main__":
