@@ -42,6 +42,9 @@ class Reader:
         tokenizer.enable_truncation(max_length=MAX_TOKENS, strategy="only_second")
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
+        # Its threads sleep between runs instead of spinning: a spinning pool holds both cores
+        # for a while after each reading, which the next question's encode then waits on.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = onnxruntime.InferenceSession(str(self.graph), options, providers=["CPUExecutionProvider"])
         self._tokenizer = tokenizer
 
