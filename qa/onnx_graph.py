@@ -30,7 +30,6 @@ class OnnxModel:
     here: sentence-transformers' vectors without importing torch (5 s of a cold ``qa ask``)."""
 
     def __init__(self, graph: Path, path: Path, max_length: int, *, quantized: bool = False):
-        import onnxruntime
         from tokenizers import Tokenizer
 
         tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
@@ -45,11 +44,7 @@ class OnnxModel:
         # instead of 10.4 one after the other on two threads. The vectors are the same to the bit
         # (1,501 SQuAD sentences and questions, one thread against two; and tests/test_embed.py).
         self.one_by_one = quantized
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 3
-        if quantized:
-            options.intra_op_num_threads = 1
-        self.sessions = [onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+        self.sessions = [inference_session(graph, threads=1 if quantized else 0)
                          for _ in range(cores() if quantized else 1)]
         self._pool = None  # threads for the sessions after the first, started on first need
         self.graph = graph
@@ -145,6 +140,24 @@ class OnnxModel:
         return pooled
 
 
+def inference_session(graph: Path | bytes, *, threads: int = 0):
+    """An ONNX Runtime session on the CPU as ``qa`` runs every graph: quiet, with ``threads``
+    intra-op threads (0: ONNX Runtime's choice, one a core) that sleep between runs. By default
+    they spin for a while after each run, holding the cores that whatever runs next (another
+    stage of ``ask()``, the next question's encode) then waits for: a question after the reader
+    had read one took 17.0 ms against 20.6 (medians of four alternating pairs of runs, back to
+    back); batches of 32 passages embed as fast either way."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = threads
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return onnxruntime.InferenceSession(graph if isinstance(graph, bytes) else str(graph), options,
+                                        providers=["CPUExecutionProvider"])
+
+
 def padded_feed(encodings: list) -> dict[str, np.ndarray]:
     """A BERT graph's three inputs for ``tokenizers`` encodings (unpadded), each row padded with
     zeros to the longest: the mask is 1 over a row's own tokens, 0 over its padding."""
@@ -228,10 +241,10 @@ def run_with_onnx(model, path: Path, *, required: bool) -> bool:
     """
     first = model[0]
     try:
-        import onnxruntime
+        import onnxruntime  # noqa: F401  (without it, nothing is exported: PyTorch stays)
 
         graph = _exported(first, path)
-        session = onnxruntime.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
+        session = inference_session(graph)
         names = [i.name for i in session.get_inputs()]
         expected = model.encode(PROBE, normalize_embeddings=True)
         torch_forward = first.forward

@@ -20,6 +20,7 @@ import numpy as np
 
 from qa.answer.features import FEATURES
 from qa.answer.reader import Reader, logit
+from qa.onnx_graph import inference_session
 from qa.swap import replace_file
 
 MODEL_DIR = Path(__file__).resolve().parent / "model"
@@ -60,18 +61,14 @@ class Trees:
 
     @cached_property
     def _session(self):
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 3
-        options.intra_op_num_threads = 1  # a question's few dozen rows: threads cost more than they save
+        # One thread: a question's few dozen rows cost threads more than they save.
         cached = self._cached_graph()
         try:
-            return onnxruntime.InferenceSession(cached.read_bytes(), options, providers=["CPUExecutionProvider"])
+            return inference_session(cached.read_bytes(), threads=1)
         except Exception:  # not cached yet, or unreadable: built again (and cached when the cache can be written)
             graph = self.to_onnx()
             _write_atomically(cached, graph)
-            return onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+            return inference_session(graph, threads=1)
 
     def _cached_graph(self) -> Path:
         """Where ``to_onnx``'s bytes for these arrays are kept: building them imports onnx and walks

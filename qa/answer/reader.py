@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.onnx_graph import padded_feed
+from qa.onnx_graph import inference_session, padded_feed
 
 MAX_TOKENS = 128  # question and sentence together; a longer sentence is cut (the question never is)
 
@@ -34,18 +34,12 @@ class Reader:
         self._lock = threading.Lock()  # fast tokenizers are not re-entrant; loading takes it too
 
     def _load(self):
-        import onnxruntime
         from tokenizers import Tokenizer
 
         tokenizer = Tokenizer.from_file(str(self.tokenizer_file))
         tokenizer.no_padding()  # padded here, to the longest pair
         tokenizer.enable_truncation(max_length=MAX_TOKENS, strategy="only_second")
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 3
-        # Its threads sleep between runs instead of spinning: a spinning pool holds both cores
-        # for a while after each reading, which the next question's encode then waits on.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = onnxruntime.InferenceSession(str(self.graph), options, providers=["CPUExecutionProvider"])
+        self._session = inference_session(self.graph)
         self._tokenizer = tokenizer
 
     def logits(self, question: str, texts: list[str]) -> np.ndarray:
