@@ -176,3 +176,20 @@ def test_an_int8_model_runs_texts_side_by_side_with_the_vectors_of_one_session(m
     assert {t.name for t in threading.enumerate()} >= {"qa-onnx_0", "qa-onnx_1"}
     two = lanes.encode(texts[:2])  # a question and its focus
     np.testing.assert_array_equal(two, alone[:2])
+
+
+def test_every_onnx_session_sleeps_between_runs():
+    """The encoders', the reader's and the trees' sessions: a pool that spins after a run holds the
+    cores the next stage wants (docs/design.md)."""
+    from qa.answer.decide import MODEL_DIR, load
+
+    encoder = Encoder()
+    encoder.encode(["tea"])
+    decision = load(MODEL_DIR)
+    decision.reader.logits("tea?", ["Tea is green."])
+    decision.trees.margin(np.zeros((1, len(decision.manifest["features"]))))
+    sessions = [*encoder._load().sessions, *encoder.documents("int8")._load().sessions,
+                decision.reader._session, decision.trees._session]
+    for session in sessions:
+        assert session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert decision.trees._session.get_session_options().intra_op_num_threads == 1
