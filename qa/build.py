@@ -22,7 +22,7 @@ from qa.ingest import corpus_hash, file_digests, load_corpus
 from qa.lexical import Lexical
 from qa.passages import make_passages
 from qa.schema import Passage
-from qa.storage import FORMAT, PIPELINE, IndexProblem, built_precision, read_manifest
+from qa.storage import FORMAT, PIPELINE, IndexProblem, built_precision, read_manifest, write_passages
 from qa.swap import recover, write_atomically
 
 
@@ -141,17 +141,7 @@ def write_index(root: Path, passages: Sequence[Passage], passage_vectors: np.nda
         tick = time.perf_counter()
         dense, full["dense"] = dense_structure(passage_vectors, settings)
         seconds["dense"] = round(time.perf_counter() - tick, 3)
-        offsets = [0]
-        with (folder / "passages.jsonl").open("wb") as out:
-            for p in passages:
-                row = {"id": p.id, "source": p.source, "title": p.title, "start": p.start, "end": p.end,
-                       "sentences": [[s.start, s.end] for s in p.sentences], "texts": p.texts,
-                       # A quote is stored only where it differs from its text (markup in it).
-                       "quotes": {i: q for i, (q, t) in enumerate(zip(p.quotes, p.texts)) if q != t}}
-                line = (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
-                out.write(line)
-                offsets.append(offsets[-1] + len(line))
-        np.save(folder / "passages.offsets.npy", np.asarray(offsets, dtype=np.int64), allow_pickle=False)
+        write_passages(folder, passages)
         np.save(folder / "passages.npy", np.ascontiguousarray(passage_vectors, dtype=np.float32), allow_pickle=False)
         faiss.write_index(dense, str(folder / "passages.faiss"))
         np.save(folder / "sentences.npy", np.ascontiguousarray(sentence_vectors, dtype=np.float32),

@@ -11,9 +11,9 @@ import numpy as np
 
 from qa.fusion import fuse
 from qa.lexical import Lexical, tokenize
-from qa.milvus_store import BM25_B, BM25_K1, connect, hex_terms, passage_from, reason, target_of, unhex_terms
+from qa.milvus_store import BM25_B, BM25_K1, connect, hex_terms, reason, target_of, unhex_terms
 from qa.schema import Hit, Passage
-from qa.storage import IndexProblem, page_of
+from qa.storage import IndexProblem, page_of, passage_from
 
 QUERY_LIMIT = 16_384  # Milvus's most rows per query
 CACHED_PASSAGES = 50_000  # passages (with their vectors) a loaded index keeps between questions

@@ -1,7 +1,8 @@
 """Milvus store: where one lives, connecting to it, and writing a build into its collections (a server or Milvus Lite).
 
 A build writes passages, their vectors, sentence vectors and BM25 terms there; ``qa.milvus_index`` reads them back
-for questions. The row format both sides share (``hex_terms``, ``passage_row``, ``passage_from``) lives here."""
+for questions. The term format both sides share (``hex_terms``, ``unhex_terms``) lives here; a passage's row is
+``qa.storage.passage_row``, as in passages.jsonl."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from qa.lexical import Lexical, tokenize
-from qa.schema import Passage, Span
+from qa.schema import Passage
+from qa.storage import passage_row
 from qa.text import clip
 
 log = logging.getLogger("qa")
@@ -204,20 +206,6 @@ def _insert(client, name: str, rows) -> None:
             chunk = []
     if chunk:
         client.insert(name, chunk)
-
-
-def passage_row(p: Passage) -> dict:
-    """What a passage row's "row" field holds (as JSON): all of the passage but its id and source."""
-    return {"title": p.title, "start": p.start, "end": p.end, "sentences": [[s.start, s.end] for s in p.sentences],
-            "texts": p.texts, "quotes": {i: q for i, (q, t) in enumerate(zip(p.quotes, p.texts)) if q != t}}
-
-
-def passage_from(pid: int, source: str, row: dict) -> Passage:
-    """The passage a row holds (``passage_row`` read back)."""
-    texts = tuple(row["texts"])
-    return Passage(id=pid, source=source, title=row["title"], start=row["start"], end=row["end"],
-                   sentences=tuple(Span(s, e) for s, e in row["sentences"]), texts=texts,
-                   quotes=tuple(row["quotes"].get(str(i), text) for i, text in enumerate(texts)))
 
 
 def reason(exc: BaseException, limit: int = 160) -> str:

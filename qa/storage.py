@@ -59,7 +59,7 @@ class PassageStore(Sequence):
             row = json.loads(os.pread(self._fd, end - start, start))
             if row["id"] != i:
                 raise ValueError(f"row {i} holds passage {row['id']}")
-            return _passage(row)
+            return passage_from(i, row["source"], row)
         except (ValueError, KeyError, TypeError) as exc:  # a file changed after load, or damaged past its ends
             root = self._path.parent
             raise IndexProblem(f"index at {root} is damaged (passages.jsonl: {gist(exc)}): "
@@ -254,12 +254,31 @@ def gist(exc: Exception, limit: int = 160) -> str:
     return clip(re.sub(r"^Error in .*? at \S+:\d+: ", "", one_line(str(exc))), limit)
 
 
-def _passage(row: dict) -> Passage:
+def passage_row(p: Passage) -> dict:
+    """A passage but its id and source as plain JSON: a line of passages.jsonl holds it with those
+    two, a Milvus row's "row" field without them. A quote is kept only where markup makes it
+    differ from its text."""
+    return {"title": p.title, "start": p.start, "end": p.end, "sentences": [[s.start, s.end] for s in p.sentences],
+            "texts": p.texts, "quotes": {i: q for i, (q, t) in enumerate(zip(p.quotes, p.texts)) if q != t}}
+
+
+def passage_from(pid: int, source: str, row: dict) -> Passage:
+    """The passage ``row`` holds (``passage_row`` read back)."""
     texts = tuple(row["texts"])
     if len(texts) != len(row["sentences"]):
-        raise ValueError(f"passage {row['id']} has {len(row['sentences'])} sentences but {len(texts)} texts")
-    return Passage(
-        id=row["id"], source=row["source"], title=row["title"], start=row["start"], end=row["end"],
-        sentences=tuple(Span(s, e) for s, e in row["sentences"]), texts=texts,
-        quotes=tuple(row["quotes"].get(str(i), text) for i, text in enumerate(texts)),
-    )
+        raise ValueError(f"passage {pid} has {len(row['sentences'])} sentences but {len(texts)} texts")
+    return Passage(id=pid, source=source, title=row["title"], start=row["start"], end=row["end"],
+                   sentences=tuple(Span(s, e) for s, e in row["sentences"]), texts=texts,
+                   quotes=tuple(row["quotes"].get(str(i), text) for i, text in enumerate(texts)))
+
+
+def write_passages(folder: Path, passages: Sequence[Passage]) -> None:
+    """passages.jsonl, a line a passage, and passages.offsets.npy, where each line starts (and the
+    last ends): what ``PassageStore`` reads a row at a time."""
+    offsets = [0]
+    with (folder / "passages.jsonl").open("wb") as out:
+        for p in passages:
+            line = json.dumps({"id": p.id, "source": p.source, **passage_row(p)}, ensure_ascii=False).encode("utf-8")
+            out.write(line + b"\n")
+            offsets.append(offsets[-1] + len(line) + 1)
+    np.save(folder / "passages.offsets.npy", np.asarray(offsets, dtype=np.int64), allow_pickle=False)
