@@ -28,6 +28,19 @@ MAX_BODY_BYTES = 64 * 1024  # a question is at most 2,000 characters
 SUMMARY_KEYS = ("documents", "passages", "sentences", "model", "built_at", "qa_version", "pipeline", "files",
                 "skipped")
 
+# What the OpenAPI schema (/api/docs) says of the routes' errors and bodies.
+ERRORS = {status: {"description": text, "content": {"application/json": {"example": {"error": text}}}}
+          for status, text in ((401, "login required (HTTP Basic, or the chat's login cookie)"),
+                               (403, "uploads are off on this server (--read-only)"),
+                               (422, "the request is not usable: the message says why"),
+                               (503, "no usable index: run `qa build`; or the server is busy"))}
+ASK_BODY = {"type": "object", "required": ["question"],
+            "properties": {"question": {"type": "string", "example": "Which SNS ranks first among Japanese users?"},
+                           "k": {"type": "integer", "minimum": 1, "default": 5,
+                                 "description": "passages returned with the answer"}}}
+UPLOAD_BODY = {"type": "object",
+               "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"}}}}
+
 
 class Refusal(Exception):
     """A request the API answers with ``status`` and a one-line ``message``."""
@@ -71,11 +84,6 @@ def api_routes(library: Library, *, read_only: bool = False, accounts: list[tupl
     turns = threading.BoundedSemaphore(API_CONCURRENCY)
     logins = dict(accounts or [])
     router = APIRouter(prefix="/api", tags=["qa"])
-    errors = {status: {"description": text, "content": {"application/json": {"example": {"error": text}}}}
-              for status, text in ((401, "login required (HTTP Basic, or the chat's login cookie)"),
-                                   (403, "uploads are off on this server (--read-only)"),
-                                   (422, "the request is not usable: the message says why"),
-                                   (503, "no usable index: run `qa build`; or the server is busy"))}
 
     def guarded(request: Request, work):
         try:
@@ -92,14 +100,9 @@ def api_routes(library: Library, *, read_only: bool = False, accounts: list[tupl
         except IndexProblem as exc:
             raise Refusal(503, str(exc)) from None
 
-    ask_body = {"type": "object", "required": ["question"],
-                "properties": {"question": {"type": "string", "example": "Which SNS ranks first among Japanese users?"},
-                               "k": {"type": "integer", "minimum": 1, "default": 5,
-                                     "description": "passages returned with the answer"}}}
-
-    @router.post("/ask", responses=errors, summary="Answer one question with quoted, cited sentences",
+    @router.post("/ask", responses=ERRORS, summary="Answer one question with quoted, cited sentences",
                  openapi_extra={"requestBody": {"required": True,
-                                                "content": {"application/json": {"schema": ask_body}}}})
+                                                "content": {"application/json": {"schema": ASK_BODY}}}})
     async def ask(request: Request):
         """The same JSON object as `qa ask --json`: text, abstained, confidence, citations (source, path,
         start, end, quote, page) and passages."""
@@ -121,7 +124,7 @@ def api_routes(library: Library, *, read_only: bool = False, accounts: list[tupl
             return answer.to_dict()
         return await run_in_threadpool(guarded, request, work)
 
-    @router.get("/health", responses=errors, summary="What the index holds (its manifest's summary)")
+    @router.get("/health", responses=ERRORS, summary="What the index holds (its manifest's summary)")
     def health(request: Request):
         def work():
             index_ready()
@@ -129,10 +132,8 @@ def api_routes(library: Library, *, read_only: bool = False, accounts: list[tupl
             return {"status": "ok", "read_only": read_only, **{k: manifest.get(k) for k in SUMMARY_KEYS}}
         return guarded(request, work)
 
-    @router.post("/documents", responses=errors, summary="Add documents (multipart field `files`) and re-index",
-                 openapi_extra={"requestBody": {"content": {"multipart/form-data": {"schema": {
-                     "type": "object", "properties": {"files": {"type": "array",
-                                                                "items": {"type": "string", "format": "binary"}}}}}}}})
+    @router.post("/documents", responses=ERRORS, summary="Add documents (multipart field `files`) and re-index",
+                 openapi_extra={"requestBody": {"content": {"multipart/form-data": {"schema": UPLOAD_BODY}}}})
     async def documents(request: Request):
         """Each file's outcome: added (with its passages), unchanged or refused (with why)."""
         if logins and not _logged_in(request, logins):
