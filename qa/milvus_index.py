@@ -13,7 +13,7 @@ from qa.fusion import fuse
 from qa.lexical import Lexical, tokenize
 from qa.milvus_store import BM25_B, BM25_K1, connect, hex_terms, reason, target_of, unhex_terms
 from qa.schema import Hit, Passage
-from qa.storage import IndexProblem, page_of, passage_from
+from qa.storage import IndexProblem, gist, page_of, passage_from
 
 QUERY_LIMIT = 16_384  # Milvus's most rows per query
 CACHED_PASSAGES = 50_000  # passages (with their vectors) a loaded index keeps between questions
@@ -135,7 +135,11 @@ class MilvusIndex:
                                  output_fields=["id", "vector", "terms", "source", "length", "first", "row"])
         for r in rows:
             pid = int(r["id"])
-            self._passages[pid] = passage_from(pid, r["source"], json.loads(r["row"]))
+            try:
+                self._passages[pid] = passage_from(pid, r["source"], json.loads(r["row"]))
+            except (ValueError, KeyError, TypeError) as exc:  # as a damaged line of passages.jsonl
+                raise IndexProblem(f"index at {self.root} is damaged (Milvus passage {pid}: {gist(exc)}): "
+                                   f"run `qa build --index {self.root}`") from None
             self._vectors[pid] = np.asarray(r["vector"], dtype=np.float32)
             self._lengths[pid] = int(r["length"])
             self._firsts[pid] = int(r["first"])

@@ -134,6 +134,25 @@ def test_missing_collection_is_an_index_problem(both):
         load_index(milvus.root)
 
 
+
+def test_a_damaged_passage_row_is_an_index_problem(both, fake_encoder, fake_settings):
+    from qa import milvus_store
+
+    _, milvus = both
+    store = milvus.manifest["store"]
+    client = milvus_store.connect(milvus_store.target_of(store, milvus.root))
+    name = store["collections"]["passages"]
+    row = client.query(name, filter="id == 0", output_fields=["*"])[0]
+    damaged = json.loads(row["row"])
+    damaged["texts"] = damaged["texts"][:-1] + damaged["texts"][:-1]  # texts and sentences no longer pair up
+    written = {k: v for k, v in row.items() if k != "sparse"}  # the BM25 function's output: Milvus writes it
+    client.upsert(name, [{**written, "row": json.dumps(damaged)}])
+    client.flush(name)
+    engine = Engine(load_index(milvus.root), fake_encoder, fake_settings)
+    with pytest.raises(IndexProblem, match=r"is damaged \(Milvus passage 0: .*run `qa build --index"):
+        for q in QUESTIONS:
+            engine.ask(q, k=len(QUESTIONS))
+
 @pytest.mark.model
 def test_seed_answers_identical_on_milvus_lite(tmp_path):
     """The real model over the seeds: every seed question answered and cited the same from Milvus Lite."""
