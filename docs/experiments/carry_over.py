@@ -30,21 +30,18 @@ from __future__ import annotations
 
 import argparse
 import pickle
-import random
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
-
-import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from context_terms import judge, naming, oof  # noqa: E402
-from rows import kept, load_or_gather, print_table  # noqa: E402
+from context_terms import gather_with, judge, oof  # noqa: E402
+from rows import load_or_gather, print_table  # noqa: E402
 
-from qa.answer.features import FEATURES  # noqa: E402
+from qa.answer.features import FEATURES, featurize  # noqa: E402
 
 COVERAGE = ("coverage", "window_coverage", "passage_coverage", "document_coverage", "coverage_gap")
 EXTRA = tuple(f"{c}_carried" for c in COVERAGE)
@@ -91,41 +88,14 @@ class Weighed:
 
 
 def gather(out: Path, counts: Path) -> list[dict]:
-    import json
-
-    from context_terms import context_phrases
-
-    import qa.answer.compose as compose
-    import qa.training.examples as examples
-    from qa.training import train
-
     table = CarryOver(pickle.loads(counts.read_bytes()))
     print(f"carry-over table: {len(table.all_asked)} terms, mean rate {table.mean:.3f}", file=sys.stderr)
-    files = [train.SHARED_DATA / n for n in train.DATA]
-    phrases: dict[str, list[str]] = {}
-    for i, path in enumerate(files):
-        phrases.update(context_phrases(json.loads(path.read_text(encoding="utf-8")), tag=f"f{i}"))
-    plain_featurize, plain_collect = compose.featurize, examples.collect
-    rng = random.Random(train.SEED + 200)  # the naming copies of context_terms.py, word for word
-    article_of: dict[str, str] = {}
     cover = [FEATURES.index(c) for c in COVERAGE]
 
-    def featurize(intent, cands, evidence):
-        plain = plain_featurize(intent, cands, evidence)
-        weighed = plain_featurize(intent, cands, Weighed(evidence, table, article_of.get(intent.question)))
-        return np.hstack([plain, weighed[:, cover]])
+    def weighed(intent, cands, evidence, article):
+        return featurize(intent, cands, Weighed(evidence, table, article))[:, cover]
 
-    def collect(engine, asked, *, kind=None):
-        copies = naming(asked, phrases, rng)
-        article_of.update({q.question: q.article for q in asked + copies})
-        return plain_collect(engine, asked, kind=kind) + plain_collect(engine, copies, kind=kind)
-
-    compose.featurize, examples.collect = featurize, collect
-    try:
-        rows = train.gather(files, articles=None, seed=train.SEED)
-    finally:
-        compose.featurize, examples.collect = plain_featurize, plain_collect
-    return kept(rows, len(FEATURES) + len(EXTRA), out)
+    return gather_with(out, weighed, len(EXTRA))
 
 
 def main() -> None:

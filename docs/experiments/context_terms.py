@@ -153,6 +153,14 @@ def extra(intent, cands, evidence) -> np.ndarray:
 # -- gathering and judging -----------------------------------------------------------------------
 
 def gather(out: Path, articles: int | None = None) -> list[dict]:
+    return gather_with(out, lambda intent, cands, evidence, article: extra(intent, cands, evidence), len(EXTRA),
+                       articles)
+
+
+def gather_with(out: Path, columns, width: int, articles: int | None = None) -> list[dict]:
+    """What ``qa train`` gathers (seed 0), each list of questions as written and then its naming
+    copies, with ``columns(intent, cands, evidence, article)``'s ``width`` columns beside ``FEATURES``
+    (``article``: the key of the question's own article); kept at ``out``."""
     import qa.answer.compose as compose
     import qa.training.examples as examples
     from qa.training import train
@@ -163,19 +171,23 @@ def gather(out: Path, articles: int | None = None) -> list[dict]:
         phrases.update(context_phrases(json.loads(path.read_text(encoding="utf-8")), tag=f"f{i}"))
     plain_featurize, plain_collect = compose.featurize, examples.collect
     rng = random.Random(train.SEED + 200)
+    article_of: dict[str, str] = {}
 
     def featurize(intent, cands, evidence):
-        return np.hstack([plain_featurize(intent, cands, evidence), extra(intent, cands, evidence)])
+        more = columns(intent, cands, evidence, article_of.get(intent.question))
+        return np.hstack([plain_featurize(intent, cands, evidence), more])
 
     def collect(engine, asked, *, kind=None):  # each list as written, then its naming copies
-        return plain_collect(engine, asked, kind=kind) + plain_collect(engine, naming(asked, phrases, rng), kind=kind)
+        copies = naming(asked, phrases, rng)
+        article_of.update({q.question: q.article for q in asked + copies})
+        return plain_collect(engine, asked, kind=kind) + plain_collect(engine, copies, kind=kind)
 
     compose.featurize, examples.collect = featurize, collect
     try:
         rows = train.gather(files, articles=articles, seed=train.SEED)
     finally:
         compose.featurize, examples.collect = plain_featurize, plain_collect
-    return kept(rows, len(FEATURES) + len(EXTRA), out)
+    return kept(rows, len(FEATURES) + width, out)
 
 
 def oof(rows: list[dict], columns: list[int], with_copies: bool, suffix: str = "-ctx",

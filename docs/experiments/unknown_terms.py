@@ -24,8 +24,6 @@ answer-sentence@1 0.7743 -> 0.7696: the trees already read it off the best cover
 from __future__ import annotations
 
 import argparse
-import json
-import random
 import sys
 from pathlib import Path
 
@@ -35,8 +33,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from context_terms import context_phrases, judge, naming, oof  # noqa: E402
-from rows import kept, load_or_gather, print_table  # noqa: E402
+from context_terms import gather_with, judge, oof  # noqa: E402
+from rows import load_or_gather, print_table  # noqa: E402
 
 from qa.answer.features import FEATURES  # noqa: E402
 
@@ -56,29 +54,7 @@ def extra(intent, cands, evidence) -> np.ndarray:
 
 
 def gather(out: Path) -> list[dict]:
-    import qa.answer.compose as compose
-    import qa.training.examples as examples
-    from qa.training import train
-
-    files = [train.SHARED_DATA / n for n in train.DATA]
-    phrases: dict[str, list[str]] = {}
-    for i, path in enumerate(files):
-        phrases.update(context_phrases(json.loads(path.read_text(encoding="utf-8")), tag=f"f{i}"))
-    plain_featurize, plain_collect = compose.featurize, examples.collect
-    rng = random.Random(train.SEED + 200)  # the naming copies of context_terms.py, word for word
-
-    def featurize(intent, cands, evidence):
-        return np.hstack([plain_featurize(intent, cands, evidence), extra(intent, cands, evidence)])
-
-    def collect(engine, asked, *, kind=None):
-        return plain_collect(engine, asked, kind=kind) + plain_collect(engine, naming(asked, phrases, rng), kind=kind)
-
-    compose.featurize, examples.collect = featurize, collect
-    try:
-        rows = train.gather(files, articles=None, seed=train.SEED)
-    finally:
-        compose.featurize, examples.collect = plain_featurize, plain_collect
-    return kept(rows, len(FEATURES) + len(EXTRA), out)
+    return gather_with(out, lambda intent, cands, evidence, article: extra(intent, cands, evidence), len(EXTRA))
 
 
 def main() -> None:
