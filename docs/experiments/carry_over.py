@@ -38,8 +38,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from context_terms import gather_with, judge, oof  # noqa: E402
-from rows import load_or_gather, print_table  # noqa: E402
+from context_terms import compare, gather_with  # noqa: E402
+from rows import load_or_gather  # noqa: E402
 
 from qa.answer.features import FEATURES, featurize  # noqa: E402
 
@@ -108,14 +108,8 @@ def main() -> None:
     n = len(FEATURES)
     cover = [FEATURES.index(c) for c in COVERAGE]
     swapped = [n + cover.index(i) if i in cover else i for i in range(n)]
-    runs = {"(A) FEATURES": list(range(n)), "(D) coverage weighed by carry-over": swapped,
-            "(E) both": list(range(n + len(EXTRA)))}
-    results = {}
-    for name, columns in runs.items():
-        p, q = oof(rows, columns, False)
-        results[name] = judge(rows, p, q, False)
-        print(name, "done", file=sys.stderr, flush=True)
-    print_table(results)
+    compare(rows, {"(A) FEATURES": (list(range(n)), False), "(D) coverage weighed by carry-over": (swapped, False),
+                   "(E) both": (list(range(n + len(EXTRA))), False)})
 
 
 if __name__ == "__main__":

@@ -265,6 +265,17 @@ def judge(rows: list[dict], p: np.ndarray, q: np.ndarray, with_copies: bool, suf
     return out
 
 
+def compare(rows: list[dict], runs: dict[str, tuple[list[int], bool]], suffix: str = "-ctx") -> None:
+    """Fit and judge each run (its name: the feature columns, and whether the fit takes the copies,
+    ids ending in ``suffix``), then print their table side by side."""
+    results = {}
+    for name, (columns, with_copies) in runs.items():
+        p, q = oof(rows, columns, with_copies, suffix)
+        results[name] = judge(rows, p, q, with_copies, suffix)
+        print(name, "done", file=sys.stderr, flush=True)
+    print_table(results)
+
+
 def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -273,14 +284,8 @@ def main() -> None:
     args = parser.parse_args()
     rows = load_or_gather(args.rows, gather, args.articles)
     n = len(FEATURES)
-    runs = {"(A) as written, FEATURES": (list(range(n)), False), "(B) + naming copies": (list(range(n)), True),
-            "(C) + copies + context columns": (list(range(n + len(EXTRA))), True)}
-    results = {}
-    for name, (columns, copies) in runs.items():
-        p, q = oof(rows, columns, copies)
-        results[name] = judge(rows, p, q, copies)
-        print(name, "done", file=sys.stderr, flush=True)
-    print_table(results)
+    compare(rows, {"(A) as written, FEATURES": (list(range(n)), False), "(B) + naming copies": (list(range(n)), True),
+                   "(C) + copies + context columns": (list(range(n + len(EXTRA))), True)})
 
 
 if __name__ == "__main__":

@@ -35,8 +35,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 sys.path.insert(0, str(HERE))
 
-from context_terms import judge, oof  # noqa: E402
-from rows import kept, load_or_gather, print_table  # noqa: E402
+from context_terms import compare  # noqa: E402
+from rows import kept, load_or_gather  # noqa: E402
 from soft_coverage import _table, vector  # noqa: E402
 
 from qa.answer.features import FEATURES  # noqa: E402
@@ -131,11 +131,8 @@ def main() -> None:
     copies = [r for r in rows if r["id"].endswith("-rw")]
     for r in copies[:: max(len(copies) // 8, 1)][:8]:
         print(f"- {r['kind']}: {r['question']}", file=sys.stderr)
-    results = {}
-    for name, with_copies in (("(A) as written", False), ("(B) + reworded copies", True)):
-        p, q = oof(rows, list(range(len(FEATURES))), with_copies, suffix="-rw")
-        results[name] = judge(rows, p, q, with_copies, suffix="-rw")
-    print_table(results)
+    every = list(range(len(FEATURES)))
+    compare(rows, {"(A) as written": (every, False), "(B) + reworded copies": (every, True)}, suffix="-rw")
 
 
 if __name__ == "__main__":

@@ -33,8 +33,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from context_terms import gather_with, judge, oof  # noqa: E402
-from rows import load_or_gather, print_table  # noqa: E402
+from context_terms import compare, gather_with  # noqa: E402
+from rows import load_or_gather  # noqa: E402
 
 from qa.answer.features import FEATURES  # noqa: E402
 
@@ -63,12 +63,8 @@ def main() -> None:
     args = parser.parse_args()
     rows = load_or_gather(args.rows, gather)
     n = len(FEATURES)
-    results = {}
-    for name, columns in {"(A) FEATURES": list(range(n)), "(F) + unknown terms and names": list(range(n + 2))}.items():
-        p, q = oof(rows, columns, False)
-        results[name] = judge(rows, p, q, False)
-        print(name, "done", file=sys.stderr, flush=True)
-    print_table(results)
+    compare(rows, {"(A) FEATURES": (list(range(n)), False),
+                   "(F) + unknown terms and names": (list(range(n + len(EXTRA))), False)})
 
 
 if __name__ == "__main__":
