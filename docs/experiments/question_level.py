@@ -81,9 +81,9 @@ def question_matrix(rows: list[dict], q: np.ndarray, p: np.ndarray, which: np.nd
     return np.asarray(out)
 
 
-def stacked(rows: list[dict]) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+def stacked(rows: list[dict], judged_only: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Out-of-fold P over every candidate (as ``context_terms.oof``) and, per run, each question's
-    out-of-fold score from the question model."""
+    out-of-fold score from the question model; no fit sees the questions ``judged_only`` marks."""
     import lightgbm
     from sklearn.model_selection import GroupKFold
 
@@ -111,18 +111,26 @@ def stacked(rows: list[dict]) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndar
             "(D) as (C), labelled by the best candidate being right": (every, right),
             "(E) as (C), without P's sum and the candidates' count": ([c for c in every if c not in shape],
                                                                      answerable)}
+    lean = [c for c in every if c not in shape]
+    if judged_only.any():  # the question model may also fit on them (P's trees never do)
+        runs["(F) as (E), also fitted on the judged-only questions"] = (lean, answerable, True)
+    runs = {name: run if len(run) == 3 else (*run, False) for name, run in runs.items()}
     scores = {name: np.zeros(len(rows)) for name in runs}
     article = np.array([r["article"] for r in rows])
-    for fold, (outer_fit, outer_test) in enumerate(GroupKFold(n_splits=train.FOLDS).split(x, y, groups)):
+    only = judged_only[q]
+    for fold, (fit_all, outer_test) in enumerate(GroupKFold(n_splits=train.FOLDS).split(x, y, groups)):
+        outer_fit = fit_all[~only[fit_all]]
         p[outer_test] = fit(outer_fit).predict(x[outer_test])
         inner = np.zeros(len(y))
         for inner_fit, inner_test in GroupKFold(n_splits=train.FOLDS - 1).split(
-                x[outer_fit], y[outer_fit], groups[outer_fit]):
-            inner[outer_fit[inner_test]] = fit(outer_fit[inner_fit]).predict(x[outer_fit[inner_test]])
-        fit_articles = set(groups[outer_fit])
-        fit_q = np.array([i for i in range(len(rows)) if article[i] in fit_articles])
-        test_q = np.array([i for i in range(len(rows)) if article[i] not in fit_articles])
-        for name, (columns, label) in runs.items():
+                x[fit_all], y[fit_all], groups[fit_all]):
+            at = fit_all[inner_fit]
+            inner[fit_all[inner_test]] = fit(at[~only[at]]).predict(x[fit_all[inner_test]])
+        fit_articles = set(groups[fit_all])
+        in_fit = np.array([article[i] in fit_articles for i in range(len(rows))])
+        test_q = np.nonzero(~in_fit)[0]
+        for name, (columns, label, with_judged) in runs.items():
+            fit_q = np.nonzero(in_fit & (with_judged | ~judged_only))[0]
             model = lightgbm.train({**PARAMS, "seed": train.SEED}, lightgbm.Dataset(
                 question_matrix(rows, q, inner, fit_q, columns), label(inner, fit_q).astype(int)), ROUNDS)
             scores[name][test_q] = model.predict(question_matrix(rows, q, p, test_q, columns))
@@ -138,11 +146,13 @@ def judged(outcome: list[dict]) -> dict:
     from qa.training.judge import choose_threshold
 
     answerable = [o for o in outcome if o["kind"] == "answerable"]
-    threshold = choose_threshold(outcome)
+    threshold = choose_threshold([o for o in outcome if o["kind"] != "same_topic"])
+    kinds = ("out_of_corpus", "near_miss", "unanswerable") + (
+        ("same_topic",) if any(o["kind"] == "same_topic" for o in outcome) else ())
     ooc = sorted(o["p"] for o in outcome if o["kind"] == "out_of_corpus")
     at_bar = ooc[math.ceil(OUT_OF_CORPUS_BAR * len(ooc)) - 1] + 1e-9
     out = {}
-    for kind in ("unanswerable", "out_of_corpus", "near_miss"):
+    for kind in kinds:
         neg = [o for o in outcome if o["kind"] == kind]
         pos = [o for o in answerable if kind != "unanswerable" or o["file"] in {n["file"] for n in neg}]
         out[f"AUROC {kind}"] = round(float(roc_auc_score([1] * len(pos) + [0] * len(neg),
@@ -151,7 +161,7 @@ def judged(outcome: list[dict]) -> dict:
         out[f"{label}: answerable answered"] = round(float(np.mean([o["p"] >= cut for o in answerable])), 4)
         out[f"{label}: right and answered"] = round(float(np.mean(
             [o["right"] and o["p"] >= cut for o in answerable])), 4)
-        for kind in ("out_of_corpus", "near_miss", "unanswerable"):
+        for kind in kinds:
             out[f"{label}: {kind} abstained"] = round(float(np.mean(
                 [o["p"] < cut for o in outcome if o["kind"] == kind])), 4)
     return out
@@ -162,16 +172,18 @@ def paired(a: list[dict], b: list[dict], draws: int = 2000) -> dict[str, str]:
     replacement (the same draws for both, each article's questions together)."""
     from qa.training.judge import choose_threshold
 
-    cuts = choose_threshold(a), choose_threshold(b)
+    cuts = tuple(choose_threshold([o for o in x if o["kind"] != "same_topic"]) for x in (a, b))
     by_article: dict[str, list[int]] = {}
     for i, o in enumerate(a):
         by_article.setdefault(o["article"], []).append(i)
     articles = sorted(by_article)
 
+    refusals = ("out_of_corpus", "near_miss", "unanswerable") + (
+        ("same_topic",) if any(o["kind"] == "same_topic" for o in a) else ())
+
     def figures(which: list[int]) -> np.ndarray:
         out = []
-        for kind, refused in (("out_of_corpus", True), ("near_miss", True), ("unanswerable", True),
-                              ("answerable", False)):
+        for kind, refused in [(k, True) for k in refusals] + [("answerable", False)]:
             at = [i for i in which if a[i]["kind"] == kind]
             out.append([np.mean([(o[i]["p"] < cut) == refused for i in at]) for o, cut in zip((a, b), cuts)])
         at = [i for i in which if a[i]["kind"] == "answerable"]
@@ -182,8 +194,8 @@ def paired(a: list[dict], b: list[dict], draws: int = 2000) -> dict[str, str]:
     rng = np.random.default_rng(0)
     drawn = np.array([figures([i for k in rng.choice(len(articles), len(articles)) for i in by_article[articles[k]]])
                       for _ in range(draws)])
-    names = ("out-of-corpus abstained", "near-miss abstained", "unanswerable abstained", "answerable answered",
-             "right and answered")
+    names = tuple(f"{k.replace('_', '-')} abstained" for k in refusals) + ("answerable answered",
+                                                                           "right and answered")
     return {name: f"{point[j]:+.4f} ({np.percentile(drawn[:, j], 2.5):+.4f} to {np.percentile(drawn[:, j], 97.5):+.4f})"
             for j, name in enumerate(names)}
 
@@ -193,9 +205,14 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=Path, required=True)
+    parser.add_argument("--judge-also", type=Path, help="rows judged but never fitted on (e.g. the same-topic "
+                                                         "rows of same_topic_negatives.py); the folds change")
     args = parser.parse_args()
     rows = [r for r in pickle.loads(args.rows.read_bytes()) if not r["id"].endswith("-ctx")]
-    p, q, scores = stacked(rows)
+    extra = pickle.loads(args.judge_also.read_bytes()) if args.judge_also else []
+    judged_only = np.array([False] * len(rows) + [True] * len(extra))
+    rows += extra
+    p, q, scores = stacked(rows, judged_only)
     outcome = questions(rows, q, p)
     results = {"(A) best P (shipped)": judged(outcome)}
     scored = {name: [{**o, "p": float(s)} for o, s in zip(outcome, score)] for name, score in scores.items()}

@@ -1,0 +1,127 @@
+"""Should P's trees also learn from questions asked of their own article without the paragraph
+that answers it?
+
+``same_topic.py`` found that the shipped decision answers 0.458 of such questions, against 0.073
+asked of the other file's articles (``qa train``'s out-of-corpus negatives). This gathers them
+as a fifth kind of negative (``same_topic``; every candidate labelled no): each file's articles
+without their even paragraphs, then without their odd ones, each answerable question asked of
+the index without its paragraph (skipped when an answer's text stands in another paragraph of
+its article). P's trees are then fitted on ``qa train``'s rows with and without them, on the
+same four folds of whole articles, and judged held out on every kind; the threshold follows
+``qa train``'s rule on today's four kinds, so both models are judged at one rule.
+
+    python docs/experiments/same_topic_negatives.py --rows ROWS.pkl [--same SAME.pkl]
+
+``ROWS.pkl``: rows gathered as ``qa train`` gathers them (``train.gather``, kept by
+``rows.kept``); ``SAME.pkl``: where the new rows are kept (gathered when missing: about 5
+minutes). The fits take about 2 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from context_terms import oof  # noqa: E402
+from rows import kept, load_or_gather, print_table  # noqa: E402
+from same_topic import without  # noqa: E402
+
+from qa.answer.features import FEATURES  # noqa: E402
+
+SUFFIX = "-same"
+SHARE = 0.5  # of each file's answerable questions (those whose answer stands nowhere else), as out-of-corpus takes 0.3
+
+
+def gather(out: Path) -> list[dict]:
+    from qa.api import Engine
+    from qa.config import cache_root, default_settings
+    from qa.embed import Encoder
+    from qa.evaluation.run import fresh_index
+    from qa.training import train
+    from qa.training.examples import article_files, collect, squad_questions
+
+    settings = default_settings()
+    encoder = Encoder(settings.model, backend=settings.backend)
+    rows = []
+    for i, path in enumerate(train.SHARED_DATA / n for n in train.DATA):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        asked, _ = squad_questions(data, tag=f"f{i}")
+        where = {qa["id"]: (a, j) for a, article in enumerate(data["data"])
+                 for j, p in enumerate(article["paragraphs"]) for qa in p["qas"]}
+        rng = random.Random(train.SEED + 300 + i)
+        chosen = [q for q in asked if q.kind == "answerable" and rng.random() < SHARE]
+        for parity in (0, 1):
+            texts = article_files(without(data, parity))
+            docs = cache_root() / "same-topic" / f"{path.stem}-{parity}" / "docs"
+            docs.mkdir(parents=True, exist_ok=True)
+            for name, text in texts.items():
+                (docs / name).write_text(text, encoding="utf-8")
+            engine = Engine(fresh_index(docs, docs.parent / "index", settings, encoder), encoder, settings)
+            these = []
+            for q in chosen:
+                a, j = where[q.id]
+                gone = data["data"][a]["paragraphs"][j]["qas"]
+                answers = [x["text"] for qa in gone if qa["id"] == q.id for x in qa["answers"]]
+                if j % 2 == parity and not any(t in texts[f"a{a:03d}.txt"] for t in answers):
+                    these.append(q)
+            print(f"file {i + 1}, parity {parity}: {len(these)} questions", file=sys.stderr, flush=True)
+            for r in collect(engine, these, kind="same_topic"):
+                rows.append({**r, "id": r["id"] + SUFFIX})
+    return kept(rows, len(FEATURES), out)
+
+
+def judged(outcome: list[dict]) -> dict:
+    """Held-out shares at ``qa train``'s threshold rule on today's four kinds, and AUROCs."""
+    from sklearn.metrics import roc_auc_score
+
+    from qa.training.judge import choose_threshold
+
+    today = [o for o in outcome if o["kind"] != "same_topic"]
+    threshold = choose_threshold(today)
+    answerable = [o for o in outcome if o["kind"] == "answerable"]
+    out = {"threshold": round(threshold, 4),
+           "sentence@1": round(float(np.mean([o["right"] for o in answerable])), 4)}
+    for kind in ("same_topic", "out_of_corpus", "near_miss", "unanswerable"):
+        neg = [o for o in outcome if o["kind"] == kind]
+        pos = [o for o in answerable if kind != "unanswerable" or o["file"] in {n["file"] for n in neg}]
+        out[f"AUROC {kind}"] = round(float(roc_auc_score([1] * len(pos) + [0] * len(neg),
+                                                         [o["p"] for o in pos + neg])), 4)
+    out["answerable answered"] = round(float(np.mean([o["p"] >= threshold for o in answerable])), 4)
+    out["right and answered"] = round(float(np.mean([o["right"] and o["p"] >= threshold for o in answerable])), 4)
+    for kind in ("same_topic", "out_of_corpus", "near_miss", "unanswerable"):
+        out[f"{kind} abstained"] = round(float(np.mean([o["p"] < threshold for o in outcome if o["kind"] == kind])), 4)
+    return out
+
+
+def main() -> None:
+    from qa.training.judge import questions
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=Path, required=True)
+    parser.add_argument("--same", type=Path, default=Path("same_topic_rows.pkl"))
+    args = parser.parse_args()
+    rows = [r for r in pickle.loads(args.rows.read_bytes()) if not r["id"].endswith("-ctx")]
+    same = load_or_gather(args.same, gather)
+    rows = rows + same
+    columns = list(range(len(FEATURES)))
+    results = {}
+    for name, with_same in (("(A) today's rows", False), ("(S) + same-topic negatives", True)):
+        p, q = oof(rows, columns, with_same, SUFFIX)
+        results[name] = judged(questions(rows, q, p))
+        print(name, "done", file=sys.stderr, flush=True)
+    print(f"{len(rows) - len(same)} of today's questions and {len(same)} same-topic ones, 32 articles\n")
+    print_table(results)
+
+
+if __name__ == "__main__":
+    main()
