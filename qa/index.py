@@ -125,9 +125,17 @@ def load_index(index_dir: str | Path, *, check_corpus: bool = True, check_versio
         from qa import milvus_index
 
         index = milvus_index.load(root, remote)
-        if check_corpus:
-            check_fresh(index)
-        return index
+    else:
+        manifest, older = _local_manifest(root, check_version, fix)
+        index = _local_index(root, manifest, older, fix)
+    if check_corpus:
+        check_fresh(index)
+    return index
+
+
+def _local_manifest(root: Path, check_version: bool, fix: str) -> tuple[dict, bool]:
+    """The manifest of the index files in ``root``, once every file this version reads is there,
+    and whether it is of the older format a rebuild (``check_version`` off) may still read."""
     missing = [name for name in FILES if not (root / name).exists()]
     if "manifest.json" in missing:
         raise IndexProblem(f"index at {root} is incomplete ({', '.join(missing)} missing): {fix}")
@@ -144,6 +152,11 @@ def load_index(index_dir: str | Path, *, check_corpus: bool = True, check_versio
         missing = [name for name in missing if name not in TERM_FILES]
     if missing:
         raise IndexProblem(f"index at {root} is incomplete ({', '.join(missing)} missing): {fix}")
+    return manifest, older
+
+
+def _local_index(root: Path, manifest: dict, older: bool, fix: str) -> Index:
+    """The index files in ``root`` opened (large ones mapped, not read) and checked against each other."""
     try:
         offsets = np.load(root / "passages.offsets.npy", mmap_mode="r", allow_pickle=False)
         n = manifest.get("passages")
@@ -174,22 +187,9 @@ def load_index(index_dir: str | Path, *, check_corpus: bool = True, check_versio
             or sentence_vectors.shape != (manifest.get("sentences"), dim)
             or (len(sentence_rows) and sentence_rows[-1] != len(sentence_vectors))):
         raise IndexProblem(f"index at {root} is inconsistent (its files disagree on sizes): {fix}")
-    index = Index(
-        root=root,
-        manifest=manifest,
-        passages=passages,
-        faiss=flat,
-        vectors=vectors,
-        sentence_vectors=sentence_vectors,
-        sentence_rows=sentence_rows,
-        lexical=lexical,
-        sources=sources,
-        term_ids=term_ids,
-        term_offsets=term_offsets,
-    )
-    if check_corpus:
-        check_fresh(index)
-    return index
+    return Index(root=root, manifest=manifest, passages=passages, faiss=flat, vectors=vectors,
+                 sentence_vectors=sentence_vectors, sentence_rows=sentence_rows, lexical=lexical,
+                 sources=sources, term_ids=term_ids, term_offsets=term_offsets)
 
 
 def check_files(index_dir: str | Path) -> dict:
