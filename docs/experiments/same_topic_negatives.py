@@ -7,8 +7,9 @@ as a fifth kind of negative (``same_topic``; every candidate labelled no): each 
 without their even paragraphs, then without their odd ones, each answerable question asked of
 the index without its paragraph (skipped when an answer's text stands in another paragraph of
 its article). P's trees are then fitted on ``qa train``'s rows with and without them, on the
-same four folds of whole articles, and judged held out on every kind; the threshold follows
-``qa train``'s rule on today's four kinds, so both models are judged at one rule.
+same four folds of whole articles, and judged held out on every kind (``question_level.judged``:
+the threshold follows ``qa train``'s rule on today's four kinds, so both models are judged at
+one rule).
 
     python docs/experiments/same_topic_negatives.py --rows ROWS.pkl [--same SAME.pkl]
 
@@ -33,6 +34,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from context_terms import oof  # noqa: E402
+from question_level import judged  # noqa: E402
 from rows import kept, load_or_gather, print_table  # noqa: E402
 from same_topic import without  # noqa: E402
 
@@ -80,29 +82,6 @@ def gather(out: Path) -> list[dict]:
     return kept(rows, len(FEATURES), out)
 
 
-def judged(outcome: list[dict]) -> dict:
-    """Held-out shares at ``qa train``'s threshold rule on today's four kinds, and AUROCs."""
-    from sklearn.metrics import roc_auc_score
-
-    from qa.training.judge import choose_threshold
-
-    today = [o for o in outcome if o["kind"] != "same_topic"]
-    threshold = choose_threshold(today)
-    answerable = [o for o in outcome if o["kind"] == "answerable"]
-    out = {"threshold": round(threshold, 4),
-           "sentence@1": round(float(np.mean([o["right"] for o in answerable])), 4)}
-    for kind in ("same_topic", "out_of_corpus", "near_miss", "unanswerable"):
-        neg = [o for o in outcome if o["kind"] == kind]
-        pos = [o for o in answerable if kind != "unanswerable" or o["file"] in {n["file"] for n in neg}]
-        out[f"AUROC {kind}"] = round(float(roc_auc_score([1] * len(pos) + [0] * len(neg),
-                                                         [o["p"] for o in pos + neg])), 4)
-    out["answerable answered"] = round(float(np.mean([o["p"] >= threshold for o in answerable])), 4)
-    out["right and answered"] = round(float(np.mean([o["right"] and o["p"] >= threshold for o in answerable])), 4)
-    for kind in ("same_topic", "out_of_corpus", "near_miss", "unanswerable"):
-        out[f"{kind} abstained"] = round(float(np.mean([o["p"] < threshold for o in outcome if o["kind"] == kind])), 4)
-    return out
-
-
 def main() -> None:
     from qa.training.judge import questions
 
@@ -117,7 +96,9 @@ def main() -> None:
     results = {}
     for name, with_same in (("(A) today's rows", False), ("(S) + same-topic negatives", True)):
         p, q = oof(rows, columns, with_same, SUFFIX)
-        results[name] = judged(questions(rows, q, p))
+        outcome = questions(rows, q, p)
+        answerable = [o["right"] for o in outcome if o["kind"] == "answerable"]
+        results[name] = {"sentence@1": round(float(np.mean(answerable)), 4), **judged(outcome)}
         print(name, "done", file=sys.stderr, flush=True)
     print(f"{len(rows) - len(same)} of today's questions and {len(same)} same-topic ones, 32 articles\n")
     print_table(results)
