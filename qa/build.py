@@ -102,8 +102,7 @@ def write_index(root: Path, passages: Sequence[Passage], passage_vectors: np.nda
     index is in place.
     """
     started = time.perf_counter() if started is None else started
-    seconds = {}
-    sources: dict[str, list[int]] = {}
+    sources: dict[str, list[int]] = {}  # each document's passages: [first id, last id + 1]
     for p in passages:
         span = sources.setdefault(p.source, [p.id, p.id + 1])
         span[1] = p.id + 1
@@ -138,26 +137,8 @@ def write_index(root: Path, passages: Sequence[Passage], passage_vectors: np.nda
                 milvus_store.drop(full["store"], target)
                 raise
             return
-        tick = time.perf_counter()
-        dense, full["dense"] = dense_structure(passage_vectors, settings)
-        seconds["dense"] = round(time.perf_counter() - tick, 3)
-        write_passages(folder, passages)
-        np.save(folder / "passages.npy", np.ascontiguousarray(passage_vectors, dtype=np.float32), allow_pickle=False)
-        faiss.write_index(dense, str(folder / "passages.faiss"))
-        np.save(folder / "sentences.npy", np.ascontiguousarray(sentence_vectors, dtype=np.float32),
-                allow_pickle=False)
-        rows = np.cumsum([0] + [len(p.sentences) for p in passages]).astype(np.int64)
-        np.save(folder / "sentences.rows.npy", rows, allow_pickle=False)
-        (folder / "sources.json").write_text(json.dumps(sources, ensure_ascii=False))
-        tick = time.perf_counter()
-        term_ids, term_offsets = document_term_ids(lexical, list(sources.values()), len(passages))
-        np.save(folder / "document_terms.npy", term_ids, allow_pickle=False)
-        np.save(folder / "document_terms.offsets.npy", term_offsets, allow_pickle=False)
-        seconds["document_terms"] = round(time.perf_counter() - tick, 3)
-        tick = time.perf_counter()
-        lexical.save(folder)
-        seconds["bm25_save"] = round(time.perf_counter() - tick, 3)
-        full["seconds"] = seconds
+        full["dense"], full["seconds"] = _write_files(folder, passages, passage_vectors, sentence_vectors,
+                                                      lexical, sources, settings)
         write_manifest(folder)
 
     write_atomically(root, write)
@@ -166,6 +147,33 @@ def write_index(root: Path, passages: Sequence[Passage], passage_vectors: np.nda
 
         milvus_store.drop(old_store, milvus_store.target_of(old_store, root))
     return full
+
+
+def _write_files(folder: Path, passages: Sequence[Passage], passage_vectors: np.ndarray,
+                 sentence_vectors: np.ndarray, lexical: Lexical, sources: dict[str, list[int]],
+                 settings: Settings) -> tuple[dict, dict]:
+    """Every file of an index but its manifest, into ``folder``; the dense structure's facts and
+    how long its slow steps took, for the manifest."""
+    seconds = {}
+    tick = time.perf_counter()
+    dense, facts = dense_structure(passage_vectors, settings)
+    seconds["dense"] = round(time.perf_counter() - tick, 3)
+    write_passages(folder, passages)
+    np.save(folder / "passages.npy", np.ascontiguousarray(passage_vectors, dtype=np.float32), allow_pickle=False)
+    faiss.write_index(dense, str(folder / "passages.faiss"))
+    np.save(folder / "sentences.npy", np.ascontiguousarray(sentence_vectors, dtype=np.float32), allow_pickle=False)
+    rows = np.cumsum([0] + [len(p.sentences) for p in passages]).astype(np.int64)
+    np.save(folder / "sentences.rows.npy", rows, allow_pickle=False)
+    (folder / "sources.json").write_text(json.dumps(sources, ensure_ascii=False))
+    tick = time.perf_counter()
+    term_ids, term_offsets = document_term_ids(lexical, list(sources.values()), len(passages))
+    np.save(folder / "document_terms.npy", term_ids, allow_pickle=False)
+    np.save(folder / "document_terms.offsets.npy", term_offsets, allow_pickle=False)
+    seconds["document_terms"] = round(time.perf_counter() - tick, 3)
+    tick = time.perf_counter()
+    lexical.save(folder)
+    seconds["bm25_save"] = round(time.perf_counter() - tick, 3)
+    return facts, seconds
 
 
 def document_term_ids(lexical: Lexical, spans: list[list[int]], n: int) -> tuple[np.ndarray, np.ndarray]:
