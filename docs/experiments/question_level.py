@@ -65,20 +65,23 @@ def question_row(p: np.ndarray, features: np.ndarray) -> np.ndarray:
     return np.concatenate([best3, [gap, float(np.sum(p >= 0.05))], lead, [float(p.sum()), float(len(p))]])
 
 
-def question_matrix(rows: list[dict], q: np.ndarray, p: np.ndarray, which: np.ndarray,
-                    columns: list[int]) -> np.ndarray:
-    """One row a question of ``which``: the ``columns`` of ``question_row`` over its quotable
-    candidates (not a lone label, ``qa.answer.rank.quotable``; none: zeros)."""
+def quotable(rows: list[dict]) -> list[np.ndarray]:
+    """Per question, which of its candidates are quotable (not a lone label, ``qa.answer.rank.quotable``)."""
     from qa.answer.patterns import is_label
 
+    return [np.array([not is_label(t) for t in r["texts"]], bool) for r in rows]
+
+
+def question_matrix(rows: list[dict], starts: np.ndarray, p: np.ndarray, which: np.ndarray,
+                    keep: list[np.ndarray]) -> np.ndarray:
+    """One row of ``COLUMNS`` a question of ``which``, over its quotable candidates (``keep``;
+    none: zeros); ``starts``: where each question's candidates begin in ``p``."""
     out = []
     for i in which:
-        keep = np.array([not is_label(t) for t in rows[i]["texts"]], bool)
-        mine = p[q == i][keep] if keep.any() else np.zeros(0)
-        row = question_row(mine, rows[i]["features"][keep][:, :len(FEATURES)]) if len(mine) \
-            else np.zeros(len(COLUMNS))
-        out.append(row[columns])
-    return np.asarray(out)
+        mine = p[starts[i]:starts[i] + len(keep[i])][keep[i]]
+        out.append(question_row(mine, rows[i]["features"][keep[i]][:, :len(FEATURES)]) if len(mine)
+                   else np.zeros(len(COLUMNS)))
+    return np.asarray(out).reshape(len(which), len(COLUMNS))
 
 
 def stacked(rows: list[dict], judged_only: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
@@ -96,8 +99,13 @@ def stacked(rows: list[dict], judged_only: np.ndarray) -> tuple[np.ndarray, np.n
     def answerable(_p: np.ndarray, which: np.ndarray) -> np.ndarray:
         return np.array([rows[i]["kind"] == "answerable" for i in which])
 
+    starts = np.searchsorted(q, np.arange(len(rows)))  # a question's candidates are contiguous, q rising
+    ends = np.searchsorted(q, np.arange(len(rows)), side="right")
+    keep = quotable(rows)
+
     def right(p_: np.ndarray, which: np.ndarray) -> np.ndarray:  # the best candidate by these P holds the answer
-        return np.array([bool((q == i).any() and y[q == i][int(np.argmax(p_[q == i]))]) for i in which])
+        return np.array([bool(ends[i] > starts[i] and y[starts[i] + int(np.argmax(p_[starts[i]:ends[i]]))])
+                         for i in which])
 
     def fit(at: np.ndarray):
         return lightgbm.train({**train.PARAMS, "seed": train.SEED},
@@ -129,11 +137,15 @@ def stacked(rows: list[dict], judged_only: np.ndarray) -> tuple[np.ndarray, np.n
         fit_articles = set(groups[fit_all])
         in_fit = np.array([article[i] in fit_articles for i in range(len(rows))])
         test_q = np.nonzero(~in_fit)[0]
+        fit_all_q = np.nonzero(in_fit)[0]  # every run's rows, made once a fold
+        fit_x = question_matrix(rows, starts, inner, fit_all_q, keep)
+        test_x = question_matrix(rows, starts, p, test_q, keep)
         for name, (columns, label, with_judged) in runs.items():
-            fit_q = np.nonzero(in_fit & (with_judged | ~judged_only))[0]
+            mask = (with_judged | ~judged_only)[fit_all_q]
+            fit_q = fit_all_q[mask]
             model = lightgbm.train({**PARAMS, "seed": train.SEED}, lightgbm.Dataset(
-                question_matrix(rows, q, inner, fit_q, columns), label(inner, fit_q).astype(int)), ROUNDS)
-            scores[name][test_q] = model.predict(question_matrix(rows, q, p, test_q, columns))
+                fit_x[mask][:, columns], label(inner, fit_q).astype(int)), ROUNDS)
+            scores[name][test_q] = model.predict(test_x[:, columns])
         print(f"fold {fold + 1} of {train.FOLDS} done", file=sys.stderr, flush=True)
     return p, q, scores
 
