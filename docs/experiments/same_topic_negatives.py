@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from context_terms import oof  # noqa: E402
 from question_level import judged  # noqa: E402
 from rows import kept, load_or_gather, print_table  # noqa: E402
-from same_topic import without  # noqa: E402
+from same_topic import taken_out, without  # noqa: E402
 
 from qa.answer.features import FEATURES  # noqa: E402
 
@@ -58,8 +58,6 @@ def gather(out: Path) -> list[dict]:
     for i, path in enumerate(train.SHARED_DATA / n for n in train.DATA):
         data = json.loads(path.read_text(encoding="utf-8"))
         asked, _ = squad_questions(data, tag=f"f{i}")
-        where = {qa["id"]: (a, j) for a, article in enumerate(data["data"])
-                 for j, p in enumerate(article["paragraphs"]) for qa in p["qas"]}
         rng = random.Random(train.SEED + 300 + i)
         chosen = [q for q in asked if q.kind == "answerable" and rng.random() < SHARE]
         for parity in (0, 1):
@@ -69,13 +67,8 @@ def gather(out: Path) -> list[dict]:
             for name, text in texts.items():
                 (docs / name).write_text(text, encoding="utf-8")
             engine = Engine(fresh_index(docs, docs.parent / "index", settings, encoder), encoder, settings)
-            these = []
-            for q in chosen:
-                a, j = where[q.id]
-                gone = data["data"][a]["paragraphs"][j]["qas"]
-                answers = [x["text"] for qa in gone if qa["id"] == q.id for x in qa["answers"]]
-                if j % 2 == parity and not any(t in texts[f"a{a:03d}.txt"] for t in answers):
-                    these.append(q)
+            out = taken_out(data, parity, texts)
+            these = [q for q in chosen if q.id in out]
             print(f"file {i + 1}, parity {parity}: {len(these)} questions", file=sys.stderr, flush=True)
             for r in collect(engine, these, kind="same_topic"):
                 rows.append({**r, "id": r["id"] + SUFFIX})
