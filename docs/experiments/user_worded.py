@@ -1,0 +1,190 @@
+"""Questions about the SQuAD articles worded the way users word them: how the decision does on them
+held out, and whether fitting on them helps.
+
+SQuAD's questions were written beside their paragraph, in its words; the project's questions
+paraphrase, describe a name instead of giving it, and name the document they half remember. Every
+model fitted on SQuAD alone learned that a question term missing from a sentence marks a wrong
+one (README here). ``user_worded.jsonl`` holds 1,024 questions about the 32 articles of
+``../shared/data``, written for this on 2026-12-04 by eight helper sessions, four articles each,
+from ``user_worded_prompt.md``; they were told to read only the articles (not the code, not the
+project's questions). Per article: 24 answerable questions, each with its paragraph and an
+answer span copied from it, and 8 that the article does not answer; about a third each "plain"
+(paraphrased), "described" (a person, place or thing described instead of named) and "sourced"
+("…, according to the article on …"). All 768 spans stand in their paragraphs; one that did not
+would be dropped when read.
+
+Gathers them as ``qa train`` gathers its rows: asked of their own file's index (answerable or
+unanswerable) and the answerable ones also of the other file's (out-of-corpus); ids end in
+``-user``. Then fits P's trees on ``qa train``'s four folds of whole articles, (A) on ``qa
+train``'s rows alone, as shipped, and (B) with the user-worded rows of the fitting articles too,
+and judges both on the held-out articles (``context_terms.judge``): the questions as written and
+the user-worded ones apart, and those by style.
+
+    python docs/experiments/user_worded.py --rows ROWS.pkl [--user USER.pkl]
+    python docs/experiments/user_worded.py --sources FOLDER    # the articles, one file each, for the helpers
+    python docs/experiments/user_worded.py --assemble FOLDER   # the helpers' files -> user_worded.jsonl
+
+``ROWS.pkl``: rows gathered as ``qa train`` gathers them (``train.gather``, kept by ``rows.kept``);
+``USER.pkl``: where the user-worded rows are kept (gathered when missing). Gathering and fitting
+took 1 min 35 s with the articles' indexes already cached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from context_terms import judge, oof  # noqa: E402
+from rows import kept, load_or_gather, print_table  # noqa: E402
+
+from qa.answer.features import FEATURES  # noqa: E402
+
+QUESTIONS = Path(__file__).with_name("user_worded.jsonl")
+SUFFIX = "-user"
+
+
+def sources(folder: Path) -> None:
+    """One file an article for the helpers (``v2_03.txt``: the 2.0 half's article 3): its title,
+    then each paragraph numbered ``[pN]``."""
+    from qa.training import train
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for tag, name in zip(("v2", "v1"), train.DATA):
+        data = json.loads((train.SHARED_DATA / name).read_text(encoding="utf-8"))
+        for a, article in enumerate(data["data"]):
+            text = f"# {article['title'].replace('_', ' ')}\n\n" + "".join(
+                f"[p{j}] {p['context']}\n\n" for j, p in enumerate(article["paragraphs"]))
+            (folder / f"{tag}_{a:02d}.txt").write_text(text, encoding="utf-8")
+
+
+def assemble(folder: Path) -> None:
+    """Join the helpers' files (``v2_03.jsonl``: the 2.0 half's article 3; ``v1_…``: the 1.1 file's)
+    into ``QUESTIONS``, each line given its article key (as ``qa train``'s: ``f0/003``) and an id."""
+    lines = []
+    for path in sorted(folder.glob("v[12]_*.jsonl")):
+        file = {"v2": "f0", "v1": "f1"}[path.stem[:2]]
+        article = f"{file}/{int(path.stem[3:]):03d}"
+        for n, text in enumerate(t for t in path.read_text(encoding="utf-8").splitlines() if t.strip()):
+            line = json.loads(text)
+            answerable = line.get("answerable", True) is not False
+            lines.append({"id": f"{article.replace('/', '-')}-{n:02d}", "article": article,
+                          "question": line["question"], "answerable": answerable,
+                          **({"paragraph": line["paragraph"], "answer": line["answer"]} if answerable else {}),
+                          "kind": line.get("kind"), "style": line.get("style")})
+    QUESTIONS.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8")
+    print(f"{len(lines)} questions from {folder} written to {QUESTIONS}", file=sys.stderr)
+
+
+def asked(data: dict, tag: str, lines: list[dict]) -> list:
+    """The questions of ``lines`` about the articles of ``data`` (file ``tag``) as ``qa.training.examples.Asked``,
+    an answer's spans every place its text stands in its paragraph (offsets into ``article_files``)."""
+    from qa.training.examples import ARTICLE_BREAK, Asked
+
+    out = []
+    for line in lines:
+        file, a = line["article"].split("/")
+        if file != tag:
+            continue
+        paragraphs = [p["context"] for p in data["data"][int(a)]["paragraphs"]]
+        spans = ()
+        if line["answerable"]:
+            j, answer = line["paragraph"], line["answer"]
+            shift = sum(len(p) + len(ARTICLE_BREAK) for p in paragraphs[:j])
+            starts = [i for i in range(len(paragraphs[j])) if paragraphs[j].startswith(answer, i)]
+            if not starts:
+                continue  # the helper's span is not in its paragraph
+            spans = tuple((f"a{int(a):03d}.txt", shift + s, shift + s + len(answer)) for s in starts)
+        out.append(Asked(f"{line['id']}{SUFFIX}", line["question"], line["article"], spans,
+                         "answerable" if spans else "unanswerable"))
+    return out
+
+
+def gather(out: Path) -> list[dict]:
+    from qa.api import Engine
+    from qa.config import default_settings
+    from qa.embed import Encoder
+    from qa.evaluation.run import fresh_index
+    from qa.training import train
+    from qa.training.examples import collect
+
+    lines = [json.loads(t) for t in QUESTIONS.read_text(encoding="utf-8").splitlines() if t.strip()]
+    settings = default_settings()
+    encoder = Encoder(settings.model, backend=settings.backend)
+    sets = []
+    for i, path in enumerate(train.SHARED_DATA / n for n in train.DATA):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        docs = train._article_corpus(path, data)
+        engine = Engine(fresh_index(docs, docs.parent / "index", settings, encoder), encoder, settings)
+        sets.append((asked(data, f"f{i}", lines), engine))
+    rows = []
+    for i, (mine, engine) in enumerate(sets):
+        others = [q for j, (theirs, _) in enumerate(sets) if j != i for q in theirs if q.kind == "answerable"]
+        print(f"file {i + 1}: {len(mine)} questions, {len(others)} out-of-corpus", file=sys.stderr, flush=True)
+        rows += collect(engine, mine) + collect(engine, others, kind="out_of_corpus")
+    return kept(rows, len(FEATURES), out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=Path, help="rows gathered as qa train gathers them")
+    parser.add_argument("--user", type=Path, default=Path("user_worded_rows.pkl"))
+    parser.add_argument("--sources", type=Path, help="write the articles for the helpers into this folder")
+    parser.add_argument("--assemble", type=Path, help="write user_worded.jsonl from the helpers' files in this folder")
+    args = parser.parse_args()
+    if args.sources:
+        return sources(args.sources)
+    if args.assemble:
+        return assemble(args.assemble)
+    if not args.rows:
+        parser.error("--rows is required")
+    plain = pickle.loads(args.rows.read_bytes())
+    user = load_or_gather(args.user, gather)
+    n = len(FEATURES)
+    print(f"{len(plain)} questions as written, {len(user)} user-worded rows", file=sys.stderr)
+    rows = plain + user
+    style = styles()
+    results = {}
+    for name, with_user in (("(A) qa train's rows (shipped)", False), ("(B) + the user-worded rows", True)):
+        p, q = oof(rows, list(range(n)), with_user, SUFFIX)
+        judged = judge(rows, p, q, with_user, SUFFIX)
+        results[name] = {k.replace("copies", "user-worded"): v for k, v in judged.items()
+                         if not ("copies" in k and "near_miss" in k)}  # no user-worded near misses are made
+        results[name].update(by_style(rows, p, q, style, results[name]))
+        print(name, "done", file=sys.stderr, flush=True)
+    print_table(results)
+
+
+def styles() -> dict[str, str]:
+    """Each user-worded question's style (plain, described, sourced), by its row id."""
+    lines = (json.loads(t) for t in QUESTIONS.read_text(encoding="utf-8").splitlines() if t.strip())
+    return {f"{x['id']}{SUFFIX}": x["style"] for x in lines}
+
+
+def by_style(rows: list[dict], p, q, style: dict[str, str], judged: dict) -> dict:
+    """The user-worded answerable questions' answered and right shares by style, at the run's own
+    threshold and at the bar (both from ``judged``)."""
+    import numpy as np
+
+    from qa.training.judge import questions
+
+    outcome = questions(rows, q, p)
+    out = {}
+    for kind in ("plain", "described", "sourced"):
+        mine = [o for o, r in zip(outcome, rows) if r["kind"] == "answerable" and style.get(r["id"]) == kind]
+        for label in ("threshold", "at the bar"):
+            answered = [o["p"] >= judged[label] for o in mine]
+            right = [a and o["right"] for a, o in zip(answered, mine)]
+            out[f"user-worded {kind} ({len(mine)}), {label}: answered; right and answered"] = (
+                f"{np.mean(answered):.4f}; {np.mean(right):.4f}")
+    return out
+
+
+if __name__ == "__main__":
+    main()
