@@ -18,24 +18,29 @@ unanswerable) and the answerable ones also of the other file's (out-of-corpus); 
 ``-user``. Then fits P's trees on ``qa train``'s four folds of whole articles, (A) on ``qa
 train``'s rows alone, as shipped, and (B) with the user-worded rows of the fitting articles too,
 and judges both on the held-out articles (``context_terms.judge``): the questions as written and
-the user-worded ones apart, and those by style.
+the user-worded ones apart, and those by style. ``--question-level`` instead judges
+``question_level.py``'s question models on them (P's trees never fit on them; run (F)'s question
+model does), each at the threshold ``qa train``'s rule sets on the questions as written.
 
-    python docs/experiments/user_worded.py --rows ROWS.pkl [--user USER.pkl]
+    python docs/experiments/user_worded.py --rows ROWS.pkl [--user USER.pkl] [--question-level]
     python docs/experiments/user_worded.py --sources FOLDER    # the articles, one file each, for the helpers
     python docs/experiments/user_worded.py --assemble FOLDER   # the helpers' files -> user_worded.jsonl
 
 ``ROWS.pkl``: rows gathered as ``qa train`` gathers them (``train.gather``, kept by ``rows.kept``);
 ``USER.pkl``: where the user-worded rows are kept (gathered when missing). Gathering and fitting
-took 1 min 35 s with the articles' indexes already cached.
+took 1 min 35 s with the articles' indexes already cached; ``--question-level`` 1 min 9 s.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import pickle
 import sys
 from pathlib import Path
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -131,10 +136,47 @@ def gather(out: Path) -> list[dict]:
     return kept(rows, len(FEATURES), out)
 
 
+def question_level(rows: list[dict], user: np.ndarray) -> dict[str, dict]:
+    """``question_level.py``'s question models (its P's trees never fit on the user-worded rows; its
+    run (F)'s question model does), each at the threshold ``qa train``'s rule sets on the questions as
+    written and at the bar, judged on those and on the user-worded ones apart."""
+    from question_level import OUT_OF_CORPUS_BAR, stacked
+
+    from qa.training.judge import choose_threshold, questions
+
+    p, q, scores = stacked(rows, user)
+    outcome = questions(rows, q, p)
+    runs = {"(A) best P (shipped)": np.array([o["p"] for o in outcome]), **scores}
+    results = {}
+    for name, score in runs.items():
+        these = [{**o, "p": float(s)} for o, s in zip(outcome, score)]
+        written = [o for o, u in zip(these, user) if not u]
+        ooc = sorted(o["p"] for o in written if o["kind"] == "out_of_corpus")
+        cuts = {"own threshold": choose_threshold(written),
+                "at the bar": ooc[math.ceil(OUT_OF_CORPUS_BAR * len(ooc)) - 1] + 1e-9}
+        results[name] = row = {}
+        for label, cut in cuts.items():
+            for part, mine in (("as written", written), ("user-worded", [o for o, u in zip(these, user) if u])):
+                answerable = [o for o in mine if o["kind"] == "answerable"]
+                row[f"{part}, {label}: answerable answered"] = share([o["p"] >= cut for o in answerable])
+                row[f"{part}, {label}: right and answered"] = share([o["right"] and o["p"] >= cut for o in answerable])
+                for kind in ("unanswerable", "out_of_corpus", "near_miss"):
+                    negative = [o["p"] < cut for o in mine if o["kind"] == kind]
+                    if negative:
+                        row[f"{part}, {label}: {kind} abstained"] = share(negative)
+    return results
+
+
+def share(flags: list[bool]) -> float:
+    return round(float(np.mean(flags)), 4)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=Path, help="rows gathered as qa train gathers them")
     parser.add_argument("--user", type=Path, default=Path("user_worded_rows.pkl"))
+    parser.add_argument("--question-level", action="store_true",
+                        help="judge question_level.py's question models on the user-worded rows instead")
     parser.add_argument("--sources", type=Path, help="write the articles for the helpers into this folder")
     parser.add_argument("--assemble", type=Path, help="write user_worded.jsonl from the helpers' files in this folder")
     args = parser.parse_args()
@@ -149,6 +191,8 @@ def main() -> None:
     n = len(FEATURES)
     print(f"{len(plain)} questions as written, {len(user)} user-worded rows", file=sys.stderr)
     rows = plain + user
+    if args.question_level:
+        return print_table(question_level(rows, np.array([r["id"].endswith(SUFFIX) for r in rows])))
     style = styles()
     results = {}
     for name, with_user in (("(A) qa train's rows (shipped)", False), ("(B) + the user-worded rows", True)):
@@ -170,8 +214,6 @@ def styles() -> dict[str, str]:
 def by_style(rows: list[dict], p, q, style: dict[str, str], judged: dict) -> dict:
     """The user-worded answerable questions' answered and right shares by style, at the run's own
     threshold and at the bar (both from ``judged``)."""
-    import numpy as np
-
     from qa.training.judge import questions
 
     outcome = questions(rows, q, p)
