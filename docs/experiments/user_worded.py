@@ -167,6 +167,28 @@ def question_level(rows: list[dict], user: np.ndarray) -> dict[str, dict]:
     return results
 
 
+def vetoed(rows: list[dict], p, q, threshold: float) -> dict:
+    """As ``ask()`` decides: at ``threshold``, with the checks ``qa train``'s rule keeps as vetoes
+    (``choose_vetoes`` on the questions as written), the shares for both kinds of question."""
+    from qa.training.judge import _answered, choose_vetoes, questions
+
+    outcome = questions(rows, q, p)
+    user = [r["id"].endswith(SUFFIX) for r in rows]
+    vetoes = choose_vetoes([o for o, u in zip(outcome, user) if not u], threshold)
+    out = {"with vetoes: vetoes": ", ".join(vetoes)}
+    for part, flag in (("as written", False), ("user-worded", True)):
+        mine = [o for o, u in zip(outcome, user) if u == flag]
+        answerable = [o for o in mine if o["kind"] == "answerable"]
+        out[f"{part}, with vetoes: answerable answered; right and answered"] = (
+            f"{share([_answered(o, threshold, vetoes) for o in answerable])}; "
+            f"{share([o['right'] and _answered(o, threshold, vetoes) for o in answerable])}")
+        for kind in ("unanswerable", "out_of_corpus", "near_miss"):
+            negative = [not _answered(o, threshold, vetoes) for o in mine if o["kind"] == kind]
+            if negative:
+                out[f"{part}, with vetoes: {kind} abstained"] = share(negative)
+    return out
+
+
 def share(flags: list[bool]) -> float:
     return round(float(np.mean(flags)), 4)
 
@@ -201,6 +223,7 @@ def main() -> None:
         results[name] = {k.replace("copies", "user-worded"): v for k, v in judged.items()
                          if not ("copies" in k and "near_miss" in k)}  # no user-worded near misses are made
         results[name].update(by_style(rows, p, q, style, results[name]))
+        results[name].update(vetoed(rows, p, q, judged["threshold"]))
         print(name, "done", file=sys.stderr, flush=True)
     print_table(results)
 
