@@ -18,17 +18,20 @@ unanswerable) and the answerable ones also of the other file's (out-of-corpus); 
 ``-user``. Then fits P's trees on ``qa train``'s four folds of whole articles, (A) on ``qa
 train``'s rows alone, as shipped, and (B) with the user-worded rows of the fitting articles too,
 and judges both on the held-out articles (``context_terms.judge``): the questions as written and
-the user-worded ones apart, and those by style. ``--question-level`` instead judges
-``question_level.py``'s question models on them (P's trees never fit on them; run (F)'s question
-model does), each at the threshold ``qa train``'s rule sets on the questions as written.
+the user-worded ones apart, and those by style. ``--also ROWS.pkl`` adds a run (C) whose P also
+fits on other rows, never judged (``same_topic_negatives.py``'s, say). ``--question-level``
+instead judges ``question_level.py``'s question models on them (P's trees never fit on them; run
+(F)'s question model does), each at the threshold ``qa train``'s rule sets on the questions as
+written.
 
-    python docs/experiments/user_worded.py --rows ROWS.pkl [--user USER.pkl] [--question-level]
+    python docs/experiments/user_worded.py --rows ROWS.pkl [--user USER.pkl] [--also SAME.pkl] [--question-level]
     python docs/experiments/user_worded.py --sources FOLDER    # the articles, one file each, for the helpers
     python docs/experiments/user_worded.py --assemble FOLDER   # the helpers' files -> user_worded.jsonl
 
 ``ROWS.pkl``: rows gathered as ``qa train`` gathers them (``train.gather``, kept by ``rows.kept``);
 ``USER.pkl``: where the user-worded rows are kept (gathered when missing). Gathering and fitting
-took 1 min 35 s with the articles' indexes already cached; ``--question-level`` 1 min 9 s.
+took 1 min 35 s with the articles' indexes already cached, 1 min 25 s with ``--also`` and the
+rows kept; ``--question-level`` 1 min 9 s.
 """
 
 from __future__ import annotations
@@ -197,6 +200,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=Path, help="rows gathered as qa train gathers them")
     parser.add_argument("--user", type=Path, default=Path("user_worded_rows.pkl"))
+    parser.add_argument("--also", type=Path, help="rows P's trees also fit on in a run (C), never judged (e.g. "
+                                                  "same_topic_negatives.py's same-topic rows)")
     parser.add_argument("--question-level", action="store_true",
                         help="judge question_level.py's question models on the user-worded rows instead")
     parser.add_argument("--sources", type=Path, help="write the articles for the helpers into this folder")
@@ -216,9 +221,14 @@ def main() -> None:
     if args.question_level:
         return print_table(question_level(rows, np.array([r["id"].endswith(SUFFIX) for r in rows])))
     style = styles()
+    runs = {"(A) qa train's rows (shipped)": (rows, False), "(B) + the user-worded rows": (rows, True)}
+    if args.also:
+        also = pickle.loads(args.also.read_bytes())
+        runs["(C) + the rows of --also, not the user-worded ones"] = (rows + also, False)
     results = {}
-    for name, with_user in (("(A) qa train's rows (shipped)", False), ("(B) + the user-worded rows", True)):
-        p, q = oof(rows, list(range(n)), with_user, SUFFIX)
+    for name, (these, with_user) in runs.items():
+        p, q = oof(these, list(range(n)), with_user, SUFFIX)
+        p, q = p[q < len(rows)], q[q < len(rows)]  # judged on the same questions in every run
         judged = judge(rows, p, q, with_user, SUFFIX)
         results[name] = {k.replace("copies", "user-worded"): v for k, v in judged.items()
                          if not ("copies" in k and "near_miss" in k)}  # no user-worded near misses are made
