@@ -4,18 +4,19 @@ held out, and whether fitting on them helps.
 SQuAD's questions were written beside their paragraph, in its words; the project's questions
 paraphrase, describe a name instead of giving it, and name the document they half remember. Every
 model fitted on SQuAD alone learned that a question term missing from a sentence marks a wrong
-one (README here). ``user_worded.jsonl`` holds 1,024 questions about the 32 articles of
+one (README here). ``qa/training/user_worded.jsonl`` holds 1,024 questions about the 32 articles of
 ``../shared/data``, written for this on 2026-12-04 by eight helper sessions, four articles each,
 from ``user_worded_prompt.md``; they were told to read only the articles (not the code, not the
 project's questions). Per article: 24 answerable questions, each with its paragraph and an
 answer span copied from it, and 8 that the article does not answer; about a third each "plain"
 (paraphrased), "described" (a person, place or thing described instead of named) and "sourced"
 ("…, according to the article on …"). All 768 spans stand in their paragraphs; one that did not
-would be dropped when read.
+would be dropped when read (``qa.training.examples.user_worded``). ``qa train`` now judges every
+fit on them held out (never fitting on them) and writes the table to the manifest.
 
-Gathers them as ``qa train`` gathers its rows: asked of their own file's index (answerable or
-unanswerable) and the answerable ones also of the other file's (out-of-corpus); ids end in
-``-user``. Then fits P's trees on ``qa train``'s four folds of whole articles, (A) on ``qa
+Gathers them as ``qa train`` does (``train.user_worded_rows``): asked of their own file's index
+(answerable or unanswerable) and the answerable ones also of the other file's (out-of-corpus);
+ids end in ``-user``. Then fits P's trees on ``qa train``'s four folds of whole articles, (A) on ``qa
 train``'s rows alone, as shipped, and (B) with the user-worded rows of the fitting articles too,
 and judges both on the held-out articles (``context_terms.judge``): the questions as written and
 the user-worded ones apart, and those by style. ``--also ROWS.pkl`` adds a run (C) whose P also
@@ -53,9 +54,10 @@ from context_terms import judge, oof  # noqa: E402
 from rows import kept, load_or_gather, print_table  # noqa: E402
 
 from qa.answer.features import FEATURES  # noqa: E402
+from qa.training.examples import USER_WORDED_SUFFIX  # noqa: E402
+from qa.training.train import USER_WORDED  # noqa: E402
 
-QUESTIONS = Path(__file__).with_name("user_worded.jsonl")
-SUFFIX = "-user"
+SUFFIX = USER_WORDED_SUFFIX
 
 
 def sources(folder: Path) -> None:
@@ -74,7 +76,7 @@ def sources(folder: Path) -> None:
 
 def assemble(folder: Path) -> None:
     """Join the helpers' files (``v2_03.jsonl``: the 2.0 half's article 3; ``v1_…``: the 1.1 file's)
-    into ``QUESTIONS``, each line given its article key (as ``qa train``'s: ``f0/003``) and an id."""
+    into ``USER_WORDED``, each line given its article key (as ``qa train``'s: ``f0/003``) and an id."""
     lines = []
     for path in sorted(folder.glob("v[12]_*.jsonl")):
         file = {"v2": "f0", "v1": "f1"}[path.stem[:2]]
@@ -86,57 +88,16 @@ def assemble(folder: Path) -> None:
                           "question": line["question"], "answerable": answerable,
                           **({"paragraph": line["paragraph"], "answer": line["answer"]} if answerable else {}),
                           "kind": line.get("kind"), "style": line.get("style")})
-    QUESTIONS.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8")
-    print(f"{len(lines)} questions from {folder} written to {QUESTIONS}", file=sys.stderr)
-
-
-def asked(data: dict, tag: str, lines: list[dict]) -> list:
-    """The questions of ``lines`` about the articles of ``data`` (file ``tag``) as ``qa.training.examples.Asked``,
-    an answer's spans every place its text stands in its paragraph (offsets into ``article_files``)."""
-    from qa.training.examples import ARTICLE_BREAK, Asked
-
-    out = []
-    for line in lines:
-        file, a = line["article"].split("/")
-        if file != tag:
-            continue
-        paragraphs = [p["context"] for p in data["data"][int(a)]["paragraphs"]]
-        spans = ()
-        if line["answerable"]:
-            j, answer = line["paragraph"], line["answer"]
-            shift = sum(len(p) + len(ARTICLE_BREAK) for p in paragraphs[:j])
-            starts = [i for i in range(len(paragraphs[j])) if paragraphs[j].startswith(answer, i)]
-            if not starts:
-                continue  # the helper's span is not in its paragraph
-            spans = tuple((f"a{int(a):03d}.txt", shift + s, shift + s + len(answer)) for s in starts)
-        out.append(Asked(f"{line['id']}{SUFFIX}", line["question"], line["article"], spans,
-                         "answerable" if spans else "unanswerable"))
-    return out
+    USER_WORDED.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8")
+    print(f"{len(lines)} questions from {folder} written to {USER_WORDED}", file=sys.stderr)
 
 
 def gather(out: Path) -> list[dict]:
-    from qa.api import Engine
-    from qa.config import default_settings
-    from qa.embed import Encoder
-    from qa.evaluation.run import fresh_index
+    """The user-worded rows as ``qa train`` gathers them (``train.user_worded_rows``), kept at ``out``."""
     from qa.training import train
-    from qa.training.examples import collect
 
-    lines = [json.loads(t) for t in QUESTIONS.read_text(encoding="utf-8").splitlines() if t.strip()]
-    settings = default_settings()
-    encoder = Encoder(settings.model, backend=settings.backend)
-    sets = []
-    for i, path in enumerate(train.SHARED_DATA / n for n in train.DATA):
-        data = json.loads(path.read_text(encoding="utf-8"))
-        docs = train._article_corpus(path, data)
-        engine = Engine(fresh_index(docs, docs.parent / "index", settings, encoder), encoder, settings)
-        sets.append((asked(data, f"f{i}", lines), engine))
-    rows = []
-    for i, (mine, engine) in enumerate(sets):
-        others = [q for j, (theirs, _) in enumerate(sets) if j != i for q in theirs if q.kind == "answerable"]
-        print(f"file {i + 1}: {len(mine)} questions, {len(others)} out-of-corpus", file=sys.stderr, flush=True)
-        rows += collect(engine, mine) + collect(engine, others, kind="out_of_corpus")
-    return kept(rows, len(FEATURES), out)
+    sets = train._indexed([train.SHARED_DATA / n for n in train.DATA], None)
+    return kept(train.user_worded_rows(sets), len(FEATURES), out)
 
 
 def question_level(rows: list[dict], user: np.ndarray) -> dict[str, dict]:
@@ -240,7 +201,7 @@ def main() -> None:
 
 def styles() -> dict[str, str]:
     """Each user-worded question's style (plain, described, sourced), by its row id."""
-    lines = (json.loads(t) for t in QUESTIONS.read_text(encoding="utf-8").splitlines() if t.strip())
+    lines = (json.loads(t) for t in USER_WORDED.read_text(encoding="utf-8").splitlines() if t.strip())
     return {f"{x['id']}{SUFFIX}": x["style"] for x in lines}
 
 

@@ -42,6 +42,7 @@ class Asked:
 
 
 ARTICLE_BREAK = "\n\n"
+USER_WORDED_SUFFIX = "-user"  # ends the id of a question of user_worded.jsonl
 
 
 def article_files(data: dict) -> dict[str, str]:
@@ -67,6 +68,30 @@ def squad_questions(data: dict, tag: str) -> tuple[list[Asked], dict[str, str]]:
                                    "answerable" if spans else "unanswerable"))
             shift += len(paragraph["context"]) + len(ARTICLE_BREAK)
     return asked, articles
+
+
+def user_worded(data: dict, tag: str, lines: list[dict]) -> list[Asked]:
+    """The questions of ``lines`` (``qa/training/user_worded.jsonl``'s) about the articles of ``data``,
+    a parsed SQuAD file tagged ``tag``; an answer's spans are every place its text stands in its
+    paragraph (offsets into ``article_files``). A question whose span is not in its paragraph, or
+    whose article ``data`` lacks (a file cut to its first articles), is left out."""
+    out = []
+    for line in lines:
+        file, a = line["article"].split("/")
+        if file != tag or int(a) >= len(data["data"]):
+            continue
+        paragraphs = [p["context"] for p in data["data"][int(a)]["paragraphs"]]
+        spans = ()
+        if line["answerable"]:
+            j, answer = line["paragraph"], line["answer"]
+            shift = sum(len(p) + len(ARTICLE_BREAK) for p in paragraphs[:j])
+            starts = [i for i in range(len(paragraphs[j])) if paragraphs[j].startswith(answer, i)]
+            if not starts:
+                continue
+            spans = tuple((f"a{int(a):03d}.txt", shift + s, shift + s + len(answer)) for s in starts)
+        out.append(Asked(f"{line['id']}{USER_WORDED_SUFFIX}", line["question"], line["article"], spans,
+                         "answerable" if spans else "unanswerable"))
+    return out
 
 
 def near_misses(asked: list[Asked], articles: dict[str, str], pool: list[str], *, share: float,

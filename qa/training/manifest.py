@@ -39,7 +39,8 @@ def write(out: Path, report: dict, files: list[Path], rows: list[dict], *, seed:
         "vetoes": report["vetoes"], "runner_up_share": report["runner_up_share"],
         "runner_up_rule": f"the smallest share of the best P (of {list(RUNNER_UP_SHARES)}) before a step that adds "
                           f"fewer than {MIN_GAIN_PER_SENTENCE} answers per extra sentence quoted, on held-out articles",
-        "runner_up_curve": report["runner_up_curve"], "heldout": report["heldout"], "sha256": digest(out / MODEL_FILE),
+        "runner_up_curve": report["runner_up_curve"], "heldout": report["heldout"],
+        "user_worded": user_worded_entry(report["judged_heldout"]), "sha256": digest(out / MODEL_FILE),
         "environment": environment(),
     }
     if report.get("ranker") is not None:
@@ -60,6 +61,14 @@ def write(out: Path, report: dict, files: list[Path], rows: list[dict], *, seed:
         (out / READER_FILE).unlink(missing_ok=True)
         (out / READINGS_FILE).unlink(missing_ok=True)
     write_manifest(out, manifest)
+
+
+def user_worded_entry(judged: dict | None) -> dict | None:
+    """What the manifest says of the user-worded questions: the file, and their held-out table."""
+    from qa.training.train import USER_WORDED
+
+    return None if judged is None else {"file": USER_WORDED.name, "sha256": digest(USER_WORDED),
+            "use": "judged held out with the fold that holds their article out; never fitted on", "heldout": judged}
 
 
 def write_manifest(folder: Path, manifest: dict) -> None:

@@ -39,10 +39,15 @@ from qa.training.judge import (
     sentence_at_1,
     table,
 )
-from qa.training.manifest import reader_entry, write, write_manifest
+from qa.training.manifest import reader_entry, user_worded_entry, write, write_manifest
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 DATA = ("squad-v2.0-dev-half.json", "squad-v1.1-dev-train16.json")
+# Questions about DATA's articles worded as users word them (paraphrased, a name described, the
+# source named), written by helper sessions that read only the articles (docs/experiments/
+# user_worded.py, user_worded_prompt.md): judged held out with the fold that holds their article,
+# never fitted on.
+USER_WORDED = Path(__file__).with_name("user_worded.jsonl")
 SEED = 0
 FOLDS = 4
 ROUNDS = 300
@@ -70,8 +75,8 @@ def run(args) -> int:
     if getattr(args, "rejudge", False):
         return rejudge(files, out)
     _check_out(out)  # before hours of work, not after
-    rows = gather(files, articles=args.articles, seed=args.seed)
-    report = fit_and_judge(rows, seed=args.seed, rounds=args.rounds)
+    rows, judged = gather_all(files, articles=args.articles, seed=args.seed)
+    report = fit_and_judge(rows, seed=args.seed, rounds=args.rounds, judged=judged)
     work = None
 
     def fill(staging: Path) -> None:
@@ -87,6 +92,7 @@ def run(args) -> int:
     if work is not None:
         shutil.rmtree(work, ignore_errors=True)  # written: nothing left to resume
     print(table(report["heldout"]))
+    print_user_worded(report["judged_heldout"])
     if report.get("reader"):
         held = report["reader"]["heldout"]
         print(f"reader: answer-sentence@1 held out {held['sentence@1_trees']} (trees) -> {held['sentence@1_reread']} "
@@ -100,6 +106,13 @@ def run(args) -> int:
           f"vetoes: {', '.join(report['vetoes']) or 'none'}")
     print(f"wrote {out / MODEL_FILE} ({(out / MODEL_FILE).stat().st_size:,} bytes) and {out / MANIFEST_FILE}")
     return 0
+
+
+def print_user_worded(judged: dict | None) -> None:
+    if judged is None:
+        return
+    print("held out, the user-worded questions (never fitted on; qa/training/user_worded.jsonl):")
+    print(table(judged))
 
 
 MODEL_FILES = (MODEL_FILE, RANKER_FILE, READER_FILE, READINGS_FILE, MANIFEST_FILE)
@@ -118,12 +131,23 @@ def _check_out(out: Path) -> None:
 def gather(files: list[Path], *, articles: int | None, seed: int, only: int | None = None) -> list[dict]:
     """Every example row of every file: its own questions, near misses, and out-of-corpus ones
     (``only``: just those asked of the index of file number ``only``)."""
-    import random
+    return _rows(_indexed(files, articles), seed=seed, only=only)
 
+
+def gather_all(files: list[Path], *, articles: int | None, seed: int) -> tuple[list[dict], list[dict]]:
+    """``gather``'s rows, and the rows of the user-worded questions (``user_worded_rows``) that are
+    judged held out but never fitted on; the indexes are built once for both."""
+    sets = _indexed(files, articles)
+    return _rows(sets, seed=seed), user_worded_rows(sets)
+
+
+def _indexed(files: list[Path], articles: int | None) -> list[tuple]:
+    """Per file: its parsed data (cut to ``articles``), its questions, its articles' texts, and an
+    engine over an index of its articles."""
     from qa.api import Engine
     from qa.embed import Encoder
     from qa.evaluation.run import fresh_index
-    from qa.training.examples import collect, name_pool, near_misses, squad_questions
+    from qa.training.examples import squad_questions
 
     settings = default_settings()
     encoder = Encoder(settings.model, backend=settings.backend)
@@ -136,12 +160,20 @@ def gather(files: list[Path], *, articles: int | None, seed: int, only: int | No
         asked, texts = squad_questions(data, tag=f"f{i}")
         docs = _article_corpus(path, data)
         engine = Engine(fresh_index(docs, docs.parent / "index", settings, encoder), encoder, settings)
-        sets.append((asked, texts, engine))
+        sets.append((data, asked, texts, engine))
+    return sets
+
+
+def _rows(sets: list[tuple], *, seed: int, only: int | None = None) -> list[dict]:
+    import random
+
+    from qa.training.examples import collect, name_pool, near_misses
+
     rows = []
-    for i, (asked, texts, engine) in enumerate(sets):
+    for i, (_, asked, texts, engine) in enumerate(sets):
         if only is not None and i != only:
             continue
-        others = [q for j, (a, _, _) in enumerate(sets) if j != i for q in a if q.kind == "answerable"]
+        others = [q for j, (_, a, _, _) in enumerate(sets) if j != i for q in a if q.kind == "answerable"]
         pool = name_pool(others)
         near = near_misses(asked, texts, pool, share=NEAR_MISS_SHARE, seed=seed + i)
         rng = random.Random(seed + 100 + i)
@@ -149,6 +181,22 @@ def gather(files: list[Path], *, articles: int | None, seed: int, only: int | No
         print(f"asking {len(asked)} + {len(near)} near-miss + {len(outside)} out-of-corpus questions of "
               f"index {i + 1} of {len(sets)}", file=sys.stderr)
         rows += collect(engine, asked) + collect(engine, near) + collect(engine, outside, kind="out_of_corpus")
+    return rows
+
+
+def user_worded_rows(sets: list[tuple]) -> list[dict]:
+    """Rows of ``USER_WORDED``'s questions, asked of their own file's index, and the answerable
+    ones also of the other files' (out-of-corpus); for judging only."""
+    from qa.training.examples import collect, user_worded
+
+    lines = [json.loads(t) for t in USER_WORDED.read_text(encoding="utf-8").splitlines() if t.strip()]
+    mine = [user_worded(data, f"f{i}", lines) for i, (data, _, _, _) in enumerate(sets)]
+    rows = []
+    for i, (_, _, _, engine) in enumerate(sets):
+        others = [q for j, theirs in enumerate(mine) if j != i for q in theirs if q.kind == "answerable"]
+        print(f"asking {len(mine[i])} user-worded + {len(others)} of them out-of-corpus of index {i + 1} "
+              f"of {len(sets)}", file=sys.stderr)
+        rows += collect(engine, mine[i]) + collect(engine, others, kind="out_of_corpus")
     return rows
 
 
@@ -207,9 +255,10 @@ def _check_export(mine, lightgbm_s, x: np.ndarray) -> None:
         raise RuntimeError(f"the exported trees differ from LightGBM's by {gap}: a bug in qa.answer.decide.Trees")
 
 
-def fit_and_judge(rows: list[dict], *, seed: int, rounds: int = ROUNDS) -> dict:
+def fit_and_judge(rows: list[dict], *, seed: int, rounds: int = ROUNDS, judged: list[dict] | None = None) -> dict:
     """Out-of-fold P for every candidate (folds of whole articles), the held-out metrics of the
-    learned and the baseline decisions, the threshold and vetoes set on them, and the final model."""
+    learned and the baseline decisions, the threshold and vetoes set on them, and the final model.
+    ``judged``: rows never fitted on, each judged by the fold that holds its article out."""
     from sklearn.model_selection import GroupKFold
 
     x, y, q = _matrix(rows)
@@ -217,11 +266,14 @@ def fit_and_judge(rows: list[dict], *, seed: int, rounds: int = ROUNDS) -> dict:
     oof, oof_ranked = np.zeros(len(y)), np.zeros(len(y))
     folds = min(FOLDS, len(set(groups)))
     held_out_articles, fold_questions = [], []
+    other = _Judged(judged or [])
     for train, test in GroupKFold(n_splits=folds).split(x, y, groups):
-        oof[test] = _fit(x[train], y[train], seed=seed, rounds=rounds).predict(x[test])
-        oof_ranked[test] = _fit_ranker(x[train], y[train], q[train], seed=seed, rounds=rounds).predict(x[test])
+        trees = _fit(x[train], y[train], seed=seed, rounds=rounds)
+        ranker = _fit_ranker(x[train], y[train], q[train], seed=seed, rounds=rounds)
+        oof[test], oof_ranked[test] = trees.predict(x[test]), ranker.predict(x[test])
         held_out_articles.append(set(groups[test]))
         fold_questions.append(set(q[test].tolist()))
+        other.predict(held_out_articles[-1], trees, ranker)
     # Each fold's order with the weight chosen on the other folds: the held-out table's; then
     # the weight chosen on all of them, for the shipped ranker.
     everything = set(q.tolist())
@@ -234,6 +286,7 @@ def fit_and_judge(rows: list[dict], *, seed: int, rounds: int = ROUNDS) -> dict:
     outcome = questions(rows, q, oof, keys)
     threshold = choose_threshold(outcome)
     vetoes = choose_vetoes(outcome, threshold)
+    judged_heldout = other.heldout(held_out_articles, per_fold, threshold, vetoes) if judged is not None else None
     share, curve = choose_runner_up(rows, q, oof, threshold, keys)
     booster = _fit(x, y, seed=seed, rounds=rounds)
     trees = Trees.from_lightgbm(booster.dump_model())
@@ -249,7 +302,34 @@ def fit_and_judge(rows: list[dict], *, seed: int, rounds: int = ROUNDS) -> dict:
             "ranker_heldout": {"sentence@1_p": round(sentence_at_1(rows, q, oof, everything), 4),
                                "sentence@1_ranker_alone": round(sentence_at_1(rows, q, oof_ranked, everything), 4),
                                "sentence@1_keys": round(sentence_at_1(rows, q, keys, everything), 4)},
-            "runner_up_share": share, "runner_up_curve": curve, "heldout": heldout(outcome, threshold, vetoes)}
+            "runner_up_share": share, "runner_up_curve": curve, "heldout": heldout(outcome, threshold, vetoes),
+            "judged_heldout": judged_heldout}
+
+
+class _Judged:
+    """Rows judged held out but never fitted on: each fold's trees and ranker read the ones whose
+    article that fold holds out, and they are judged at the threshold and vetoes the fitted rows set."""
+
+    def __init__(self, rows: list[dict]):
+        self.rows = rows
+        self.x, _, self.q = _matrix(rows) if any(len(r["features"]) for r in rows) else (None, None, None)
+        self.p = np.zeros(0 if self.q is None else len(self.q))
+        self.ranked = np.zeros_like(self.p)
+
+    def _at(self, articles: set) -> np.ndarray:
+        return np.array([self.rows[i]["article"] in articles for i in self.q], bool)
+
+    def predict(self, articles: set, trees, ranker) -> None:
+        if self.q is not None and (at := self._at(articles)).any():
+            self.p[at], self.ranked[at] = trees.predict(self.x[at]), ranker.predict(self.x[at])
+
+    def heldout(self, held_out_articles: list[set], per_fold: list[float], threshold: float, vetoes: list[str]) -> dict:
+        keys = np.zeros_like(self.p)
+        for articles, w in zip(held_out_articles, per_fold):
+            if self.q is not None and (at := self._at(articles)).any():
+                keys[at] = reply_order(self.p[at], self.ranked[at], w)
+        q = self.q if self.q is not None else np.zeros(0, int)
+        return heldout(questions(self.rows, q, self.p, keys), threshold, vetoes)
 
 
 def train_reader(rows: list[dict], report: dict, out: Path, *, seed: int, steps: int | None) -> tuple[dict, Path]:
@@ -320,8 +400,8 @@ def rejudge(files: list[Path], folder: Path) -> int:
     manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
     if [{"file": f.name, "sha256": digest(f)} for f in files] != manifest["data"]:
         raise ValueError(f"the model in {folder} was fitted on other data than {', '.join(map(str, files))}")
-    rows = gather(files, articles=manifest["articles_per_file"], seed=manifest["seed"])
-    report = fit_and_judge(rows, seed=manifest["seed"], rounds=manifest["rounds"])
+    rows, judged = gather_all(files, articles=manifest["articles_per_file"], seed=manifest["seed"])
+    report = fit_and_judge(rows, seed=manifest["seed"], rounds=manifest["rounds"], judged=judged)
     ranker = hashlib.sha256(report["ranker"].dumps()).hexdigest() if report["ranker"] is not None else None
     same = hashlib.sha256(report["trees"].dumps()).hexdigest() == manifest["sha256"] and \
         ranker == (manifest.get("ranker") or {}).get("sha256") and \
@@ -335,7 +415,9 @@ def rejudge(files: list[Path], folder: Path) -> int:
         raise ValueError(f"fitted again, the trees differ from the ones in {folder} (or their ranker, threshold, "
                          "vetoes or the reader's order do; other libraries or code?): run `qa train` to refit it all")
     manifest["heldout"] = report["heldout"]
+    manifest["user_worded"] = user_worded_entry(report["judged_heldout"])
     write_manifest(folder, manifest)
     print(table(report["heldout"]))
+    print_user_worded(report["judged_heldout"])
     print(f"rewrote the held-out table of {folder / MANIFEST_FILE}; the model itself is unchanged")
     return 0

@@ -53,28 +53,3 @@ def test_a_missing_name_is_caught(tmp_path: Path):
     missing = {f"{m}.{n}" for m, n in _used(tree) if not hasattr(importlib.import_module(m), n)}
     assert missing == {"qa.training.train.FEATURES", "qa.answer.features.NOPE"}
 
-
-def test_user_worded_spans_point_at_their_answer():
-    import sys
-
-    sys.path.insert(0, str(EXPERIMENTS))
-    try:
-        from user_worded import SUFFIX, asked
-    finally:
-        sys.path.remove(str(EXPERIMENTS))
-    from qa.training.examples import article_files
-
-    data = {"data": [{"paragraphs": [{"context": "Warsaw lies on the Vistula."},
-                                     {"context": "It had 1.7 million people in 2014; 1.7 million is many."}]}]}
-    lines = [{"id": "f0-000-00", "article": "f0/000", "question": "How many lived there?", "answerable": True,
-              "paragraph": 1, "answer": "1.7 million"},
-             {"id": "f0-000-01", "article": "f0/000", "question": "Who founded it?", "answerable": False},
-             {"id": "f0-000-02", "article": "f0/000", "question": "Which river?", "answerable": True,
-              "paragraph": 1, "answer": "Vistula"},  # not in its paragraph: dropped
-             {"id": "f1-000-00", "article": "f1/000", "question": "Another file's", "answerable": False}]
-    out = asked(data, "f0", lines)
-    text = article_files(data)["a000.txt"]
-    assert [q.id for q in out] == [f"f0-000-00{SUFFIX}", f"f0-000-01{SUFFIX}"]
-    assert [q.kind for q in out] == ["answerable", "unanswerable"]
-    assert [text[s:e] for _, s, e in out[0].answers] == ["1.7 million", "1.7 million"]
-    assert len({s for _, s, _ in out[0].answers}) == 2 and out[1].answers == ()

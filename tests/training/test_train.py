@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from qa import cli
-from qa.answer.decide import MANIFEST_FILE, load
+from qa.answer.decide import MANIFEST_FILE, digest, load
 from qa.answer.features import FEATURES
 from qa.training.reader import judge, load_readings
-from qa.training.train import SHARED_DATA
+from qa.training.train import SHARED_DATA, USER_WORDED
 
 from conftest import shared_file
 
@@ -29,6 +29,13 @@ def test_training_runs_on_a_small_sample(tmp_path, capsys):
     assert manifest["environment"]["packages"]["lightgbm"]  # which libraries fitted it
     assert manifest["examples"]["positives"] > 0
     assert {"answerable", "unanswerable", "out_of_corpus", "near_miss"} <= set(manifest["heldout"]["questions"])
+    # The user-worded questions of the two articles: judged held out, never fitted on.
+    user = manifest["user_worded"]
+    assert user["file"] == "user_worded.jsonl" and user["sha256"] == digest(USER_WORDED)
+    assert user["heldout"]["questions"]["answerable"] == 48 and user["heldout"]["questions"]["unanswerable"] == 16
+    assert 0 < user["heldout"]["learned"]["answered_answerable"] <= 1
+    assert manifest["examples"]["questions"] == sum(manifest["heldout"]["questions"].values())  # none fitted
+    assert "the user-worded questions (never fitted on" in printed
     assert "reader: answer-sentence@1 held out" in printed and "ranker: answer-sentence@1 held out" in printed
     assert set(manifest.get("ranker", {"weight": 0.0})) >= {"weight"}  # a ranker only when it earns a weight
     reader = manifest["reader"]
