@@ -54,8 +54,7 @@ from context_terms import judge, oof  # noqa: E402
 from rows import kept, load_or_gather, print_table  # noqa: E402
 
 from qa.answer.features import FEATURES  # noqa: E402
-from qa.training.examples import USER_WORDED_SUFFIX  # noqa: E402
-from qa.training.train import USER_WORDED  # noqa: E402
+from qa.training.examples import USER_WORDED, USER_WORDED_SUFFIX  # noqa: E402
 
 SUFFIX = USER_WORDED_SUFFIX
 

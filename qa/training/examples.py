@@ -15,6 +15,7 @@ import random
 import re
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
@@ -42,7 +43,12 @@ class Asked:
 
 
 ARTICLE_BREAK = "\n\n"
-USER_WORDED_SUFFIX = "-user"  # ends the id of a question of user_worded.jsonl
+# Questions about the SQuAD articles of train.DATA worded as users word them (paraphrased, a name described, the
+# source named), written by helper sessions that read only the articles (docs/experiments/
+# user_worded.py, user_worded_prompt.md): ``qa train`` judges every fit on them held out, with the
+# fold that holds their article out, and never fits on them.
+USER_WORDED = Path(__file__).with_name("user_worded.jsonl")
+USER_WORDED_SUFFIX = "-user"  # ends the id of a question of USER_WORDED
 
 
 def article_files(data: dict) -> dict[str, str]:

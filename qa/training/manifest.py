@@ -65,7 +65,7 @@ def write(out: Path, report: dict, files: list[Path], rows: list[dict], *, seed:
 
 def user_worded_entry(judged: dict | None) -> dict | None:
     """What the manifest says of the user-worded questions: the file, and their held-out table."""
-    from qa.training.train import USER_WORDED
+    from qa.training.examples import USER_WORDED
 
     return None if judged is None else {"file": USER_WORDED.name, "sha256": digest(USER_WORDED),
             "use": "judged held out with the fold that holds their article out; never fitted on", "heldout": judged}

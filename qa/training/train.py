@@ -4,7 +4,8 @@
 gradient-boosted trees (LightGBM) on P(this candidate sentence answers the question),
 cross-validates by article, sets the threshold and the vetoing checks (``qa.training.judge``) on the held-out
 predictions only, and writes ``decision.json`` and ``manifest.json``. The same data,
-seed and code give the same file.
+seed and code give the same file. Questions worded as users word them (``examples.USER_WORDED``) are
+judged by the same folds, never fitted on.
 """
 
 from __future__ import annotations
@@ -43,11 +44,6 @@ from qa.training.manifest import reader_entry, user_worded_entry, write, write_m
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 DATA = ("squad-v2.0-dev-half.json", "squad-v1.1-dev-train16.json")
-# Questions about DATA's articles worded as users word them (paraphrased, a name described, the
-# source named), written by helper sessions that read only the articles (docs/experiments/
-# user_worded.py, user_worded_prompt.md): judged held out with the fold that holds their article,
-# never fitted on.
-USER_WORDED = Path(__file__).with_name("user_worded.jsonl")
 SEED = 0
 FOLDS = 4
 ROUNDS = 300
@@ -187,7 +183,7 @@ def _rows(sets: list[tuple], *, seed: int, only: int | None = None) -> list[dict
 def user_worded_rows(sets: list[tuple]) -> list[dict]:
     """Rows of ``USER_WORDED``'s questions, asked of their own file's index, and the answerable
     ones also of the other files' (out-of-corpus); for judging only."""
-    from qa.training.examples import collect, user_worded
+    from qa.training.examples import USER_WORDED, collect, user_worded
 
     lines = [json.loads(t) for t in USER_WORDED.read_text(encoding="utf-8").splitlines() if t.strip()]
     mine = [user_worded(data, f"f{i}", lines) for i, (data, _, _, _) in enumerate(sets)]
@@ -312,24 +308,25 @@ class _Judged:
 
     def __init__(self, rows: list[dict]):
         self.rows = rows
-        self.x, _, self.q = _matrix(rows) if any(len(r["features"]) for r in rows) else (None, None, None)
-        self.p = np.zeros(0 if self.q is None else len(self.q))
-        self.ranked = np.zeros_like(self.p)
+        if any(len(r["features"]) for r in rows):
+            self.x, _, self.q = _matrix(rows)
+        else:
+            self.x, self.q = np.zeros((0, 0), np.float32), np.zeros(0, int)  # nothing to read
+        self.p, self.ranked = np.zeros(len(self.q)), np.zeros(len(self.q))
 
     def _at(self, articles: set) -> np.ndarray:
-        return np.array([self.rows[i]["article"] in articles for i in self.q], bool)
+        return np.array([self.rows[i]["article"] in articles for i in self.q], bool).reshape(-1)
 
     def predict(self, articles: set, trees, ranker) -> None:
-        if self.q is not None and (at := self._at(articles)).any():
+        if (at := self._at(articles)).any():
             self.p[at], self.ranked[at] = trees.predict(self.x[at]), ranker.predict(self.x[at])
 
     def heldout(self, held_out_articles: list[set], per_fold: list[float], threshold: float, vetoes: list[str]) -> dict:
-        keys = np.zeros_like(self.p)
+        keys = np.zeros(len(self.q))
         for articles, w in zip(held_out_articles, per_fold):
-            if self.q is not None and (at := self._at(articles)).any():
+            if (at := self._at(articles)).any():
                 keys[at] = reply_order(self.p[at], self.ranked[at], w)
-        q = self.q if self.q is not None else np.zeros(0, int)
-        return heldout(questions(self.rows, q, self.p, keys), threshold, vetoes)
+        return heldout(questions(self.rows, self.q, self.p, keys), threshold, vetoes)
 
 
 def train_reader(rows: list[dict], report: dict, out: Path, *, seed: int, steps: int | None) -> tuple[dict, Path]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from qa.training.examples import USER_WORDED_SUFFIX, article_files, user_worded
-from qa.training.train import DATA, SHARED_DATA, USER_WORDED
+from qa.training.examples import USER_WORDED, USER_WORDED_SUFFIX, article_files, user_worded
+from qa.training.train import DATA, SHARED_DATA
 
 from conftest import shared_file
 

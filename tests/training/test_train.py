@@ -10,8 +10,9 @@ import pytest
 from qa import cli
 from qa.answer.decide import MANIFEST_FILE, digest, load
 from qa.answer.features import FEATURES
+from qa.training.examples import USER_WORDED
 from qa.training.reader import judge, load_readings
-from qa.training.train import SHARED_DATA, USER_WORDED
+from qa.training.train import SHARED_DATA
 
 from conftest import shared_file
 
