@@ -23,16 +23,17 @@ the user-worded ones apart, and those by style. ``--also ROWS.pkl`` adds a run (
 fits on other rows, never judged (``same_topic_negatives.py``'s, say). ``--question-level``
 instead judges ``question_level.py``'s question models on them (P's trees never fit on them; run
 (F)'s question model does), each at the threshold ``qa train``'s rule sets on the questions as
-written.
+written. ``--variants`` instead fits P's trees with columns left out or with smaller trees.
 
-    python docs/experiments/user_worded.py --rows ROWS.pkl [--user USER.pkl] [--also SAME.pkl] [--question-level]
+    python docs/experiments/user_worded.py --rows ROWS.pkl [--user USER.pkl] [--also SAME.pkl]
+        [--question-level | --variants]
     python docs/experiments/user_worded.py --sources FOLDER    # the articles, one file each, for the helpers
     python docs/experiments/user_worded.py --assemble FOLDER   # the helpers' files -> user_worded.jsonl
 
 ``ROWS.pkl``: rows gathered as ``qa train`` gathers them (``train.gather``, kept by ``rows.kept``);
 ``USER.pkl``: where the user-worded rows are kept (gathered when missing). Gathering and fitting
 took 1 min 35 s with the articles' indexes already cached, 1 min 25 s with ``--also`` and the
-rows kept; ``--question-level`` 1 min 9 s.
+rows kept; ``--question-level`` 1 min 9 s; ``--variants`` 2 min.
 """
 
 from __future__ import annotations
@@ -152,6 +153,31 @@ def vetoed(rows: list[dict], p, q, threshold: float) -> dict:
     return out
 
 
+def variants(rows: list[dict]) -> dict[str, dict]:
+    """P's trees with columns left out or smaller trees, judged as ``ask()`` decides, on both sets:
+    is the shipped fit tied to SQuAD's wording in a way a leaner one is not?"""
+    every = list(range(len(FEATURES)))
+
+    def without(*prefixes: str) -> list[int]:
+        return [c for c in every if not FEATURES[c].startswith(prefixes)]
+
+    runs = {"(A) as shipped": (every, None), "(V1) no check_ columns": (without("check_"), None),
+            "(V2) no question-size columns": (without("question_terms", "question_names", "question_numbers"), None),
+            "(V3) no gap or best_ columns": (without("cosine_gap", "coverage_gap", "best_"), None),
+            "(V4) smaller trees (7 leaves, 200 rows a leaf)": (every, {"num_leaves": 7, "min_data_in_leaf": 200})}
+    results = {}
+    for name, (columns, params) in runs.items():
+        p, q = oof(rows, columns, False, SUFFIX, params)
+        judged = judge(rows, p, q, False, SUFFIX)
+        decided = vetoed(rows, p, q, judged["threshold"])
+        results[name] = {"threshold": judged["threshold"], "as written: sentence@1": judged["as written: sentence@1"],
+                         "user-worded: sentence@1": judged["copies: sentence@1"],
+                         "user-worded: AUROC unanswerable": judged["copies: AUROC unanswerable"],
+                         **{k: v for k, v in decided.items() if k != "with vetoes: vetoes"}}
+        print(name, "done", file=sys.stderr, flush=True)
+    return results
+
+
 def share(flags: list[bool]) -> float:
     return round(float(np.mean(flags)), 4)
 
@@ -164,6 +190,8 @@ def main() -> None:
                                                   "same_topic_negatives.py's same-topic rows)")
     parser.add_argument("--question-level", action="store_true",
                         help="judge question_level.py's question models on the user-worded rows instead")
+    parser.add_argument("--variants", action="store_true",
+                        help="P's trees with columns left out or smaller, judged on both sets, instead")
     parser.add_argument("--sources", type=Path, help="write the articles for the helpers into this folder")
     parser.add_argument("--assemble", type=Path, help="write user_worded.jsonl from the helpers' files in this folder")
     args = parser.parse_args()
@@ -180,6 +208,8 @@ def main() -> None:
     rows = plain + user
     if args.question_level:
         return print_table(question_level(rows, np.array([r["id"].endswith(SUFFIX) for r in rows])))
+    if args.variants:
+        return print_table(variants(rows))
     style = styles()
     runs = {"(A) qa train's rows (shipped)": (rows, False), "(B) + the user-worded rows": (rows, True)}
     if args.also:
