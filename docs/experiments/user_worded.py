@@ -121,14 +121,21 @@ def question_level(rows: list[dict], user: np.ndarray) -> dict[str, dict]:
         results[name] = row = {}
         for label, cut in cuts.items():
             for part, mine in (("as written", written), ("user-worded", [o for o, u in zip(these, user) if u])):
-                answerable = [o for o in mine if o["kind"] == "answerable"]
-                row[f"{part}, {label}: answerable answered"] = share([o["p"] >= cut for o in answerable])
-                row[f"{part}, {label}: right and answered"] = share([o["right"] and o["p"] >= cut for o in answerable])
-                for kind in ("unanswerable", "out_of_corpus", "near_miss"):
-                    negative = [o["p"] < cut for o in mine if o["kind"] == kind]
-                    if negative:
-                        row[f"{part}, {label}: {kind} abstained"] = share(negative)
+                row.update(shares(f"{part}, {label}", mine, lambda o, cut=cut: o["p"] >= cut))
     return results
+
+
+def shares(label: str, outcome: list[dict], answered) -> dict:
+    """The share of ``outcome``'s answerable questions ``answered`` (and right), and of each kind of
+    negative not, each keyed ``label: …``."""
+    answerable = [o for o in outcome if o["kind"] == "answerable"]
+    out = {f"{label}: answerable answered": share([answered(o) for o in answerable]),
+           f"{label}: right and answered": share([o["right"] and answered(o) for o in answerable])}
+    for kind in ("unanswerable", "out_of_corpus", "near_miss"):
+        negative = [not answered(o) for o in outcome if o["kind"] == kind]
+        if negative:
+            out[f"{label}: {kind} abstained"] = share(negative)
+    return out
 
 
 def vetoed(rows: list[dict], p, q, threshold: float) -> dict:
@@ -141,15 +148,8 @@ def vetoed(rows: list[dict], p, q, threshold: float) -> dict:
     vetoes = choose_vetoes([o for o, u in zip(outcome, user) if not u], threshold)
     out = {"with vetoes: vetoes": ", ".join(vetoes)}
     for part, flag in (("as written", False), ("user-worded", True)):
-        mine = [o for o, u in zip(outcome, user) if u == flag]
-        answerable = [o for o in mine if o["kind"] == "answerable"]
-        out[f"{part}, with vetoes: answerable answered; right and answered"] = (
-            f"{share([_answered(o, threshold, vetoes) for o in answerable])}; "
-            f"{share([o['right'] and _answered(o, threshold, vetoes) for o in answerable])}")
-        for kind in ("unanswerable", "out_of_corpus", "near_miss"):
-            negative = [not _answered(o, threshold, vetoes) for o in mine if o["kind"] == kind]
-            if negative:
-                out[f"{part}, with vetoes: {kind} abstained"] = share(negative)
+        out.update(shares(f"{part}, with vetoes", [o for o, u in zip(outcome, user) if u == flag],
+                          lambda o: _answered(o, threshold, vetoes)))
     return out
 
 
@@ -244,10 +244,8 @@ def by_style(rows: list[dict], p, q, style: dict[str, str], judged: dict) -> dic
     for kind in ("plain", "described", "sourced"):
         mine = [o for o, r in zip(outcome, rows) if r["kind"] == "answerable" and style.get(r["id"]) == kind]
         for label in ("threshold", "at the bar"):
-            answered = [o["p"] >= judged[label] for o in mine]
-            right = [a and o["right"] for a, o in zip(answered, mine)]
-            out[f"user-worded {kind} ({len(mine)}), {label}: answered; right and answered"] = (
-                f"{np.mean(answered):.4f}; {np.mean(right):.4f}")
+            out.update(shares(f"user-worded {kind} ({len(mine)}), {label}", mine,
+                              lambda o, cut=judged[label]: o["p"] >= cut))
     return out
 
 
