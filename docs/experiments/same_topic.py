@@ -12,6 +12,9 @@ skipped when an answer's text still stands elsewhere in its article), of the who
 fitted: this measures the shipped decision at its own threshold and vetoes.
 
     python docs/experiments/same_topic.py [--per-file 800]   # about 10 minutes
+
+``--user-worded`` asks the answerable questions of ``qa/training/user_worded.jsonl`` instead
+(written as users write, ``user_worded.py``), every one of them.
 """
 
 from __future__ import annotations
@@ -43,10 +46,21 @@ def answerable(data: dict) -> list[dict]:
             for qa in p["qas"] if not qa.get("is_impossible") and qa["answers"]]
 
 
-def taken_out(data: dict, parity: int, kept: dict[str, str]) -> set[str]:
-    """The ids of the answerable questions whose paragraph ``without(data, parity)`` takes out and
-    whose answers' text stands nowhere in what is ``kept`` of their article (its ``article_files``)."""
-    return {q["id"] for q in answerable(data) if q["paragraph"] % 2 == parity
+def user_worded(tag: str) -> list[dict]:
+    """The answerable questions of ``qa/training/user_worded.jsonl`` about file ``tag``'s articles,
+    in ``answerable``'s form."""
+    from qa.training.examples import USER_WORDED
+
+    lines = (json.loads(t) for t in USER_WORDED.read_text(encoding="utf-8").splitlines() if t.strip())
+    return [{"id": x["id"], "question": x["question"], "answers": [x["answer"]], "article": int(x["article"][3:]),
+             "paragraph": x["paragraph"]} for x in lines if x["answerable"] and x["article"].startswith(f"{tag}/")]
+
+
+def taken_out(questions: list[dict], parity: int, kept: dict[str, str]) -> set[str]:
+    """The ids of ``questions`` (as ``answerable`` gives them) whose paragraph ``without(data, parity)``
+    takes out and whose answers' text stands nowhere in what is ``kept`` of their article (its
+    ``article_files``)."""
+    return {q["id"] for q in questions if q["paragraph"] % 2 == parity
             and not any(t in kept[f"a{q['article']:03d}.txt"] for t in q["answers"])}
 
 
@@ -63,6 +77,8 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-file", type=int, default=800, help="answerable questions drawn from each file")
+    parser.add_argument("--user-worded", action="store_true",
+                        help="ask every answerable question of qa/training/user_worded.jsonl instead")
     args = parser.parse_args()
     settings = default_settings()
     open_settings = settings.with_(abstain_below=-1e9)  # the threshold is applied below
@@ -84,9 +100,11 @@ def main() -> None:
     skipped = 0
     with tempfile.TemporaryDirectory() as tmp:
         for i, data in enumerate(datas):
-            rng = random.Random(i)
-            questions = answerable(data)
-            questions = rng.sample(questions, min(args.per_file, len(questions)))
+            if args.user_worded:
+                questions = user_worded(f"f{i}")
+            else:
+                questions = answerable(data)
+                questions = random.Random(i).sample(questions, min(args.per_file, len(questions)))
             for parity in (0, 1):
                 kept = without(data, parity)
                 docs = Path(tmp) / f"f{i}-{parity}" / "docs"
@@ -95,7 +113,7 @@ def main() -> None:
                 for name, text in texts.items():
                     (docs / name).write_text(text, encoding="utf-8")
                 part = engine(docs)
-                out = taken_out(data, parity, texts)
+                out = taken_out(questions, parity, texts)
                 for q in questions:
                     if q["paragraph"] % 2 != parity:
                         continue
@@ -107,7 +125,8 @@ def main() -> None:
                     results["other file (qa train's)"].append(asked(whole[1 - i], q["question"]))
                 print(f"file {i + 1}, parity {parity} done", file=sys.stderr, flush=True)
     n = len(results["whole file (answerable)"])
-    print(f"{n} answerable questions ({args.per_file} drawn a file; {skipped} skipped whose answer stands "
+    drawn = "user-worded, every one" if args.user_worded else f"{args.per_file} drawn a file"
+    print(f"{n} answerable questions ({drawn}; {skipped} skipped whose answer stands "
           f"in another paragraph of their article); shipped decision, threshold {decision.threshold:.4f}\n")
     print("| asked of | answered | abstained on | AUROC against the whole file's |\n|---|---|---|---|")
     positive = [c for c, _ in results["whole file (answerable)"]]

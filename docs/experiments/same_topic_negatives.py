@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from context_terms import oof  # noqa: E402
 from question_level import judged  # noqa: E402
 from rows import kept, load_or_gather, print_table  # noqa: E402
-from same_topic import taken_out, without  # noqa: E402
+from same_topic import answerable, taken_out, without  # noqa: E402
 
 from qa.answer.features import FEATURES  # noqa: E402
 
@@ -67,7 +67,7 @@ def gather(out: Path) -> list[dict]:
             for name, text in texts.items():
                 (docs / name).write_text(text, encoding="utf-8")
             engine = Engine(fresh_index(docs, docs.parent / "index", settings, encoder), encoder, settings)
-            out = taken_out(data, parity, texts)
+            out = taken_out(answerable(data), parity, texts)
             these = [q for q in chosen if q.id in out]
             print(f"file {i + 1}, parity {parity}: {len(these)} questions", file=sys.stderr, flush=True)
             for r in collect(engine, these, kind="same_topic"):
