@@ -49,11 +49,11 @@ def answerable(data: dict) -> list[dict]:
 def user_worded(tag: str) -> list[dict]:
     """The answerable questions of ``qa/training/user_worded.jsonl`` about file ``tag``'s articles,
     in ``answerable``'s form."""
-    from qa.training.examples import USER_WORDED
+    from qa.training.examples import user_worded_lines
 
-    lines = (json.loads(t) for t in USER_WORDED.read_text(encoding="utf-8").splitlines() if t.strip())
     return [{"id": x["id"], "question": x["question"], "answers": [x["answer"]], "article": int(x["article"][3:]),
-             "paragraph": x["paragraph"]} for x in lines if x["answerable"] and x["article"].startswith(f"{tag}/")]
+             "paragraph": x["paragraph"]}
+            for x in user_worded_lines() if x["answerable"] and x["article"].startswith(f"{tag}/")]
 
 
 def taken_out(questions: list[dict], parity: int, kept: dict[str, str]) -> set[str]:

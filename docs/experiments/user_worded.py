@@ -55,7 +55,7 @@ from context_terms import judge, oof  # noqa: E402
 from rows import kept, load_or_gather, print_table  # noqa: E402
 
 from qa.answer.features import FEATURES  # noqa: E402
-from qa.training.examples import USER_WORDED, USER_WORDED_SUFFIX  # noqa: E402
+from qa.training.examples import USER_WORDED, USER_WORDED_SUFFIX, user_worded_lines  # noqa: E402
 
 SUFFIX = USER_WORDED_SUFFIX
 
@@ -230,8 +230,7 @@ def main() -> None:
 
 def styles() -> dict[str, str]:
     """Each user-worded question's style (plain, described, sourced), by its row id."""
-    lines = (json.loads(t) for t in USER_WORDED.read_text(encoding="utf-8").splitlines() if t.strip())
-    return {f"{x['id']}{SUFFIX}": x["style"] for x in lines}
+    return {f"{x['id']}{SUFFIX}": x["style"] for x in user_worded_lines()}
 
 
 def by_style(rows: list[dict], p, q, style: dict[str, str], judged: dict) -> dict:

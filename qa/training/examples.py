@@ -76,6 +76,13 @@ def squad_questions(data: dict, tag: str) -> tuple[list[Asked], dict[str, str]]:
     return asked, articles
 
 
+def user_worded_lines() -> list[dict]:
+    """``USER_WORDED``'s questions, one dict a line (see docs/experiments/user_worded.py)."""
+    import json
+
+    return [json.loads(t) for t in USER_WORDED.read_text(encoding="utf-8").splitlines() if t.strip()]
+
+
 def user_worded(data: dict, tag: str, lines: list[dict]) -> list[Asked]:
     """The questions of ``lines`` (``qa/training/user_worded.jsonl``'s) about the articles of ``data``,
     a parsed SQuAD file tagged ``tag``; an answer's spans are every place its text stands in its

@@ -183,9 +183,9 @@ def _rows(sets: list[tuple], *, seed: int, only: int | None = None) -> list[dict
 def user_worded_rows(sets: list[tuple]) -> list[dict]:
     """Rows of ``USER_WORDED``'s questions, asked of their own file's index, and the answerable
     ones also of the other files' (out-of-corpus); for judging only."""
-    from qa.training.examples import USER_WORDED, collect, user_worded
+    from qa.training.examples import collect, user_worded, user_worded_lines
 
-    lines = [json.loads(t) for t in USER_WORDED.read_text(encoding="utf-8").splitlines() if t.strip()]
+    lines = user_worded_lines()
     mine = [user_worded(data, f"f{i}", lines) for i, (data, _, _, _) in enumerate(sets)]
     rows = []
     for i, (_, _, _, engine) in enumerate(sets):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from qa.training.examples import USER_WORDED, USER_WORDED_SUFFIX, article_files, user_worded
+from qa.training.examples import USER_WORDED_SUFFIX, article_files, user_worded, user_worded_lines
 from qa.training.train import DATA, SHARED_DATA
 
 from conftest import shared_file
@@ -29,7 +29,7 @@ def test_user_worded_spans_point_at_their_answer():
 
 
 def test_the_shipped_user_worded_questions_are_well_formed():
-    lines = [json.loads(t) for t in USER_WORDED.read_text(encoding="utf-8").splitlines() if t.strip()]
+    lines = user_worded_lines()
     assert len(lines) == 1024 and len({x["id"] for x in lines}) == 1024
     assert sum(x["answerable"] for x in lines) == 768
     assert all(x["style"] in ("plain", "described", "sourced") for x in lines)
@@ -37,7 +37,7 @@ def test_the_shipped_user_worded_questions_are_well_formed():
 
 
 def test_every_user_worded_answer_stands_in_its_paragraph():
-    lines = [json.loads(t) for t in USER_WORDED.read_text(encoding="utf-8").splitlines() if t.strip()]
+    lines = user_worded_lines()
     asked = []
     for i, name in enumerate(DATA):
         data = json.loads(shared_file(SHARED_DATA / name).read_text(encoding="utf-8"))
