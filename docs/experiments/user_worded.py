@@ -10,7 +10,9 @@ from ``user_worded_prompt.md``; they were told to read only the articles (not th
 project's questions). Per article: 24 answerable questions, each with its paragraph and an
 answer span copied from it, and 8 that the article does not answer; about a third each "plain"
 (paraphrased), "described" (a person, place or thing described instead of named) and "sourced"
-("…, according to the article on …"). All 768 spans stand in their paragraphs; one that did not
+("…, according to the article on …"). The articles and the answer spans copied from them are
+SQuAD's (CC BY-SA 4.0, Rajpurkar et al., 2016 and 2018); the questions are ours, under the same
+licence. All 768 spans stand in their paragraphs; one that did not
 would be dropped when read (``qa.training.examples.user_worded``). ``qa train`` now judges every
 fit on them held out (never fitting on them) and writes the table to the manifest.
 
