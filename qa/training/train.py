@@ -313,9 +313,10 @@ class _Judged:
         else:
             self.x, self.q = np.zeros((0, 0), np.float32), np.zeros(0, int)  # nothing to read
         self.p, self.ranked = np.zeros(len(self.q)), np.zeros(len(self.q))
+        self.article = np.array([rows[i]["article"] for i in self.q], dtype=object)  # each candidate's
 
     def _at(self, articles: set) -> np.ndarray:
-        return np.array([self.rows[i]["article"] in articles for i in self.q], bool).reshape(-1)
+        return np.isin(self.article, list(articles))
 
     def predict(self, articles: set, trees, ranker) -> None:
         if (at := self._at(articles)).any():
