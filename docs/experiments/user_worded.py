@@ -58,6 +58,7 @@ from rows import kept, load_or_gather, print_table  # noqa: E402
 
 from qa.answer.features import FEATURES  # noqa: E402
 from qa.training.examples import USER_WORDED, USER_WORDED_SUFFIX, user_worded_lines  # noqa: E402
+from qa.training.judge import questions  # noqa: E402
 
 SUFFIX = USER_WORDED_SUFFIX
 
@@ -108,7 +109,7 @@ def question_level(rows: list[dict], user: np.ndarray) -> dict[str, dict]:
     written and at the bar, judged on those and on the user-worded ones apart."""
     from question_level import OUT_OF_CORPUS_BAR, stacked
 
-    from qa.training.judge import choose_threshold, questions
+    from qa.training.judge import choose_threshold
 
     p, q, scores = stacked(rows, user)
     outcome = questions(rows, q, p)
@@ -140,12 +141,12 @@ def shares(label: str, outcome: list[dict], answered) -> dict:
     return out
 
 
-def vetoed(rows: list[dict], p, q, threshold: float) -> dict:
+def vetoed(rows: list[dict], outcome: list[dict], threshold: float) -> dict:
     """As ``ask()`` decides: at ``threshold``, with the checks ``qa train``'s rule keeps as vetoes
-    (``choose_vetoes`` on the questions as written), the shares for both kinds of question."""
-    from qa.training.judge import _answered, choose_vetoes, questions
+    (``choose_vetoes`` on the questions as written), the shares for both kinds of question
+    (``outcome``: the run's ``judge.questions``)."""
+    from qa.training.judge import _answered, choose_vetoes
 
-    outcome = questions(rows, q, p)
     user = [r["id"].endswith(SUFFIX) for r in rows]
     vetoes = choose_vetoes([o for o, u in zip(outcome, user) if not u], threshold)
     out = {"with vetoes: vetoes": ", ".join(vetoes)}
@@ -171,7 +172,7 @@ def variants(rows: list[dict]) -> dict[str, dict]:
     for name, (columns, params) in runs.items():
         p, q = oof(rows, columns, False, SUFFIX, params)
         judged = judge(rows, p, q, False, SUFFIX)
-        decided = vetoed(rows, p, q, judged["threshold"])
+        decided = vetoed(rows, questions(rows, q, p), judged["threshold"])
         results[name] = {"threshold": judged["threshold"], "as written: sentence@1": judged["as written: sentence@1"],
                          "user-worded: sentence@1": judged["copies: sentence@1"],
                          "user-worded: AUROC unanswerable": judged["copies: AUROC unanswerable"],
@@ -222,10 +223,11 @@ def main() -> None:
         p, q = oof(these, list(range(n)), with_user, SUFFIX)
         p, q = p[q < len(rows)], q[q < len(rows)]  # judged on the same questions in every run
         judged = judge(rows, p, q, with_user, SUFFIX)
+        outcome = questions(rows, q, p)
         results[name] = {k.replace("copies", "user-worded"): v for k, v in judged.items()
                          if not ("copies" in k and "near_miss" in k)}  # no user-worded near misses are made
-        results[name].update(by_style(rows, p, q, style, results[name]))
-        results[name].update(vetoed(rows, p, q, judged["threshold"]))
+        results[name].update(by_style(rows, outcome, style, results[name]))
+        results[name].update(vetoed(rows, outcome, judged["threshold"]))
         print(name, "done", file=sys.stderr, flush=True)
     print_table(results)
 
@@ -235,12 +237,9 @@ def styles() -> dict[str, str]:
     return {f"{x['id']}{SUFFIX}": x["style"] for x in user_worded_lines()}
 
 
-def by_style(rows: list[dict], p, q, style: dict[str, str], judged: dict) -> dict:
-    """The user-worded answerable questions' answered and right shares by style, at the run's own
-    threshold and at the bar (both from ``judged``)."""
-    from qa.training.judge import questions
-
-    outcome = questions(rows, q, p)
+def by_style(rows: list[dict], outcome: list[dict], style: dict[str, str], judged: dict) -> dict:
+    """The user-worded answerable questions' answered and right shares by style (``outcome``: the run's
+    ``judge.questions``), at the run's own threshold and at the bar (both from ``judged``)."""
     out = {}
     for kind in ("plain", "described", "sourced"):
         mine = [o for o, r in zip(outcome, rows) if r["kind"] == "answerable" and style.get(r["id"]) == kind]
