@@ -112,6 +112,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="fit the trees only, without the cross-encoder that re-reads their best sentences")
     train.add_argument("--reader-steps", type=int, default=None,
                        help="stop each fit of the reader after N batches (default: two epochs; for quick runs)")
+    train.add_argument("--fit-user-worded", action="store_true",
+                       help="fit the trees and ranker on the user-worded questions and their near misses too "
+                            "(held out by article like every row; the reader and the threshold stay on SQuAD's)")
     train.add_argument("--rechoose-reader", action="store_true",
                        help="only choose the reader's weight and margin again, on the held-out readings beside it")
     train.add_argument("--rejudge", action="store_true",

@@ -127,6 +127,15 @@ def near_misses(asked: list[Asked], articles: dict[str, str], pool: list[str], *
     return out
 
 
+def user_worded_near(asked: list[Asked], articles: dict[str, str], pool: list[str], *, seed: int) -> list[Asked]:
+    """``near_misses`` of every user-worded answerable question in ``asked`` that has a name, number or
+    year to swap; their ids end in ``-near`` + ``USER_WORDED_SUFFIX``, so they count as user-worded."""
+    near = near_misses(asked, articles, pool, share=1.0, seed=seed)
+    suffix = f"{USER_WORDED_SUFFIX}-near"
+    return [Asked(q.id.removesuffix(suffix) + f"-near{USER_WORDED_SUFFIX}", q.question, q.article, q.answers, q.kind)
+            for q in near]
+
+
 def _swap_name(question: str, article: str, pool: list[str], rng: random.Random) -> str | None:
     found = [n for n in names(question) if len(n) > 2]
     if not found:

@@ -21,13 +21,14 @@ ENVIRONMENT = ("lightgbm", "numpy", "scikit-learn", "onnxruntime", "onnx", "fais
 
 
 def write(out: Path, report: dict, files: list[Path], rows: list[dict], *, seed: int, articles: int | None,
-          params: dict, ranker_params: dict) -> None:
+          params: dict, ranker_params: dict, fit_judged: bool = False) -> None:
     """The fitted trees, ranker and reader in ``out`` (a staging folder), with the manifest that accounts for them:
     the data's digests, the features, ``params``, the seed, the operating point and its rules, the held-out metrics."""
     report["trees"].save(out / MODEL_FILE)
     manifest = {
         "model": "gradient-boosted trees (LightGBM), P(candidate sentence answers the question)",
-        "rebuild": "qa train" + (f" --articles {articles}" if articles else ""),
+        "rebuild": "qa train" + (f" --articles {articles}" if articles else "")
+                   + (" --fit-user-worded" if fit_judged else ""),
         "features": list(FEATURES), "params": params, "rounds": report["trees"].feature.shape[0], "seed": seed,
         "data": [{"file": f.name, "sha256": digest(f)} for f in files], "articles_per_file": articles,
         "examples": {"questions": len(rows), "candidates": int(sum(len(r["labels"]) for r in rows)),
@@ -40,7 +41,7 @@ def write(out: Path, report: dict, files: list[Path], rows: list[dict], *, seed:
         "runner_up_rule": f"the smallest share of the best P (of {list(RUNNER_UP_SHARES)}) before a step that adds "
                           f"fewer than {MIN_GAIN_PER_SENTENCE} answers per extra sentence quoted, on held-out articles",
         "runner_up_curve": report["runner_up_curve"], "heldout": report["heldout"],
-        "user_worded": user_worded_entry(report["judged_heldout"]), "sha256": digest(out / MODEL_FILE),
+        "user_worded": user_worded_entry(report["judged_heldout"], fit_judged), "sha256": digest(out / MODEL_FILE),
         "environment": environment(),
     }
     if report.get("ranker") is not None:
@@ -63,12 +64,16 @@ def write(out: Path, report: dict, files: list[Path], rows: list[dict], *, seed:
     write_manifest(out, manifest)
 
 
-def user_worded_entry(judged: dict | None) -> dict | None:
-    """What the manifest says of the user-worded questions: the file, and their held-out table."""
+def user_worded_entry(judged: dict | None, fitted: bool = False) -> dict | None:
+    """What the manifest says of the user-worded questions and their near misses: the file, whether
+    the trees and ranker were fitted on them (``qa train --fit-user-worded``), and their held-out table."""
     from qa.training.examples import USER_WORDED
 
+    use = ("fitted on by the trees and ranker with the other folds' articles (not by the reader or the "
+           "threshold); judged held out with the fold that holds their article out") if fitted else \
+        "judged held out with the fold that holds their article out; never fitted on"
     return None if judged is None else {"file": USER_WORDED.name, "sha256": digest(USER_WORDED),
-            "use": "judged held out with the fold that holds their article out; never fitted on", "heldout": judged}
+                                        "fitted": fitted, "use": use, "heldout": judged}
 
 
 def write_manifest(folder: Path, manifest: dict) -> None:

@@ -5,7 +5,8 @@ gradient-boosted trees (LightGBM) on P(this candidate sentence answers the quest
 cross-validates by article, sets the threshold and the vetoing checks (``qa.training.judge``) on the held-out
 predictions only, and writes ``decision.json`` and ``manifest.json``. The same data,
 seed and code give the same file. Questions worded as users word them (``examples.USER_WORDED``) are
-judged by the same folds, never fitted on.
+judged by the same folds, and fitted on with the other folds' articles only with
+``--fit-user-worded``.
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ def run(args) -> int:
         return rejudge(files, out)
     _check_out(out)  # before hours of work, not after
     rows, judged = gather_all(files, articles=args.articles, seed=args.seed)
-    report = fit_and_judge(rows, seed=args.seed, rounds=args.rounds, judged=judged)
+    fit_judged = getattr(args, "fit_user_worded", False)
+    report = fit_and_judge(rows, seed=args.seed, rounds=args.rounds, judged=judged, fit_judged=fit_judged)
     work = None
 
     def fill(staging: Path) -> None:
@@ -81,14 +83,14 @@ def run(args) -> int:
             report["reader"], work = train_reader(rows, report, staging, seed=args.seed,
                                                   steps=getattr(args, "reader_steps", None))
         write(staging, report, files, rows, seed=args.seed, articles=args.articles, params=PARAMS,
-              ranker_params=RANKER_PARAMS)
+              ranker_params=RANKER_PARAMS, fit_judged=fit_judged)
         _check_out(out)  # nothing else put there while the model was made
 
     write_atomically(out, fill)  # written beside ``out``, then swapped in whole: a stop leaves the old model
     if work is not None:
         shutil.rmtree(work, ignore_errors=True)  # written: nothing left to resume
     print(table(report["heldout"]))
-    print_user_worded(report["judged_heldout"])
+    print_user_worded(report["judged_heldout"], fit_judged)
     if report.get("reader"):
         held = report["reader"]["heldout"]
         print(f"reader: answer-sentence@1 held out {held['sentence@1_trees']} (trees) -> {held['sentence@1_reread']} "
@@ -104,10 +106,11 @@ def run(args) -> int:
     return 0
 
 
-def print_user_worded(judged: dict | None) -> None:
+def print_user_worded(judged: dict | None, fitted: bool) -> None:
     if judged is None:
         return
-    print("held out, the user-worded questions (never fitted on; qa/training/user_worded.jsonl):")
+    print("held out, the user-worded questions and their near misses (qa/training/user_worded.jsonl; "
+          + ("fitted on with the other folds' articles):" if fitted else "never fitted on):"))
     print(table(judged))
 
 
@@ -131,10 +134,11 @@ def gather(files: list[Path], *, articles: int | None, seed: int, only: int | No
 
 
 def gather_all(files: list[Path], *, articles: int | None, seed: int) -> tuple[list[dict], list[dict]]:
-    """``gather``'s rows, and the rows of the user-worded questions (``user_worded_rows``) that are
-    judged held out but never fitted on; the indexes are built once for both."""
+    """``gather``'s rows, and the rows of the user-worded questions (``user_worded_rows``) and their
+    near misses (``user_worded_near_rows``), judged held out and fitted on only with
+    ``--fit-user-worded``; the indexes are built once for all."""
     sets = _indexed(files, articles)
-    return _rows(sets, seed=seed), user_worded_rows(sets)
+    return _rows(sets, seed=seed), user_worded_rows(sets) + user_worded_near_rows(sets, seed=seed)
 
 
 def _indexed(files: list[Path], articles: int | None) -> list[tuple]:
@@ -196,6 +200,22 @@ def user_worded_rows(sets: list[tuple]) -> list[dict]:
     return rows
 
 
+def user_worded_near_rows(sets: list[tuple], *, seed: int) -> list[dict]:
+    """Rows of near misses of ``USER_WORDED``'s answerable questions (``examples.user_worded_near``:
+    every one with a name, number or year to swap), asked of their own file's index."""
+    from qa.training.examples import collect, name_pool, user_worded, user_worded_lines, user_worded_near
+
+    lines = user_worded_lines()
+    rows = []
+    for i, (data, _, texts, engine) in enumerate(sets):
+        others = [q for j, (_, a, _, _) in enumerate(sets) if j != i for q in a if q.kind == "answerable"]
+        near = user_worded_near(user_worded(data, f"f{i}", lines), texts, name_pool(others), seed=seed + 300 + i)
+        print(f"asking {len(near)} near misses of the user-worded questions of index {i + 1} of {len(sets)}",
+              file=sys.stderr)
+        rows += collect(engine, near)
+    return rows
+
+
 def _article_corpus(path: Path, data: dict) -> Path:
     """The folder of one file per article of a SQuAD file (see ``qa.training.examples.article_files``), written once."""
     from qa.config import cache_root
@@ -251,10 +271,13 @@ def _check_export(mine, lightgbm_s, x: np.ndarray) -> None:
         raise RuntimeError(f"the exported trees differ from LightGBM's by {gap}: a bug in qa.answer.decide.Trees")
 
 
-def fit_and_judge(rows: list[dict], *, seed: int, rounds: int = ROUNDS, judged: list[dict] | None = None) -> dict:
+def fit_and_judge(rows: list[dict], *, seed: int, rounds: int = ROUNDS, judged: list[dict] | None = None,
+                  fit_judged: bool = False) -> dict:
     """Out-of-fold P for every candidate (folds of whole articles), the held-out metrics of the
     learned and the baseline decisions, the threshold and vetoes set on them, and the final model.
-    ``judged``: rows never fitted on, each judged by the fold that holds its article out."""
+    ``judged``: rows each judged by the fold that holds its article out, and fitted on by the
+    trees and ranker of the other folds and the final fit only if ``fit_judged``. The folds, the
+    threshold, the vetoes and the reader's examples come from ``rows`` alone either way."""
     from sklearn.model_selection import GroupKFold
 
     x, y, q = _matrix(rows)
@@ -264,10 +287,12 @@ def fit_and_judge(rows: list[dict], *, seed: int, rounds: int = ROUNDS, judged: 
     held_out_articles, fold_questions = [], []
     other = _Judged(judged or [])
     for train, test in GroupKFold(n_splits=folds).split(x, y, groups):
-        trees = _fit(x[train], y[train], seed=seed, rounds=rounds)
-        ranker = _fit_ranker(x[train], y[train], q[train], seed=seed, rounds=rounds)
-        oof[test], oof_ranked[test] = trees.predict(x[test]), ranker.predict(x[test])
         held_out_articles.append(set(groups[test]))
+        fit = other.joined(held_out_articles[-1], x[train], y[train], q[train]) if fit_judged else \
+            (x[train], y[train], q[train])
+        trees = _fit(*fit[:2], seed=seed, rounds=rounds)
+        ranker = _fit_ranker(*fit, seed=seed, rounds=rounds)
+        oof[test], oof_ranked[test] = trees.predict(x[test]), ranker.predict(x[test])
         fold_questions.append(set(q[test].tolist()))
         other.predict(held_out_articles[-1], trees, ranker)
     # Each fold's order with the weight chosen on the other folds: the held-out table's; then
@@ -284,12 +309,13 @@ def fit_and_judge(rows: list[dict], *, seed: int, rounds: int = ROUNDS, judged: 
     vetoes = choose_vetoes(outcome, threshold)
     judged_heldout = other.heldout(held_out_articles, per_fold, threshold, vetoes) if judged is not None else None
     share, curve = choose_runner_up(rows, q, oof, threshold, keys)
-    booster = _fit(x, y, seed=seed, rounds=rounds)
+    fit = other.joined(set(), x, y, q) if fit_judged else (x, y, q)
+    booster = _fit(*fit[:2], seed=seed, rounds=rounds)
     trees = Trees.from_lightgbm(booster.dump_model())
     _check_export(trees.predict, booster.predict, x)
     ranker = None
     if weight:
-        ranker_booster = _fit_ranker(x, y, q, seed=seed, rounds=rounds)
+        ranker_booster = _fit_ranker(*fit, seed=seed, rounds=rounds)
         ranker = Trees.from_lightgbm(ranker_booster.dump_model())
         _check_export(ranker.margin, ranker_booster.predict, x)  # LambdaRank predicts the raw score
     return {"trees": trees, "threshold": threshold, "vetoes": vetoes, "folds": folds, "oof": oof, "q": q,
@@ -303,20 +329,30 @@ def fit_and_judge(rows: list[dict], *, seed: int, rounds: int = ROUNDS, judged: 
 
 
 class _Judged:
-    """Rows judged held out but never fitted on: each fold's trees and ranker read the ones whose
-    article that fold holds out, and they are judged at the threshold and vetoes the fitted rows set."""
+    """Rows judged held out: each fold's trees and ranker read the ones whose article that fold
+    holds out, and they are judged at the threshold and vetoes the other rows set. ``joined`` adds
+    the rest to a fold's fit, for ``--fit-user-worded``."""
 
     def __init__(self, rows: list[dict]):
         self.rows = rows
         if any(len(r["features"]) for r in rows):
-            self.x, _, self.q = _matrix(rows)
-        else:
-            self.x, self.q = np.zeros((0, 0), np.float32), np.zeros(0, int)  # nothing to read
+            self.x, self.y, self.q = _matrix(rows)
+        else:  # nothing to read
+            self.x, self.y, self.q = np.zeros((0, 0), np.float32), np.zeros(0, bool), np.zeros(0, int)
         self.p, self.ranked = np.zeros(len(self.q)), np.zeros(len(self.q))
         self.article = np.array([rows[i]["article"] for i in self.q], dtype=object)  # each candidate's
 
     def _at(self, articles: set) -> np.ndarray:
         return np.isin(self.article, list(articles))
+
+    def joined(self, articles: set, x: np.ndarray, y: np.ndarray, q: np.ndarray) -> tuple:
+        """A fit's ``x``, ``y`` and ``q`` with these rows added, but for those of ``articles`` (held
+        out); their question numbers follow ``q``'s, so each question's candidates stay contiguous."""
+        at = ~self._at(articles)
+        if not at.any():
+            return x, y, q
+        return (np.concatenate([x, self.x[at]]), np.concatenate([y, self.y[at]]),
+                np.concatenate([q, self.q[at] + (int(q.max()) + 1 if len(q) else 0)]))
 
     def predict(self, articles: set, trees, ranker) -> None:
         if (at := self._at(articles)).any():
@@ -399,7 +435,9 @@ def rejudge(files: list[Path], folder: Path) -> int:
     if [{"file": f.name, "sha256": digest(f)} for f in files] != manifest["data"]:
         raise ValueError(f"the model in {folder} was fitted on other data than {', '.join(map(str, files))}")
     rows, judged = gather_all(files, articles=manifest["articles_per_file"], seed=manifest["seed"])
-    report = fit_and_judge(rows, seed=manifest["seed"], rounds=manifest["rounds"], judged=judged)
+    fit_judged = bool((manifest.get("user_worded") or {}).get("fitted"))
+    report = fit_and_judge(rows, seed=manifest["seed"], rounds=manifest["rounds"], judged=judged,
+                           fit_judged=fit_judged)
     ranker = hashlib.sha256(report["ranker"].dumps()).hexdigest() if report["ranker"] is not None else None
     same = hashlib.sha256(report["trees"].dumps()).hexdigest() == manifest["sha256"] and \
         ranker == (manifest.get("ranker") or {}).get("sha256") and \
@@ -413,9 +451,9 @@ def rejudge(files: list[Path], folder: Path) -> int:
         raise ValueError(f"fitted again, the trees differ from the ones in {folder} (or their ranker, threshold, "
                          "vetoes or the reader's order do; other libraries or code?): run `qa train` to refit it all")
     manifest["heldout"] = report["heldout"]
-    manifest["user_worded"] = user_worded_entry(report["judged_heldout"])
+    manifest["user_worded"] = user_worded_entry(report["judged_heldout"], fit_judged)
     write_manifest(folder, manifest)
     print(table(report["heldout"]))
-    print_user_worded(report["judged_heldout"])
+    print_user_worded(report["judged_heldout"], fit_judged)
     print(f"rewrote the held-out table of {folder / MANIFEST_FILE}; the model itself is unchanged")
     return 0

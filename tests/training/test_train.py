@@ -30,13 +30,14 @@ def test_training_runs_on_a_small_sample(tmp_path, capsys):
     assert manifest["environment"]["packages"]["lightgbm"]  # which libraries fitted it
     assert manifest["examples"]["positives"] > 0
     assert {"answerable", "unanswerable", "out_of_corpus", "near_miss"} <= set(manifest["heldout"]["questions"])
-    # The user-worded questions of the two articles: judged held out, never fitted on.
+    # The user-worded questions of the two articles and their near misses: judged held out, never fitted on.
     user = manifest["user_worded"]
-    assert user["file"] == "user_worded.jsonl" and user["sha256"] == digest(USER_WORDED)
+    assert user["file"] == "user_worded.jsonl" and user["sha256"] == digest(USER_WORDED) and not user["fitted"]
     assert user["heldout"]["questions"]["answerable"] == 48 and user["heldout"]["questions"]["unanswerable"] == 16
+    assert 0 < user["heldout"]["questions"]["near_miss"] <= 48
     assert 0 < user["heldout"]["learned"]["answered_answerable"] <= 1
     assert manifest["examples"]["questions"] == sum(manifest["heldout"]["questions"].values())  # none fitted
-    assert "the user-worded questions (never fitted on" in printed
+    assert "their near misses (qa/training/user_worded.jsonl; never fitted on)" in printed
     assert "reader: answer-sentence@1 held out" in printed and "ranker: answer-sentence@1 held out" in printed
     assert set(manifest.get("ranker", {"weight": 0.0})) >= {"weight"}  # a ranker only when it earns a weight
     reader = manifest["reader"]
@@ -61,6 +62,42 @@ def test_training_runs_on_a_small_sample(tmp_path, capsys):
     assert decision.reader is not None and decision.reader.logits("Who?", ["Ann did.", "It rained."]).shape == (2,)
     p = decision.scores(None, [], np.zeros((3, len(FEATURES)), dtype=np.float32))
     assert p.shape == (3,) and np.all((p > 0) & (p < 1))
+
+
+@pytest.mark.model
+def test_fit_user_worded_fits_the_trees_on_them_and_rejudge_fits_them_the_same(tmp_path, capsys):
+    for name in ("squad-v2.0-dev-half.json", "squad-v1.1-dev-train16.json"):
+        shared_file(SHARED_DATA / name)
+    plain, fitted = tmp_path / "plain", tmp_path / "fitted"
+    common = ["train", "--articles", "1", "--rounds", "20", "--no-reader"]
+    assert cli.main([*common, "--out", str(plain)]) == 0
+    assert cli.main([*common, "--fit-user-worded", "--out", str(fitted)]) == 0
+    assert "their near misses (qa/training/user_worded.jsonl; fitted on with the other folds' articles)" in \
+        capsys.readouterr().out
+    before, after = (json.loads((m / MANIFEST_FILE).read_text()) for m in (plain, fitted))
+    assert after["user_worded"]["fitted"] and after["rebuild"].endswith("--fit-user-worded")
+    assert after["sha256"] != before["sha256"]  # other trees
+    # The folds and the table's questions are SQuAD's either way; so is the reader's set (none here).
+    assert after["examples"] == before["examples"] and after["split"] == before["split"]
+    assert after["heldout"]["questions"] == before["heldout"]["questions"]
+    written = (fitted / MANIFEST_FILE).read_text()
+    assert cli.main(["train", "--rejudge", "--out", str(fitted)]) == 0  # fitted the same way again
+    assert json.loads((fitted / MANIFEST_FILE).read_text()) == json.loads(written)
+
+
+def test_joined_adds_the_judged_rows_of_the_fitting_articles_only():
+    from qa.training.train import _Judged
+
+    def row(article: str, n: int) -> dict:
+        return {"article": article, "features": np.full((n, len(FEATURES)), float(n), np.float32),
+                "labels": np.arange(n) == 0}
+
+    judged = _Judged([row("a", 2), row("b", 3), row("a", 1)])
+    x, y, q = np.zeros((4, len(FEATURES)), np.float32), np.zeros(4, bool), np.array([0, 0, 1, 1])
+    jx, jy, jq = judged.joined({"b"}, x, y, q)  # article b held out: only a's questions join
+    assert jx.shape == (7, len(FEATURES)) and jq.tolist() == [0, 0, 1, 1, 2, 2, 4]
+    assert jx[4:, 0].tolist() == [2.0, 2.0, 1.0] and jy.tolist() == [False] * 4 + [True, False, True]
+    assert judged.joined({"a", "b"}, x, y, q)[2] is q  # every judged article held out: the fit as it was
 
 
 def test_the_runner_up_share_stops_where_extra_sentences_stop_paying():
