@@ -21,21 +21,25 @@ Gathers them as ``qa train`` does (``train.user_worded_rows``): asked of their o
 ids end in ``-user``. Then fits P's trees on ``qa train``'s four folds of whole articles, (A) on ``qa
 train``'s rows alone, as shipped, and (B) with the user-worded rows of the fitting articles too,
 and judges both on the held-out articles (``context_terms.judge``): the questions as written and
-the user-worded ones apart, and those by style. ``--also ROWS.pkl`` adds a run (C) whose P also
+the user-worded ones apart, and those by style. ``--near NEAR.pkl`` adds their near misses
+(``train.user_worded_near_rows``: one name, number or year of an answerable one swapped for one
+the article never mentions), judged in every run, and a run (B') whose P fits on them too (what
+``qa train --fit-user-worded`` does). ``--also ROWS.pkl`` adds a run (C) whose P also
 fits on other rows, never judged (``same_topic_negatives.py``'s, say). ``--question-level``
 instead judges ``question_level.py``'s question models on them (P's trees never fit on them; run
 (F)'s question model does), each at the threshold ``qa train``'s rule sets on the questions as
 written. ``--variants`` instead fits P's trees with columns left out or with smaller trees.
 
-    python docs/experiments/user_worded.py --rows ROWS.pkl [--user USER.pkl] [--also SAME.pkl]
-        [--question-level | --variants]
+    python docs/experiments/user_worded.py --rows ROWS.pkl [--user USER.pkl] [--near NEAR.pkl]
+        [--also SAME.pkl] [--question-level | --variants]
     python docs/experiments/user_worded.py --sources FOLDER    # the articles, one file each, for the helpers
     python docs/experiments/user_worded.py --assemble FOLDER   # the helpers' files -> user_worded.jsonl
 
 ``ROWS.pkl``: rows gathered as ``qa train`` gathers them (``train.gather``, kept by ``rows.kept``);
 ``USER.pkl``: where the user-worded rows are kept (gathered when missing). Gathering and fitting
 took 1 min 35 s with the articles' indexes already cached, 1 min 25 s with ``--also`` and the
-rows kept; ``--question-level`` 1 min 9 s; ``--variants`` 2 min.
+rows kept; ``--question-level`` 1 min 9 s; ``--variants`` 2 min; ``--near`` 1 min 47 s, gathering
+the 624 near misses.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ from qa.training.examples import USER_WORDED, USER_WORDED_SUFFIX, user_worded_li
 from qa.training.judge import questions  # noqa: E402
 
 SUFFIX = USER_WORDED_SUFFIX
+NEAR = "-near" + SUFFIX  # ids of the user-worded near misses (--near), user-worded questions too
 
 
 def sources(folder: Path) -> None:
@@ -101,6 +106,16 @@ def gather(out: Path) -> list[dict]:
 
     sets = train._indexed([train.SHARED_DATA / n for n in train.DATA], None)
     return kept(train.user_worded_rows(sets), len(FEATURES), out)
+
+
+def gather_near(out: Path) -> list[dict]:
+    """The near misses of the user-worded answerable questions as ``qa train`` gathers them
+    (``train.user_worded_near_rows``: one name, number or year swapped for one the article never
+    mentions, every one that has something to swap), kept at ``out``; ids end in ``NEAR``."""
+    from qa.training import train
+
+    sets = train._indexed([train.SHARED_DATA / n for n in train.DATA], None)
+    return kept(train.user_worded_near_rows(sets, seed=train.SEED), len(FEATURES), out)
 
 
 def question_level(rows: list[dict], user: np.ndarray) -> dict[str, dict]:
@@ -191,6 +206,8 @@ def main() -> None:
     parser.add_argument("--user", type=Path, default=Path("user_worded_rows.pkl"))
     parser.add_argument("--also", type=Path, help="rows P's trees also fit on in a run (C), never judged (e.g. "
                                                   "same_topic_negatives.py's same-topic rows)")
+    parser.add_argument("--near", type=Path, help="where the user-worded near misses are kept (gathered when "
+                                                  "missing): judged in every run, fitted on in a run (B')")
     parser.add_argument("--question-level", action="store_true",
                         help="judge question_level.py's question models on the user-worded rows instead")
     parser.add_argument("--variants", action="store_true",
@@ -214,18 +231,24 @@ def main() -> None:
     if args.variants:
         return print_table(variants(rows))
     style = styles()
-    runs = {"(A) qa train's rows (shipped)": (rows, False), "(B) + the user-worded rows": (rows, True)}
+    # Each run: its rows, and which of them its fit leaves out (ids ending so); judged on all of rows.
+    runs = {"(A) qa train's rows (shipped)": (rows, SUFFIX), "(B) + the user-worded rows": (rows, NEAR)}
+    if args.near:
+        rows += load_or_gather(args.near, gather_near)
+        runs = {name: (rows, leave_out) for name, (_, leave_out) in runs.items()}
+        runs["(B') + the user-worded rows and their near misses"] = (rows, None)
     if args.also:
         also = pickle.loads(args.also.read_bytes())
-        runs["(C) + the rows of --also, not the user-worded ones"] = (rows + also, False)
+        runs["(C) + the rows of --also, not the user-worded ones"] = (rows + also, SUFFIX)
     results = {}
-    for name, (these, with_user) in runs.items():
-        p, q = oof(these, list(range(n)), with_user, SUFFIX)
+    for name, (these, leave_out) in runs.items():
+        p, q = oof(these, list(range(n)), leave_out is None, leave_out or SUFFIX)
         p, q = p[q < len(rows)], q[q < len(rows)]  # judged on the same questions in every run
+        with_user = leave_out != SUFFIX  # the run's threshold is set on the user-worded rows too
         judged = judge(rows, p, q, with_user, SUFFIX)
         outcome = questions(rows, q, p)
         results[name] = {k.replace("copies", "user-worded"): v for k, v in judged.items()
-                         if not ("copies" in k and "near_miss" in k)}  # no user-worded near misses are made
+                         if args.near or not ("copies" in k and "near_miss" in k)}  # none made without --near
         results[name].update(by_style(rows, outcome, style, results[name]))
         results[name].update(vetoed(rows, outcome, judged["threshold"]))
         print(name, "done", file=sys.stderr, flush=True)
