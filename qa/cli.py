@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 
 from qa.config import DEFAULT_DOCS_DIR, DEFAULT_INDEX_DIR
@@ -16,6 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     _log_warnings()
     try:
         return args.run(args)
+    except BrokenPipeError:  # the reader went away (`qa ask … | head -2`): nothing of qa's went wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return 1
     except (ValueError, OSError) as exc:  # domain errors (IndexProblem is a ValueError) and I/O
         print(f"qa: error: {exc}", file=sys.stderr)
         return 1

@@ -186,3 +186,24 @@ def test_a_question_starting_with_a_dash_goes_after_double_dash(fake_model, corp
     capsys.readouterr()
     assert main(["ask", "--index", str(tmp_path / "index"), "--", "-x how hot is the water for sencha?"]) == 0
     assert "[1]" in capsys.readouterr().out
+
+
+def test_output_cut_short_by_its_reader_is_not_an_error():
+    """`qa ask … | head -2`, as the README shows it: no "Broken pipe" error on stderr."""
+    import subprocess
+    import sys
+
+    child = ("import qa.cli as cli\n"
+             "def chatty(args):\n"
+             "    for i in range(200_000):\n"
+             "        print('line', i)\n"
+             "    return 0\n"
+             "cli._ask = chatty\n"
+             "raise SystemExit(cli.main(['ask', 'anything']))\n")
+    with subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True) as proc:
+        assert proc.stdout.readline() == "line 0\n"
+        proc.stdout.close()  # the reader goes away, as head does
+        err = proc.stderr.read()
+        assert proc.wait(timeout=120) == 1
+    assert err == ""
