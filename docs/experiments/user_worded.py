@@ -231,11 +231,11 @@ def main() -> None:
     if args.variants:
         return print_table(variants(rows))
     style = styles()
+    if args.near:
+        rows += load_or_gather(args.near, gather_near)
     # Each run: its rows, and which of them its fit leaves out (ids ending so); judged on all of rows.
     runs = {"(A) qa train's rows (shipped)": (rows, SUFFIX), "(B) + the user-worded rows": (rows, NEAR)}
     if args.near:
-        rows += load_or_gather(args.near, gather_near)
-        runs = {name: (rows, leave_out) for name, (_, leave_out) in runs.items()}
         runs["(B') + the user-worded rows and their near misses"] = (rows, None)
     if args.also:
         also = pickle.loads(args.also.read_bytes())

@@ -173,7 +173,7 @@ def _rows(sets: list[tuple], *, seed: int, only: int | None = None) -> list[dict
     for i, (_, asked, texts, engine) in enumerate(sets):
         if only is not None and i != only:
             continue
-        others = [q for j, (_, a, _, _) in enumerate(sets) if j != i for q in a if q.kind == "answerable"]
+        others = _answerable_elsewhere(sets, i)
         pool = name_pool(others)
         near = near_misses(asked, texts, pool, share=NEAR_MISS_SHARE, seed=seed + i)
         rng = random.Random(seed + 100 + i)
@@ -182,6 +182,12 @@ def _rows(sets: list[tuple], *, seed: int, only: int | None = None) -> list[dict
               f"index {i + 1} of {len(sets)}", file=sys.stderr)
         rows += collect(engine, asked) + collect(engine, near) + collect(engine, outside, kind="out_of_corpus")
     return rows
+
+
+def _answerable_elsewhere(sets: list[tuple], i: int) -> list:
+    """The answerable SQuAD questions of every file but the ``i``-th: its out-of-corpus questions
+    and the pool of names its near misses swap in."""
+    return [q for j, (_, asked, _, _) in enumerate(sets) if j != i for q in asked if q.kind == "answerable"]
 
 
 def user_worded_rows(sets: list[tuple]) -> list[dict]:
@@ -208,8 +214,8 @@ def user_worded_near_rows(sets: list[tuple], *, seed: int) -> list[dict]:
     lines = user_worded_lines()
     rows = []
     for i, (data, _, texts, engine) in enumerate(sets):
-        others = [q for j, (_, a, _, _) in enumerate(sets) if j != i for q in a if q.kind == "answerable"]
-        near = user_worded_near(user_worded(data, f"f{i}", lines), texts, name_pool(others), seed=seed + 300 + i)
+        pool = name_pool(_answerable_elsewhere(sets, i))
+        near = user_worded_near(user_worded(data, f"f{i}", lines), texts, pool, seed=seed + 300 + i)
         print(f"asking {len(near)} near misses of the user-worded questions of index {i + 1} of {len(sets)}",
               file=sys.stderr)
         rows += collect(engine, near)
