@@ -22,7 +22,9 @@ on the four folds of whole articles, by style:
     python docs/experiments/source_phrase.py --fit BEFORE --judge AFTER    # the shipped trees, new rows
 
 ``--fit`` gives the rows the trees are fitted on, ``--judge`` the user-worded rows they are judged on
-(SQuAD's rows are ``--fit``'s either way: the patch changes one of them).
+(SQuAD's rows are ``--fit``'s either way: the patch changes one of them). ``--weight K`` counts
+every user-worded row K times in each fit (no patch needed: ``--fit BEFORE --judge BEFORE
+--weight 2``), to ask whether the fit should lean on them more than their number does.
 """
 
 from __future__ import annotations
@@ -59,9 +61,10 @@ def load(folder: Path) -> list[list[dict]]:
     return [pickle.loads((folder / f).read_bytes()) for f in FILES]
 
 
-def judge(fit: Path, judged: Path) -> dict:
+def judge(fit: Path, judged: Path, weight: int = 1) -> dict:
     """``train.fit_and_judge`` with ``--fit-user-worded``: the trees of each fold fit on ``fit``'s
-    rows of the other folds' articles and read ``judged``'s user-worded rows of their own."""
+    rows of the other folds' articles (the user-worded ones ``weight`` times) and read ``judged``'s
+    user-worded rows of their own."""
     from qa.answer.decide import reply_order
     from qa.training import train
     from qa.training.examples import USER_WORDED_SUFFIX, user_worded_lines
@@ -78,7 +81,9 @@ def judge(fit: Path, judged: Path) -> dict:
             self.fitting = base(user + near)
 
         def joined(self, articles, x, y, q):
-            return self.fitting.joined(articles, x, y, q)
+            for _ in range(weight):  # each copy its own questions, as the ranker groups them
+                x, y, q = self.fitting.joined(articles, x, y, q)
+            return x, y, q
 
         def heldout(self, held, per_fold, threshold, vetoes):
             keys = np.zeros(len(self.q))
@@ -115,12 +120,13 @@ def main() -> None:
     parser.add_argument("--gather", type=Path, help="gather the rows into this folder")
     parser.add_argument("--fit", type=Path, help="the folder of rows the trees fit on")
     parser.add_argument("--judge", type=Path, help="the folder of user-worded rows they are judged on")
+    parser.add_argument("--weight", type=int, default=1, help="count each user-worded row this many times in a fit")
     args = parser.parse_args()
     if args.gather:
         return gather(args.gather)
     if not (args.fit and args.judge):
         parser.error("give --gather, or --fit and --judge")
-    print(json.dumps(judge(args.fit, args.judge), indent=1))
+    print(json.dumps(judge(args.fit, args.judge, args.weight), indent=1))
 
 
 if __name__ == "__main__":
