@@ -67,8 +67,8 @@ def gather(out: Path) -> list[dict]:
             for name, text in texts.items():
                 (docs / name).write_text(text, encoding="utf-8")
             engine = Engine(fresh_index(docs, docs.parent / "index", settings, encoder), encoder, settings)
-            out = taken_out(answerable(data), parity, texts)
-            these = [q for q in chosen if q.id in out]
+            gone = taken_out(answerable(data), parity, texts)
+            these = [q for q in chosen if q.id in gone]
             print(f"file {i + 1}, parity {parity}: {len(these)} questions", file=sys.stderr, flush=True)
             for r in collect(engine, these, kind="same_topic"):
                 rows.append({**r, "id": r["id"] + SUFFIX})
