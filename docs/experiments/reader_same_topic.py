@@ -17,12 +17,14 @@ bound).
     python docs/experiments/reader_same_topic.py --rows ROWS [--same-user SAME_USER.pkl]
 
 ROWS from ``source_phrase.py --gather``; the same-topic rows as ``same_topic_fit.py`` keeps them
-(gathered when missing). 2 minutes.
+(gathered when missing). 2 minutes. ``--blend FILE`` writes the blend's two weights, fitted on
+every question, for ``seed_out_of_corpus.py --reading FILE``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -95,7 +97,7 @@ def readings(rows: Path, same_user: Path) -> tuple[list[dict], float]:
     return out, got["threshold"]
 
 
-def judge(out: list[dict], threshold: float) -> None:
+def judge(out: list[dict], threshold: float, blend_out: Path | None = None) -> None:
     import lightgbm
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
@@ -109,6 +111,9 @@ def judge(out: list[dict], threshold: float) -> None:
     right = np.array([o["right"] for o in out])
     kind = {k: np.array([o["kind"] == k for o in out]) for k in KINDS}
     x = np.c_[lp, read]
+    if blend_out:  # the blend fitted on every question, for seed_out_of_corpus.py --reading
+        whole = LogisticRegression().fit(x, y)
+        blend_out.write_text(json.dumps({"logit_p": float(whole.coef_[0][0]), "reading": float(whole.coef_[0][1])}))
     wide = np.c_[x, np.stack([o["first"] for o in out])]  # and the first candidate's columns
     blend, trees, unread = np.zeros(len(y)), np.zeros(len(y)), np.zeros(len(y))
     no_reading = np.delete(wide, 1, axis=1)
@@ -149,8 +154,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=Path, required=True, help="a folder of source_phrase.py --gather")
     parser.add_argument("--same-user", type=Path, default=Path("same_topic_user_rows.pkl"))
+    parser.add_argument("--blend", type=Path, help="write the logistic blend fitted on every question here (JSON)")
     args = parser.parse_args()
-    judge(*readings(args.rows, args.same_user))
+    judge(*readings(args.rows, args.same_user), args.blend)
 
 
 if __name__ == "__main__":

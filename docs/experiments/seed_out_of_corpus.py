@@ -10,6 +10,11 @@ questions, read here as a user would ask them of the wrong folder.
 
     python docs/experiments/seed_out_of_corpus.py [--model DIR ...]   # 10 seconds a model
 
+``--reading BLEND.json`` instead asks each question also of the whole seed index (where it is
+answerable) and reads the first three candidates of each reply with the shipped reader: how well
+the best P, the best reading and ``reader_same_topic.py --blend``'s blend of the two (fitted on the
+user-worded questions, never on these) tell the two apart (AUROC). Nothing is chosen on it.
+
 With ``confidence_trees.patch`` applied and ``qa train --keep-reader --out DIR`` run, ``--model
 qa/answer/model DIR`` compares the best P as the confidence with the confidence trees.
 """
@@ -51,6 +56,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", nargs="+", type=Path, default=[MODEL_DIR],
                         help="model folders fitted by `qa train`, each judged at its own threshold")
+    parser.add_argument("--reading", type=Path, help="a blend written by reader_same_topic.py --blend: AUROCs instead")
     args = parser.parse_args()
     settings = default_settings().with_(abstain_below=-1e9)  # the threshold is applied below
     encoder = Encoder(settings.model, backend=settings.backend)
@@ -66,6 +72,8 @@ def main() -> None:
                     q["source"] = only_holder(q["answers"], texts)
                 if q.get("answerable", True) and q.get("source"):
                     questions.append((path.parent.parent.name + "/" + path.stem, q))
+    if args.reading:
+        return readings(questions, documents, settings, encoder, json.loads(args.reading.read_text()))
     refused = {name: {} for name in decisions}
     with tempfile.TemporaryDirectory() as tmp:
         for left_out in documents:
@@ -90,6 +98,48 @@ def main() -> None:
         print(f"| {where} | " + " | ".join(cells) + " |")
     total = [(sum(sum(v) for v in r.values()), sum(len(v) for v in r.values())) for r in refused.values()]
     print("| all | " + " | ".join(f"{a} of {n} ({a / n:.3f})" for a, n in total) + " |")
+
+
+def readings(questions: list, documents: list[str], settings, encoder, blend: dict) -> None:
+    """AUROC of the best P, the best reading of the first three candidates and the blend, each
+    question asked of the whole seed index (answerable) against asked without its source."""
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    from qa.answer.decide import MODEL_DIR, load
+    from qa.api import Engine
+    from qa.evaluation.run import fresh_index
+
+    decision = load(MODEL_DIR)
+
+    def read(engine: Engine, question: str) -> tuple[float, float]:
+        answer = engine.ask(question)
+        texts = [c.text for c in answer.considered[:3]]
+        p = min(max(answer.confidence, 1e-6), 1 - 1e-6)
+        return float(np.log(p / (1 - p))), float(decision.reader.logits(question, texts).max()) if texts else -20.0
+
+    scores, labels = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        whole = Engine(fresh_index(REPO / "seeds", Path(tmp) / "whole", settings, encoder), encoder, settings,
+                       decision=decision)
+        for left_out in documents:
+            docs = Path(tmp) / left_out / "docs"
+            docs.mkdir(parents=True)
+            for name in documents:
+                if name != left_out:
+                    shutil.copy(REPO / "seeds" / name, docs / name)
+            engine = Engine(fresh_index(docs, docs.parent / "index", settings, encoder), encoder, settings,
+                            decision=decision)
+            for _, q in questions:
+                if q["source"] == left_out:
+                    scores += [read(whole, q["question"]), read(engine, q["question"])]
+                    labels += [1, 0]
+    s = np.array(scores)
+    mixed = blend["logit_p"] * s[:, 0] + blend["reading"] * s[:, 1]
+    print(f"{len(labels) // 2} answerable questions, asked of the seeds (answerable) and without their source\n")
+    print("| AUROC | best P | best reading | blend |\n|---|---|---|---|")
+    print("| answerable against asked without their source | " + " | ".join(
+        str(round(float(roc_auc_score(labels, v)), 4)) for v in (s[:, 0], s[:, 1], mixed)) + " |")
 
 
 if __name__ == "__main__":
