@@ -134,12 +134,21 @@ def readings(questions: list, documents: list[str], settings, encoder, blend: di
                 if q["source"] == left_out:
                     scores += [read(whole, q["question"]), read(engine, q["question"])]
                     labels += [1, 0]
+        # the sets' unanswerable questions, asked of all the seeds, against the answerable ones there
+        unanswerable = [read(whole, q["question"]) for path in SETS if path.is_file()
+                        for q in map(json.loads, path.read_text(encoding="utf-8").splitlines())
+                        if q.get("answerable", True) is False]
     s = np.array(scores)
-    mixed = blend["logit_p"] * s[:, 0] + blend["reading"] * s[:, 1]
+    answerable = s[np.array(labels) == 1]
+    rows = {f"answerable ({len(answerable)}) against asked without their source": (labels, s),
+            f"answerable against the sets' unanswerable ({len(unanswerable)})":
+                ([1] * len(answerable) + [0] * len(unanswerable), np.r_[answerable, np.array(unanswerable)])}
     print(f"{len(labels) // 2} answerable questions, asked of the seeds (answerable) and without their source\n")
     print("| AUROC | best P | best reading | blend |\n|---|---|---|---|")
-    print("| answerable against asked without their source | " + " | ".join(
-        str(round(float(roc_auc_score(labels, v)), 4)) for v in (s[:, 0], s[:, 1], mixed)) + " |")
+    for name, (y, x) in rows.items():
+        mixed = blend["logit_p"] * x[:, 0] + blend["reading"] * x[:, 1]
+        print(f"| {name} | " + " | ".join(
+            str(round(float(roc_auc_score(y, v)), 4)) for v in (x[:, 0], x[:, 1], mixed)) + " |")
 
 
 if __name__ == "__main__":
