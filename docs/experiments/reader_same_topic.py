@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from rows import load_or_gather  # noqa: E402
+from rows import fit_as_shipped, load_or_gather  # noqa: E402
 from same_topic_fit import NEAR, gather_user  # noqa: E402
 from source_phrase import load  # noqa: E402
 
@@ -47,54 +47,28 @@ TREES = {"objective": "binary", "learning_rate": 0.05, "num_leaves": 7, "min_dat
 def readings(rows: Path, same_user: Path) -> tuple[list[dict], float]:
     """Per user-worded question: its kind, article, held-out best P, whether a vetoing check fired
     on its first candidate, and the shipped reader's best logit over its first three; the threshold."""
-    from qa.answer.decide import MODEL_DIR, reply_order
+    from qa.answer.decide import MODEL_DIR
     from qa.answer.decide import load as load_decision
     from qa.answer.features import FEATURES
-    from qa.training import train
 
     plain, user, near = load(rows)
     judged = user + near + load_or_gather(same_user, gather_user)
-    base, got = train._Judged, {}
-
-    class Judged(base):
-        def __init__(self, rows):
-            super().__init__(rows)
-            self.fitting = base(user + near)
-
-        def joined(self, articles, x, y, q):
-            return self.fitting.joined(articles, x, y, q)
-
-        def heldout(self, held, per_fold, threshold, vetoes):
-            keys = np.zeros(len(self.q))
-            for articles, w in zip(held, per_fold):
-                if (at := self._at(articles)).any():
-                    keys[at] = reply_order(self.p[at], self.ranked[at], w)
-            got.update(p=self.p.copy(), keys=keys, threshold=threshold, vetoes=set(vetoes))
-            return super().heldout(held, per_fold, threshold, vetoes)
-
-    train._Judged = Judged
-    try:
-        train.fit_and_judge(plain, seed=train.SEED, judged=judged, fit_judged=True)
-    finally:
-        train._Judged = base
-    q = Judged(judged).q  # each candidate's question, as the fit numbered them
-    checks = [i for i, name in enumerate(FEATURES) if name.startswith("check_")]
+    report, got = fit_as_shipped(plain, judged, user + near)
+    vetoes = set(report["vetoes"])
     reader = load_decision(MODEL_DIR).reader
     out = []
-    for i, r in enumerate(judged):
+    for i, (r, o) in enumerate(zip(judged, got["outcome"])):
         kind = "near_miss" if r["id"].endswith(NEAR) else r["kind"]
-        at = q == i
+        mine = {"kind": kind, "article": r["article"], "p": o["p"], "right": o["right"],
+                "vetoed": bool(o["fired"] & vetoes)}
+        at = got["q"] == i
         if not at.any():
-            out.append({"kind": kind, "article": r["article"], "p": 0.0, "read": -20.0, "right": False,
-                        "vetoed": False, "first": np.full(len(FEATURES), np.nan, np.float32)})
+            out.append({**mine, "read": -20.0, "first": np.full(len(FEATURES), np.nan, np.float32)})
             continue
-        p, keys = got["p"][at], got["keys"][at]
-        top = np.argsort(-keys, kind="stable")[:3]
-        fired = {FEATURES[c][6:] for c in checks if r["features"][top[0], c]}
-        out.append({"kind": kind, "article": r["article"], "p": float(p.max()), "right": bool(r["labels"][top[0]]),
-                    "read": float(reader.logits(r["question"], [r["texts"][j] for j in top]).max()),
-                    "vetoed": bool(fired & got["vetoes"]), "first": r["features"][top[0]]})
-    return out, got["threshold"]
+        top = np.argsort(-got["keys"][at], kind="stable")[:3]  # the first is judge.questions' first
+        out.append({**mine, "read": float(reader.logits(r["question"], [r["texts"][j] for j in top]).max()),
+                    "first": r["features"][top[0]]})
+    return out, report["threshold"]
 
 
 def judge(out: list[dict], threshold: float, blend_out: Path | None = None) -> None:

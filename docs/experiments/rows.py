@@ -29,3 +29,35 @@ def print_table(results: dict[str, dict]) -> None:
     print("| held out by article | " + " | ".join(results) + " |\n|---|" + "---|" * len(results))
     for key in next(iter(results.values())):
         print(f"| {key} | " + " | ".join(str(r[key]) for r in results.values()) + " |")
+
+
+def fit_as_shipped(plain: list[dict], judged: list[dict], fitted: list[dict]) -> tuple[dict, dict]:
+    """``train.fit_and_judge`` as ``qa train --fit-user-worded`` runs it (no reader), but each fold's
+    trees and ranker add ``fitted``'s rows of the other folds' articles (instead of ``judged``'s), and
+    every row of ``judged`` is read by the fold that holds its article out. The report, and for
+    ``judged``'s rows: each candidate's question number, held-out P and reply-order key (``q``,
+    ``p``, ``keys``) and each question's outcome (``judge.questions``)."""
+    from qa.training import train
+    from qa.training.judge import questions
+
+    base, got = train._Judged, {}
+
+    class Judged(base):
+        def __init__(self, rows):
+            super().__init__(rows)
+            self.fitting = base(fitted)
+
+        def joined(self, articles, x, y, q):
+            return self.fitting.joined(articles, x, y, q)
+
+        def outcome(self, held_out_articles, per_fold):
+            keys = self.keys(held_out_articles, per_fold)
+            got.update(q=self.q, p=self.p, keys=keys, outcome=questions(self.rows, self.q, self.p, keys))
+            return got["outcome"]
+
+    train._Judged = Judged
+    try:
+        report = train.fit_and_judge(plain, seed=train.SEED, judged=judged, fit_judged=True)
+    finally:
+        train._Judged = base
+    return report, got

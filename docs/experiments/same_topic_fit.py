@@ -18,7 +18,6 @@ takes 2.5 minutes.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -28,13 +27,12 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from rows import kept, load_or_gather, print_table  # noqa: E402
-from same_topic import taken_out, user_worded, without  # noqa: E402
-from same_topic_negatives import SUFFIX  # noqa: E402
+from rows import fit_as_shipped, load_or_gather, print_table  # noqa: E402
+from same_topic import user_worded  # noqa: E402
+from same_topic_negatives import SUFFIX, asked_without  # noqa: E402
 from same_topic_negatives import gather as gather_squad  # noqa: E402
 from source_phrase import load  # noqa: E402
 
-from qa.answer.features import FEATURES  # noqa: E402
 from qa.training.examples import USER_WORDED_SUFFIX  # noqa: E402
 
 NEAR = "-near" + USER_WORDED_SUFFIX
@@ -43,34 +41,16 @@ SAME_USER = USER_WORDED_SUFFIX + SUFFIX
 
 def gather_user(out: Path) -> list[dict]:
     """The user-worded answerable questions, each asked of its article without its paragraph."""
-    from qa.api import Engine
-    from qa.config import cache_root, default_settings
-    from qa.embed import Encoder
-    from qa.evaluation.run import fresh_index
-    from qa.training import train
-    from qa.training.examples import article_files, collect, user_worded_lines
     from qa.training.examples import user_worded as asked_user_worded
+    from qa.training.examples import user_worded_lines
 
-    settings = default_settings()
-    encoder = Encoder(settings.model, backend=settings.backend)
     lines = user_worded_lines()
-    rows = []
-    for i, path in enumerate(train.SHARED_DATA / n for n in train.DATA):
-        data = json.loads(path.read_text(encoding="utf-8"))
-        mine = [q for q in asked_user_worded(data, f"f{i}", lines) if q.kind == "answerable"]
-        where = [{**q, "id": q["id"] + USER_WORDED_SUFFIX} for q in user_worded(f"f{i}")]
-        for parity in (0, 1):
-            texts = article_files(without(data, parity))
-            docs = cache_root() / "same-topic" / f"{path.stem}-{parity}" / "docs"
-            docs.mkdir(parents=True, exist_ok=True)
-            for name, text in texts.items():
-                (docs / name).write_text(text, encoding="utf-8")
-            engine = Engine(fresh_index(docs, docs.parent / "index", settings, encoder), encoder, settings)
-            gone = taken_out(where, parity, texts)
-            these = [q for q in mine if q.id in gone]
-            print(f"file {i + 1}, parity {parity}: {len(these)} questions", file=sys.stderr, flush=True)
-            rows += [{**r, "id": r["id"] + SUFFIX} for r in collect(engine, these, kind="same_topic")]
-    return kept(rows, len(FEATURES), out)
+
+    def every(i: int, data: dict) -> tuple[list, list[dict]]:
+        return ([q for q in asked_user_worded(data, f"f{i}", lines) if q.kind == "answerable"],
+                [{**q, "id": q["id"] + USER_WORDED_SUFFIX} for q in user_worded(f"f{i}")])
+
+    return asked_without(out, every)
 
 
 def run(plain: list[dict], judged: list[dict], fitted: list[dict]) -> dict:
@@ -78,35 +58,8 @@ def run(plain: list[dict], judged: list[dict], fitted: list[dict]) -> dict:
     every row of ``judged`` read by the fold that holds its article out."""
     from sklearn.metrics import roc_auc_score
 
-    from qa.answer.decide import reply_order
-    from qa.training import train
-    from qa.training.judge import questions
-
-    base, captured = train._Judged, {}
-
-    class Judged(base):
-        def __init__(self, rows):
-            super().__init__(rows)
-            self.fitting = base(fitted)
-
-        def joined(self, articles, x, y, q):
-            return self.fitting.joined(articles, x, y, q)
-
-        def heldout(self, held, per_fold, threshold, vetoes):
-            keys = np.zeros(len(self.q))
-            for articles, w in zip(held, per_fold):
-                if (at := self._at(articles)).any():
-                    keys[at] = reply_order(self.p[at], self.ranked[at], w)
-            captured.update(outcome=questions(self.rows, self.q, self.p, keys), threshold=threshold,
-                            vetoes=set(vetoes))
-            return super().heldout(held, per_fold, threshold, vetoes)
-
-    train._Judged = Judged
-    try:
-        report = train.fit_and_judge(plain, seed=train.SEED, judged=judged, fit_judged=True)
-    finally:
-        train._Judged = base
-    t, vetoes = captured["threshold"], captured["vetoes"]
+    report, captured = fit_as_shipped(plain, judged, fitted)
+    t, vetoes = report["threshold"], set(report["vetoes"])
     squad = report["heldout"]["learned"]
     out = {"threshold": round(t, 4),
            "SQuAD: answer-sentence@1; answered": f"{squad['sentence@1']}; {squad['answered_answerable']}",

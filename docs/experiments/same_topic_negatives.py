@@ -25,6 +25,7 @@ import json
 import pickle
 import random
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -45,21 +46,36 @@ SHARE = 0.5  # of each file's answerable questions (those whose answer stands no
 
 
 def gather(out: Path) -> list[dict]:
+    """Half of each file's answerable SQuAD questions, asked without their paragraph (``asked_without``)."""
+    from qa.training import train
+    from qa.training.examples import squad_questions
+
+    def chosen(i: int, data: dict) -> tuple[list, list[dict]]:
+        asked, _ = squad_questions(data, tag=f"f{i}")
+        rng = random.Random(train.SEED + 300 + i)
+        return [q for q in asked if q.kind == "answerable" and rng.random() < SHARE], answerable(data)
+
+    return asked_without(out, chosen)
+
+
+def asked_without(out: Path, questions: Callable[[int, dict], tuple[list, list[dict]]]) -> list[dict]:
+    """Rows of same-topic questions (ids ending ``SUFFIX``), kept at ``out``: for each file and each
+    parity, every article without its paragraphs of that parity (``without``, written once under the
+    cache), and the questions that lose their paragraph there asked of it. ``questions(i, data)``
+    gives file ``i``'s questions (``examples.Asked``) and the same in ``taken_out``'s form."""
     from qa.api import Engine
     from qa.config import cache_root, default_settings
     from qa.embed import Encoder
     from qa.evaluation.run import fresh_index
     from qa.training import train
-    from qa.training.examples import article_files, collect, squad_questions
+    from qa.training.examples import article_files, collect
 
     settings = default_settings()
     encoder = Encoder(settings.model, backend=settings.backend)
     rows = []
     for i, path in enumerate(train.SHARED_DATA / n for n in train.DATA):
         data = json.loads(path.read_text(encoding="utf-8"))
-        asked, _ = squad_questions(data, tag=f"f{i}")
-        rng = random.Random(train.SEED + 300 + i)
-        chosen = [q for q in asked if q.kind == "answerable" and rng.random() < SHARE]
+        asked, where = questions(i, data)
         for parity in (0, 1):
             texts = article_files(without(data, parity))
             docs = cache_root() / "same-topic" / f"{path.stem}-{parity}" / "docs"
@@ -67,11 +83,10 @@ def gather(out: Path) -> list[dict]:
             for name, text in texts.items():
                 (docs / name).write_text(text, encoding="utf-8")
             engine = Engine(fresh_index(docs, docs.parent / "index", settings, encoder), encoder, settings)
-            gone = taken_out(answerable(data), parity, texts)
-            these = [q for q in chosen if q.id in gone]
+            gone = taken_out(where, parity, texts)
+            these = [q for q in asked if q.id in gone]
             print(f"file {i + 1}, parity {parity}: {len(these)} questions", file=sys.stderr, flush=True)
-            for r in collect(engine, these, kind="same_topic"):
-                rows.append({**r, "id": r["id"] + SUFFIX})
+            rows += [{**r, "id": r["id"] + SUFFIX} for r in collect(engine, these, kind="same_topic")]
     return kept(rows, len(FEATURES), out)
 
 

@@ -51,7 +51,6 @@ def main() -> None:
     from qa.api import Engine
     from qa.config import default_settings
     from qa.embed import Encoder
-    from qa.evaluation.run import fresh_index
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", nargs="+", type=Path, default=[MODEL_DIR],
@@ -63,26 +62,24 @@ def main() -> None:
     decisions = {str(folder): load(folder) for folder in args.model}
     documents = sorted(p.name for p in (REPO / "seeds").iterdir() if p.is_file())
     texts = {name: (REPO / "seeds" / name).read_text(encoding="utf-8").lower() for name in documents}
-    questions = []
+    questions, unanswerable = [], []
     for path in SETS:
         if path.is_file():
             for line in path.read_text(encoding="utf-8").splitlines():
                 q = json.loads(line)
-                if q.get("answerable", True) and not q.get("source"):
+                if not q.get("answerable", True):
+                    unanswerable.append(q["question"])
+                    continue
+                if not q.get("source"):
                     q["source"] = only_holder(q["answers"], texts)
-                if q.get("answerable", True) and q.get("source"):
+                if q.get("source"):
                     questions.append((path.parent.parent.name + "/" + path.stem, q))
     if args.reading:
-        return readings(questions, documents, settings, encoder, json.loads(args.reading.read_text()))
+        return readings(questions, unanswerable, documents, settings, encoder, next(iter(decisions.values())),
+                        json.loads(args.reading.read_text()))
     refused = {name: {} for name in decisions}
     with tempfile.TemporaryDirectory() as tmp:
-        for left_out in documents:
-            docs = Path(tmp) / left_out / "docs"
-            docs.mkdir(parents=True)
-            for name in documents:
-                if name != left_out:
-                    shutil.copy(REPO / "seeds" / name, docs / name)
-            index = fresh_index(docs, docs.parent / "index", settings, encoder)
+        for left_out, index in without_each(Path(tmp), documents, settings, encoder):
             for name, decision in decisions.items():
                 engine = Engine(index, encoder, settings, decision=decision)
                 for where, q in questions:
@@ -100,17 +97,29 @@ def main() -> None:
     print("| all | " + " | ".join(f"{a} of {n} ({a / n:.3f})" for a, n in total) + " |")
 
 
-def readings(questions: list, documents: list[str], settings, encoder, blend: dict) -> None:
-    """AUROC of the best P, the best reading of the first three candidates and the blend, each
-    question asked of the whole seed index (answerable) against asked without its source."""
+def without_each(tmp: Path, documents: list[str], settings, encoder):
+    """For each seed document: its name, and an index of the other seed documents (built in ``tmp``)."""
+    from qa.evaluation.run import fresh_index
+
+    for left_out in documents:
+        docs = tmp / left_out / "docs"
+        docs.mkdir(parents=True)
+        for name in documents:
+            if name != left_out:
+                shutil.copy(REPO / "seeds" / name, docs / name)
+        yield left_out, fresh_index(docs, docs.parent / "index", settings, encoder)
+
+
+def readings(questions: list, unanswerable: list[str], documents: list[str], settings, encoder, decision,
+             blend: dict) -> None:
+    """AUROC of the best P, the best reading of the first three candidates and the blend: each
+    answerable question asked of the whole seed index against asked without its source, and against
+    the ``unanswerable`` questions asked of the whole seed index."""
     import numpy as np
     from sklearn.metrics import roc_auc_score
 
-    from qa.answer.decide import MODEL_DIR, load
     from qa.api import Engine
     from qa.evaluation.run import fresh_index
-
-    decision = load(MODEL_DIR)
 
     def read(engine: Engine, question: str) -> tuple[float, float]:
         answer = engine.ask(question)
@@ -122,22 +131,13 @@ def readings(questions: list, documents: list[str], settings, encoder, blend: di
     with tempfile.TemporaryDirectory() as tmp:
         whole = Engine(fresh_index(REPO / "seeds", Path(tmp) / "whole", settings, encoder), encoder, settings,
                        decision=decision)
-        for left_out in documents:
-            docs = Path(tmp) / left_out / "docs"
-            docs.mkdir(parents=True)
-            for name in documents:
-                if name != left_out:
-                    shutil.copy(REPO / "seeds" / name, docs / name)
-            engine = Engine(fresh_index(docs, docs.parent / "index", settings, encoder), encoder, settings,
-                            decision=decision)
+        for left_out, index in without_each(Path(tmp), documents, settings, encoder):
+            engine = Engine(index, encoder, settings, decision=decision)
             for _, q in questions:
                 if q["source"] == left_out:
                     scores += [read(whole, q["question"]), read(engine, q["question"])]
                     labels += [1, 0]
-        # the sets' unanswerable questions, asked of all the seeds, against the answerable ones there
-        unanswerable = [read(whole, q["question"]) for path in SETS if path.is_file()
-                        for q in map(json.loads, path.read_text(encoding="utf-8").splitlines())
-                        if q.get("answerable", True) is False]
+        unanswerable = [read(whole, question) for question in unanswerable]
     s = np.array(scores)
     answerable = s[np.array(labels) == 1]
     rows = {f"answerable ({len(answerable)}) against asked without their source": (labels, s),

@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from rows import kept  # noqa: E402
+from rows import fit_as_shipped, kept  # noqa: E402
 
 FILES = ("plain.pkl", "user.pkl", "near.pkl")
 
@@ -63,46 +63,17 @@ def load(folder: Path) -> list[list[dict]]:
 
 def judge(fit: Path, judged: Path, weight: int = 1) -> dict:
     """``train.fit_and_judge`` with ``--fit-user-worded``: the trees of each fold fit on ``fit``'s
-    rows of the other folds' articles (the user-worded ones ``weight`` times) and read ``judged``'s
-    user-worded rows of their own."""
-    from qa.answer.decide import reply_order
-    from qa.training import train
+    rows of the other folds' articles (the user-worded ones ``weight`` times, each copy its own
+    questions) and read ``judged``'s user-worded rows of their own."""
     from qa.training.examples import USER_WORDED_SUFFIX, user_worded_lines
-    from qa.training.judge import questions
 
     plain, user, near = load(fit)
     _, user_judged, near_judged = load(judged)
-    captured = {}
-    base = train._Judged
-
-    class Judged(base):
-        def __init__(self, rows):
-            super().__init__(rows)
-            self.fitting = base(user + near)
-
-        def joined(self, articles, x, y, q):
-            for _ in range(weight):  # each copy its own questions, as the ranker groups them
-                x, y, q = self.fitting.joined(articles, x, y, q)
-            return x, y, q
-
-        def heldout(self, held, per_fold, threshold, vetoes):
-            keys = np.zeros(len(self.q))
-            for articles, w in zip(held, per_fold):
-                if (at := self._at(articles)).any():
-                    keys[at] = reply_order(self.p[at], self.ranked[at], w)
-            captured.update(outcome=questions(self.rows, self.q, self.p, keys), threshold=threshold,
-                            vetoes=set(vetoes))
-            return super().heldout(held, per_fold, threshold, vetoes)
-
-    train._Judged = Judged
-    try:
-        report = train.fit_and_judge(plain, seed=train.SEED, judged=user_judged + near_judged, fit_judged=True)
-    finally:
-        train._Judged = base
+    report, captured = fit_as_shipped(plain, user_judged + near_judged, (user + near) * weight)
     style = {f"{x['id']}{USER_WORDED_SUFFIX}": x["style"] for x in user_worded_lines()}
     out = {"threshold": round(report["threshold"], 4), "squad": report["heldout"]["learned"],
            "user-worded": report["judged_heldout"]["learned"]}
-    t, vetoes = captured["threshold"], captured["vetoes"]
+    t, vetoes = report["threshold"], set(report["vetoes"])
     for kind in ("plain", "described", "sourced"):
         for asked in ("answerable", "unanswerable", "out_of_corpus"):
             mine = [o for o, r in zip(captured["outcome"], user_judged + near_judged)

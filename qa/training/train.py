@@ -364,12 +364,20 @@ class _Judged:
         if (at := self._at(articles)).any():
             self.p[at], self.ranked[at] = trees.predict(self.x[at]), ranker.predict(self.x[at])
 
-    def heldout(self, held_out_articles: list[set], per_fold: list[float], threshold: float, vetoes: list[str]) -> dict:
+    def keys(self, held_out_articles: list[set], per_fold: list[float]) -> np.ndarray:
+        """Each candidate's place in the reply's order, read by the fold that holds its article out."""
         keys = np.zeros(len(self.q))
         for articles, w in zip(held_out_articles, per_fold):
             if (at := self._at(articles)).any():
                 keys[at] = reply_order(self.p[at], self.ranked[at], w)
-        return heldout(questions(self.rows, self.q, self.p, keys), threshold, vetoes)
+        return keys
+
+    def outcome(self, held_out_articles: list[set], per_fold: list[float]) -> list[dict]:
+        """Each row's question, held out (``judge.questions``)."""
+        return questions(self.rows, self.q, self.p, self.keys(held_out_articles, per_fold))
+
+    def heldout(self, held_out_articles: list[set], per_fold: list[float], threshold: float, vetoes: list[str]) -> dict:
+        return heldout(self.outcome(held_out_articles, per_fold), threshold, vetoes)
 
 
 def train_reader(rows: list[dict], report: dict, out: Path, *, seed: int, steps: int | None) -> tuple[dict, Path]:
