@@ -21,6 +21,7 @@ cores of a CPU with native bf16 (0.7 s a step), about twice that in fp32 elsewhe
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -215,10 +216,15 @@ def cross_validate(examples: list[dict], folds: list[set], base: Path, *, seed: 
             print(f"reader: fold {k + 1} of {len(folds)}, {len(train)} questions", file=sys.stderr)
             model, tokenizer = fit(train, base, seed=seed, steps=steps)
             # Judged as it runs: its int8 graph, read by qa.answer.reader's tokenizer and session.
+            # Kept in ``work`` beside its readings, for reading other questions of its held-out
+            # articles later without the fit (``fold_graph``).
             with tempfile.TemporaryDirectory() as tmp:
-                runtime = Reader(export(model, tokenizer, Path(tmp) / "fold.onnx"), base / "tokenizer.json",
-                                 top=TOP, weight=0.0, margin=0.0)
+                graph = export(model, tokenizer, Path(tmp) / "fold.onnx")
+                runtime = Reader(graph, base / "tokenizer.json", top=TOP, weight=0.0, margin=0.0)
                 found = [runtime.logits(examples[i]["question"], examples[i]["texts"]) for i in test]
+                if kept is not None and graph.exists():
+                    work.mkdir(parents=True, exist_ok=True)
+                    replace_file(fold_graph(work, k), lambda out: shutil.copyfile(graph, out), suffix=".tmp.onnx")
             if kept is not None:  # written whole, then named: a stop never leaves half a fold
                 work.mkdir(parents=True, exist_ok=True)
                 replace_file(kept, partial(_save_fold, found=found))
@@ -227,6 +233,11 @@ def cross_validate(examples: list[dict], folds: list[set], base: Path, *, seed: 
         for i, r in zip(test, found):
             readings[i], fold[i] = r, k
     return readings, fold
+
+
+def fold_graph(work: Path, k: int) -> Path:
+    """Where ``cross_validate`` keeps fold ``k``'s int8 graph: the reader that never read that fold's articles."""
+    return work / f"fold{k}.int8.onnx"
 
 
 def _save_fold(path: Path, *, found: list[np.ndarray]) -> None:

@@ -87,8 +87,11 @@ def run(args) -> int:
         _check_out(out)  # nothing else put there while the model was made
 
     write_atomically(out, fill)  # written beside ``out``, then swapped in whole: a stop leaves the old model
-    if work is not None:
-        shutil.rmtree(work, ignore_errors=True)  # written: nothing left to resume
+    if work is not None:  # written: nothing left to resume but the folds' readers, kept to read other questions
+        for left in work.iterdir():
+            if not left.name.endswith(".int8.onnx") or left.name == READER_FILE:
+                left.unlink(missing_ok=True)
+        print(f"kept each fold's reader in {work}", file=sys.stderr)
     print(table(report["heldout"]))
     print_user_worded(report["judged_heldout"], fit_judged)
     if report.get("reader"):

@@ -221,6 +221,21 @@ def test_a_stopped_reader_starts_again_at_the_fold_it_stopped_in(tmp_path, monke
     assert all(np.array_equal(a, b) and a.dtype == b.dtype for a, b in zip(readings, expected[0]))
 
 
+def test_each_folds_reader_is_kept_beside_its_readings(tmp_path, monkeypatch):
+    """A fold's int8 graph stays in the work folder, so its held-out articles' other questions can
+    be read later without fitting it again; without a work folder nothing is kept."""
+    from qa.training import reader
+
+    examples = [{"article": f"a{i % 2}", "question": "Who?", "texts": ["x"], "labels": np.ones(1, bool)}
+                for i in range(4)]
+    _fake_reader(monkeypatch, [])
+    monkeypatch.setattr(reader, "export", lambda model, tokenizer, out: out.write_bytes(b"graph") and out)
+    work = tmp_path / "work"
+    reader.cross_validate(examples, [{"a0"}, {"a1"}], tmp_path, seed=0, work=work)
+    assert sorted(f.name for f in work.iterdir()) == ["fold0.int8.onnx", "fold0.npz", "fold1.int8.onnx", "fold1.npz"]
+    assert reader.fold_graph(work, 1).read_bytes() == b"graph"
+
+
 def test_a_stop_in_the_readers_final_export_leaves_nothing_to_reuse(tmp_path, monkeypatch):
     """The final fit is kept in the work folder only once exported whole: a stop mid-export
     leaves no file that a run started again would take for the model."""
