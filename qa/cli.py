@@ -119,6 +119,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--fit-user-worded", action="store_true",
                        help="fit the trees and ranker on the user-worded questions and their near misses too "
                             "(held out by article like every row; the reader and the threshold stay on SQuAD's)")
+    train.add_argument("--gate", action="store_true",
+                       help="only fit the gate of the model in --out again, from the fold readers its run kept")
     train.add_argument("--rechoose-reader", action="store_true",
                        help="only choose the reader's weight and margin again, on the held-out readings beside it")
     train.add_argument("--rejudge", action="store_true",
@@ -176,7 +178,7 @@ def explain_dict(answer) -> dict:
     from qa.answer.intent import read
 
     intent = {k: (sorted(v) if isinstance(v, frozenset) else v) for k, v in asdict(read(answer.question)).items()}
-    return {"intent": intent, "vetoed_by": list(answer.vetoed_by),
+    return {"intent": intent, "vetoed_by": list(answer.vetoed_by), "gate": answer.gate,
             "candidates": [asdict(c) for c in answer.considered]}
 
 
@@ -187,6 +189,8 @@ def explain(answer) -> str:
     lines = [f"intent: kind {data['intent']['kind']}; names {data['intent']['names'] or '-'}; "
              f"wants {', '.join(wants) or 'nothing in particular'}",
              f"vetoed by: {', '.join(answer.vetoed_by) or 'none'}",
+             "gate (answer or not; qa.answer.decide.Gate): " + {True: "answer", False: "abstain", None: "none, P's "
+                                                                  "threshold decides"}[answer.gate],
              "candidates in the reply's order (P, the reader's logit if it re-read them, then the features):"]
     for i, c in enumerate(answer.considered, 1):
         read = f", read {c.reading:+.2f}" if c.reading is not None else ""

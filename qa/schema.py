@@ -182,6 +182,7 @@ class Answer:
     passages: tuple[Hit, ...] = ()
     searched_for: str = ""
     confidence: float = 0.0  # P(the best sentence answers the question), from the fitted decision
+    gate: bool | None = None  # the gate's call, answer or not (``qa.answer.decide.Gate``); None: no gate ran
     note: str = ""  # why it abstained, when a check can say ("The closest sentence names Japan; ...")
     vetoed_by: tuple[str, ...] = ()  # the named checks (qa.answer.checks.CHECKS) that turned the best sentence down
     considered: tuple[Considered, ...] = ()  # the best candidates, for `qa ask --explain`
@@ -196,6 +197,7 @@ class Answer:
             "searched_for": self.searched_for,
             "abstained": self.abstained,
             "confidence": round(self.confidence, 4),
+            "gate": self.gate,
             "note": self.note,
             "vetoed_by": list(self.vetoed_by),
             "text": self.text,

@@ -49,10 +49,18 @@ def compose(
     ranked = quotable(everything)  # a byline or dateline may still be quoted (``credit_lines``)
     threshold = decision.threshold if settings.abstain_below is None else settings.abstain_below
     confidence = decision.confidence(intent, ranked) if ranked else 0.0
+    answers = confidence >= threshold
+    gate = None
     if ranked:  # the passage that holds the best sentence comes first (SQuAD half R@1 0.853 -> 0.894)
         hits = _first(ranked[0].hit, hits)
-        if confidence >= threshold and decision.reader is not None and settings.reader:
-            ranked = decision.reader.reorder(question, ranked)  # only a reply that quotes needs the reading
+        reader = decision.reader if settings.reader else None
+        reading = None
+        if getattr(decision, "gate", None) is not None and reader is not None:
+            gate, reading = _gated(question, ranked, decision, reader)
+            if settings.abstain_below is None:  # the gate decides, unless a threshold is set (without a reader: P's)
+                answers = gate
+        if answers and reader is not None:
+            ranked = reader.reorder(question, ranked, reading)  # only a reply that quotes needs the reading
             hits = _first(ranked[0].hit, hits)  # the best by P then comes second
     common = dict(question=question, passages=tuple(hits), searched_for=searched_for or question,
                   considered=tuple(_considered(c) for c in ranked[:EXPLAINED]))
@@ -68,8 +76,8 @@ def compose(
     reasons = {name: CHECKS[name](intent, lead.text, terms, evidence.name_vectors) for name in fired}
     vetoed = tuple(name for name, reason in reasons.items() if reason)
     note = reasons[vetoed[0]] if vetoed else ""
-    common.update(confidence=confidence, vetoed_by=vetoed, note=note)
-    if vetoed or confidence < threshold:
+    common.update(confidence=confidence, vetoed_by=vetoed, note=note, gate=gate)
+    if vetoed or not answers:
         return Answer(text=render_abstention(hits, note), abstained=True, **common)
     share = decision.runner_up_share if settings.runner_up_share is None else settings.runner_up_share
     chosen = select(intent, ranked, settings=settings, credits=credits, runner_up_share=share)
@@ -77,6 +85,19 @@ def compose(
     sentences = tuple(c.text for c in chosen)
     return Answer(text=render(sentences, markers, citations), abstained=False, sentences=sentences,
                   citations=tuple(citations), markers=tuple(tuple(m) for m in markers), **common)
+
+
+def _gated(question: str, ranked: list[Candidate], decision: Decision, reader) -> tuple[bool, np.ndarray | None]:
+    """The gate's call (``Decision.gate``) on the best P, the first candidate's features and, when it
+    must, the reader's best logit over the first candidates; their logits, when read."""
+    read: list[np.ndarray] = []
+
+    def best_reading() -> float:
+        read.append(reader.logits(question, [c.text for c in ranked[: reader.top]]))
+        return float(read[0].max())
+
+    answers, _ = decision.gate.answers(max(c.score for c in ranked), ranked[0].features, best_reading)
+    return answers, (read[0] if read else None)
 
 
 def rank(intent: Intent, hits: list[Hit], evidence: Evidence, *, query_vector: np.ndarray,

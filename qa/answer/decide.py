@@ -29,6 +29,7 @@ MANIFEST_FILE = "manifest.json"  # how they were fitted, on what, and how they s
 READER_FILE = "reader.int8.onnx"  # the cross-encoder that re-reads the best few (qa.answer.reader)
 RANKER_FILE = "ranker.json"  # trees fitted to order one question's sentences (LambdaRank)
 READINGS_FILE = "reader.heldout.npz"  # the reader's held-out readings its weight and margin were chosen on
+GATE_FILE = "gate.json"  # trees over P, the reading and the first candidate: answer or not (qa.training.gate)
 GRAPH_FORMAT = "TreeEnsemble ai.onnx.ml 5, IR 10, float64"  # of Trees.to_onnx: a cached graph of another is rebuilt
 
 
@@ -197,6 +198,32 @@ def _flatten(root: dict) -> list[tuple]:
 
 
 @dataclass(frozen=True)
+class Gate:
+    """Whether a reply answers: trees over logit(P) of the best candidate, the reader's best logit
+    over the first candidates and the first candidate's features (``qa.training.gate``), against a
+    threshold on their margin. They rise with the reading, so the reader runs only when the margin
+    at the lowest reading and at the highest fall on either side of the threshold."""
+
+    trees: Trees
+    threshold: float
+    unread: float  # a reading beyond every split: -unread is the lowest, +unread the highest
+
+    def row(self, p: float, reading: float, first: np.ndarray) -> np.ndarray:
+        return np.r_[logit(np.array([p]))[0], reading, np.asarray(first, np.float64)]
+
+    def answers(self, p: float, first: np.ndarray, read) -> tuple[bool, float]:
+        """Whether to answer, and the gate's margin (at the reading, or at the bound that settled
+        it); ``read()`` gives the best reading, called only when the bounds fall on either side."""
+        low, high = self.trees.margin(np.stack([self.row(p, -self.unread, first), self.row(p, self.unread, first)]))
+        if low >= self.threshold:
+            return True, float(low)
+        if high < self.threshold:
+            return False, float(high)
+        margin = float(self.trees.margin(self.row(p, read(), first)[None, :])[0])
+        return margin >= self.threshold, margin
+
+
+@dataclass(frozen=True)
 class Decision:
     """The fitted model, the P under which a reply abstains, and the checks that veto."""
 
@@ -208,6 +235,7 @@ class Decision:
     reader: Reader | None = None  # re-orders the best few by reading them (None: P's order alone)
     ranker: Trees | None = None  # orders one question's sentences; its score is no probability
     ranker_weight: float = 0.0  # of the ranker's score beside logit(P) in the reply's order
+    gate: Gate | None = None  # answer or abstain, a call on the question (None: the best P against ``threshold``)
 
     def scores(self, intent, cands: list, features: np.ndarray) -> np.ndarray:
         """P(each candidate answers the question): the reply's confidence and whether it answers."""
@@ -250,10 +278,20 @@ def load(folder: str | Path = MODEL_DIR) -> Decision:
         trees = Trees.load(folder / MODEL_FILE)
         reader = _reader(folder, manifest.get("reader"))
         ranker, ranker_weight = _ranker(folder, manifest.get("ranker"))
+        gate = _gate(folder, manifest.get("gate")) if reader is not None else None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"the answer model in {folder} cannot be used ({exc}): run `qa train`") from None
     return Decision(trees, float(manifest["threshold"]), tuple(manifest.get("vetoes", ())), manifest,
-                    float(manifest.get("runner_up_share", 0.5)), reader, ranker, ranker_weight)
+                    float(manifest.get("runner_up_share", 0.5)), reader, ranker, ranker_weight, gate)
+
+
+def _gate(folder: Path, entry: dict | None) -> Gate | None:
+    """The gate a manifest names, checked against its digest and this version's features; none when it names none."""
+    if not entry:
+        return None
+    if entry["features"][2:] != [f"first_{name}" for name in FEATURES]:
+        raise ValueError("the gate was fitted on other features than this version computes")
+    return Gate(Trees.load(_checked(folder, entry)), float(entry["threshold"]), float(entry["unread"]))
 
 
 def _ranker(folder: Path, entry: dict | None) -> tuple[Trees | None, float]:

@@ -51,15 +51,15 @@ class Reader:
         feed = padded_feed(encodings)
         return np.asarray(self._session.run(None, feed)[0], np.float64).reshape(len(texts))
 
-    def reorder(self, question: str, ranked: list) -> list:
+    def reorder(self, question: str, ranked: list, reading: np.ndarray | None = None) -> list:
         """``ranked`` (in the reply's order) with its ``top`` re-ordered by their keys and the reader
         together, each of them carrying its ``reading``; unchanged when the first key leads by more
-        than ``margin``."""
+        than ``margin``. ``reading``: the top's logits when they were read already (by the gate)."""
         head = ranked[: self.top]
         keys = order_keys(head)
         if settled(keys, self.margin):
             return ranked
-        reading = self.logits(question, [c.text for c in head])
+        reading = self.logits(question, [c.text for c in head]) if reading is None else reading
         score = combined(keys, reading, self.weight)
         order = sorted(range(len(head)), key=lambda i: (-score[i], i))
         head = [replace(head[i], reading=float(reading[i])) for i in order]

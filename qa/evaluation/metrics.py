@@ -36,6 +36,7 @@ class Outcome:
     cited: tuple[str, ...]  # sources of the citations
     confidence: float
     seconds: float
+    gate: bool | None = None  # the gate's call (``Answer.gate``): abstaining follows it instead of the threshold
 
 
 def normalize(text: str, *, split: bool = False) -> str:
@@ -142,7 +143,8 @@ def judge(outcome: Outcome, *, threshold: float) -> dict:
     """Per-question verdicts: abstained, answer found, found in the first sentence, gold rank."""
     q = outcome.question
     return {
-        "abstained": not outcome.sentences or outcome.confidence < threshold,
+        "abstained": not outcome.sentences or (outcome.confidence < threshold if outcome.gate is None
+                                               else not outcome.gate),
         "hit": has_answer(" ".join(outcome.sentences), q.answers),
         "first": bool(outcome.sentences) and has_answer(outcome.sentences[0], q.answers),
         "rank": gold_rank(outcome.sources, q.source) if q.answerable and q.source else None,

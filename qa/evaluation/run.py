@@ -7,6 +7,7 @@ import json
 import random
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from tqdm import tqdm
@@ -141,6 +142,7 @@ def _ask(engine, q: Question, mode: str) -> Outcome:
     return Outcome(
         question=q, sources=distinct(h.passage.source for h in answer.passages), sentences=answer.sentences,
         cited=tuple(c.source for c in answer.citations), confidence=answer.confidence, seconds=seconds,
+        gate=answer.gate,
     )
 
 
@@ -169,6 +171,8 @@ def run(args) -> int:
     if args.compare and decision.reader is not None:  # the same decision, in P's order alone
         results[NO_READER] = ask_all(Engine(index, encoder, open_settings.with_(reader=False), decision=decision),
                                      questions, MODES[:1])["hybrid"]
+    if settings.abstain_below is not None:  # a threshold set by hand decides, not the gate
+        results = {mode: [replace(o, gate=None) for o in outcomes] for mode, outcomes in results.items()}
     thresholds = dict.fromkeys(results, threshold)
     if args.compare:  # the same retrieval, with version 0.1's hand-set decision
         results[BASELINE] = ask_all(Engine(index, encoder, open_settings, decision=Baseline()), questions,

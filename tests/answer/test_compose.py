@@ -496,6 +496,45 @@ def test_the_abstention_threshold_comes_from_settings():
     assert not weak.answer("Who won the football world cup?", Settings(abstain_below=-10.0)).abstained
 
 
+class Gated(ByCosine):
+    """``ByCosine`` with a gate that answers when the reader's best logit is above 0, and a reader
+    that reads a fixed logit for every sentence (counting its calls)."""
+
+    def __init__(self, logit: float):
+        from qa.answer.decide import Gate, Trees
+
+        split = Trees(feature=np.array([[1, -1, -1]], np.int32), threshold=np.zeros((1, 3)),
+                      left=np.array([[1, 0, 0]], np.int32), right=np.array([[2, 0, 0]], np.int32),
+                      value=np.array([[0.0, -1.0, 1.0]]), depth=1)  # -1 at a reading up to 0, +1 above
+        self.gate = Gate(split, threshold=0.0, unread=1e6)
+        outer = self
+
+        class Reader:
+            top, calls = 3, 0
+
+            def logits(self, question, texts):
+                Reader.calls += 1
+                return np.full(len(texts), outer.logit)
+
+            def reorder(self, question, ranked, reading=None):
+                return ranked
+
+        self.logit, self.reader = logit, Reader()
+
+
+def test_the_gate_decides_whether_to_answer_unless_a_threshold_is_set():
+    corpus = Corpus()
+    corpus.add("uji.txt", [("Good sencha needs water at seventy degrees.", 0.95)])
+    question = "What water temperature does good sencha need?"
+    yes, no = Gated(2.0), Gated(-2.0)
+    answered, refused = corpus.answer(question, decision=yes), corpus.answer(question, decision=no)
+    assert not answered.abstained and answered.gate is True and answered.to_dict()["gate"] is True
+    assert refused.abstained and refused.gate is False and refused.confidence == answered.confidence  # P as before
+    assert yes.reader.calls == no.reader.calls == 1  # read once, for the gate and the reply's order alike
+    assert not corpus.answer(question, Settings(abstain_below=0.3), decision=Gated(-2.0)).abstained  # P's threshold
+    assert corpus.answer(question, Settings(reader=False), decision=Gated(2.0)).gate is None  # no reader, no gate
+
+
 def test_citation_numbers_follow_marker_order():
     corpus = Corpus()
     first = "Kyoto tea houses serve green sweets with bean paste."

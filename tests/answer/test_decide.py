@@ -40,6 +40,33 @@ def test_a_tree_of_one_leaf_adds_its_value():
     assert np.array_equal(trees.margin(x), [-0.75, -0.75, 2.25])  # left when at most the threshold
 
 
+def _split_on(feature: int) -> Trees:
+    """One tree: -1 when column ``feature`` is at most 0, +1 above."""
+    return Trees(feature=np.array([[feature, -1, -1]], np.int32), threshold=np.zeros((1, 3)),
+                 left=np.array([[1, 0, 0]], np.int32), right=np.array([[2, 0, 0]], np.int32),
+                 value=np.array([[0.0, -1.0, 1.0]]), depth=1)
+
+
+def test_the_gate_reads_only_when_the_reading_could_change_its_call():
+    """The gate rises with the reading: when it answers at the lowest reading, or refuses at the
+    highest, the reader is not run; otherwise its reading decides."""
+    from qa.answer.decide import Gate
+
+    first = np.zeros(len(FEATURES))
+    calls = []
+
+    def read(value):
+        return lambda: calls.append(value) or value
+
+    on_p = Gate(_split_on(0), threshold=0.0, unread=1e6)  # logit(P) alone decides
+    assert on_p.answers(0.9, first, read(5.0)) == (True, 1.0) and on_p.answers(0.1, first, read(5.0)) == (False, -1.0)
+    assert calls == []
+    on_reading = Gate(_split_on(1), threshold=0.0, unread=1e6)
+    assert on_reading.answers(0.9, first, read(2.0)) == (True, 1.0)
+    assert on_reading.answers(0.9, first, read(-2.0)) == (False, -1.0)
+    assert calls == [2.0, -2.0]
+
+
 def test_the_trees_graph_is_built_once_and_rebuilt_when_its_cache_is_broken(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     model = load()
