@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from qa.answer.decide import MANIFEST_FILE, MODEL_FILE, RANKER_FILE, READER_FILE, READINGS_FILE, digest
+from qa.answer.decide import GATE_FILE, MANIFEST_FILE, MODEL_FILE, RANKER_FILE, READER_FILE, READINGS_FILE, digest
 from qa.answer.features import FEATURES
 from qa.training.judge import (
     ANSWERABLE_PER_NEGATIVE,
@@ -61,7 +61,27 @@ def write(out: Path, report: dict, files: list[Path], rows: list[dict], *, seed:
     else:  # a reader fitted with other trees would be read with these
         (out / READER_FILE).unlink(missing_ok=True)
         (out / READINGS_FILE).unlink(missing_ok=True)
+    if report.get("gate"):
+        report["gate"]["trees"].save(out / GATE_FILE)
+        manifest["gate"] = gate_entry(report["gate"], out)
+    else:  # a gate is fitted on this reader's readings
+        (out / GATE_FILE).unlink(missing_ok=True)
     write_manifest(out, manifest)
+
+
+def gate_entry(fitted: dict, out: Path) -> dict:
+    """The manifest's account of the gate (``qa.training.gate``): its columns, fit, threshold and held-out table."""
+    from qa.training import gate
+
+    return {"file": GATE_FILE, "features": list(gate.GATE_FEATURES), "params": gate.PARAMS, "rounds": gate.ROUNDS,
+            "model": "gradient-boosted trees (LightGBM), one row a question: answer or abstain",
+            "threshold": fitted["threshold"],
+            "threshold_rule": "the gate's margin chosen as P's threshold is (on SQuAD's four kinds of question, "
+                              "held out); a vetoing check still refuses",
+            "use": "fitted on every kind of question (SQuAD's, the user-worded ones, their near misses and the "
+                   "same-topic ones), each group of questions the corpus cannot answer weighed alike; every "
+                   "question read by the fold reader that held its article out",
+            "unread": gate.UNREAD, "heldout": fitted["heldout"], "sha256": digest(out / GATE_FILE)}
 
 
 def user_worded_entry(judged: dict | None, fitted: bool = False) -> dict | None:

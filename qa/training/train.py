@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.answer.decide import (
+    GATE_FILE,
     MANIFEST_FILE,
     MODEL_DIR,
     MODEL_FILE,
@@ -31,6 +32,7 @@ from qa.answer.decide import (
 )
 from qa.config import PROJECT_ROOT, default_settings
 from qa.swap import replace_file, write_atomically
+from qa.training import same_topic
 from qa.training.judge import (
     choose_ranker_weight,
     choose_runner_up,
@@ -41,7 +43,7 @@ from qa.training.judge import (
     sentence_at_1,
     table,
 )
-from qa.training.manifest import reader_entry, user_worded_entry, write, write_manifest
+from qa.training.manifest import gate_entry, reader_entry, user_worded_entry, write, write_manifest
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 DATA = ("squad-v2.0-dev-half.json", "squad-v1.1-dev-train16.json")
@@ -71,17 +73,23 @@ def run(args) -> int:
     out = Path(args.out) if args.out else MODEL_DIR
     if getattr(args, "rejudge", False):
         return rejudge(files, out)
+    if getattr(args, "gate", False):
+        return refit_gate(files, out)
     _check_out(out)  # before hours of work, not after
     rows, judged = gather_all(files, articles=args.articles, seed=args.seed)
+    with_reader = getattr(args, "reader", True)
+    watched = same_topic.rows(files, articles=args.articles, seed=args.seed) if with_reader else None
     fit_judged = getattr(args, "fit_user_worded", False)
-    report = fit_and_judge(rows, seed=args.seed, rounds=args.rounds, judged=judged, fit_judged=fit_judged)
+    report = fit_and_judge(rows, seed=args.seed, rounds=args.rounds, judged=judged, fit_judged=fit_judged,
+                           watched=watched)
     work = None
 
     def fill(staging: Path) -> None:
         nonlocal work
-        if getattr(args, "reader", True):
+        if with_reader:
             report["reader"], work = train_reader(rows, report, staging, seed=args.seed,
                                                   steps=getattr(args, "reader_steps", None))
+            report["gate"] = train_gate(rows, report, work, seed=args.seed)
         write(staging, report, files, rows, seed=args.seed, articles=args.articles, params=PARAMS,
               ranker_params=RANKER_PARAMS, fit_judged=fit_judged)
         _check_out(out)  # nothing else put there while the model was made
@@ -100,6 +108,8 @@ def run(args) -> int:
               f"(re-read; the right one within the top {report['reader']['top']} {held['sentence@1_within_top']}); "
               f"weight {report['reader']['weight']}, margin {report['reader']['margin']}, "
               f"read for {held['share_read_at_margin']} of the answerable questions")
+    if report.get("gate"):
+        print_gate(report["gate"])
     held = report["ranker_heldout"]
     print(f"ranker: answer-sentence@1 held out {held['sentence@1_p']} (by P) -> {held['sentence@1_keys']} "
           f"(logit(P) + weight x its score; weight {report['ranker_weight']}, per fold {report['ranker_per_fold']})")
@@ -281,12 +291,13 @@ def _check_export(mine, lightgbm_s, x: np.ndarray) -> None:
 
 
 def fit_and_judge(rows: list[dict], *, seed: int, rounds: int = ROUNDS, judged: list[dict] | None = None,
-                  fit_judged: bool = False) -> dict:
+                  fit_judged: bool = False, watched: list[dict] | None = None) -> dict:
     """Out-of-fold P for every candidate (folds of whole articles), the held-out metrics of the
     learned and the baseline decisions, the threshold and vetoes set on them, and the final model.
     ``judged``: rows each judged by the fold that holds its article out, and fitted on by the
     trees and ranker of the other folds and the final fit only if ``fit_judged``. The folds, the
-    threshold, the vetoes and the reader's examples come from ``rows`` alone either way."""
+    threshold, the vetoes and the reader's examples come from ``rows`` alone either way. ``watched``:
+    rows read held out the same way and never fitted on (the same-topic ones, for the gate)."""
     from sklearn.model_selection import GroupKFold
 
     x, y, q = _matrix(rows)
@@ -294,7 +305,7 @@ def fit_and_judge(rows: list[dict], *, seed: int, rounds: int = ROUNDS, judged: 
     oof, oof_ranked = np.zeros(len(y)), np.zeros(len(y))
     folds = min(FOLDS, len(set(groups)))
     held_out_articles, fold_questions = [], []
-    other = _Judged(judged or [])
+    other, seen = _Judged(judged or []), _Judged(watched or [])
     for train, test in GroupKFold(n_splits=folds).split(x, y, groups):
         held_out_articles.append(set(groups[test]))
         fit = other.joined(held_out_articles[-1], x[train], y[train], q[train]) if fit_judged else \
@@ -304,6 +315,7 @@ def fit_and_judge(rows: list[dict], *, seed: int, rounds: int = ROUNDS, judged: 
         oof[test], oof_ranked[test] = trees.predict(x[test]), ranker.predict(x[test])
         fold_questions.append(set(q[test].tolist()))
         other.predict(held_out_articles[-1], trees, ranker)
+        seen.predict(held_out_articles[-1], trees, ranker)
     # Each fold's order with the weight chosen on the other folds: the held-out table's; then
     # the weight chosen on all of them, for the shipped ranker.
     everything = set(q.tolist())
@@ -334,7 +346,8 @@ def fit_and_judge(rows: list[dict], *, seed: int, rounds: int = ROUNDS, judged: 
                                "sentence@1_ranker_alone": round(sentence_at_1(rows, q, oof_ranked, everything), 4),
                                "sentence@1_keys": round(sentence_at_1(rows, q, keys, everything), 4)},
             "runner_up_share": share, "runner_up_curve": curve, "heldout": heldout(outcome, threshold, vetoes),
-            "judged_heldout": judged_heldout}
+            "judged_heldout": judged_heldout, "per_fold": per_fold,
+            "judged": other, "watched": seen}  # their held-out P and order: ``_Judged.keys`` and ``outcome``
 
 
 class _Judged:
@@ -411,6 +424,87 @@ def train_reader(rows: list[dict], report: dict, out: Path, *, seed: int, steps:
     entry = reader_entry(reader.judge(examples, readings, fold), pairs=int(sum(len(e["texts"]) for e in examples)),
                          seed=seed, steps=steps)
     return entry, work
+
+
+def train_gate(rows: list[dict], report: dict, work: Path, *, seed: int) -> dict:
+    """The gate (``qa.training.gate``) fitted on every kind of question, each read by the fold reader
+    that held its article out (kept in ``work``), P and the reply's order held out the same way."""
+    from qa.training import gate
+
+    records = gate_records(rows, report)
+    readings = gate.read(records, work, len(report["held_out_articles"]))
+    return gate.fit_and_judge(records, readings, folds=len(report["held_out_articles"]), seed=seed,
+                              p_threshold=report["threshold"])
+
+
+def gate_records(rows: list[dict], report: dict) -> list[dict]:
+    """``gate.questions`` of ``rows`` and of the report's judged and watched rows, all held out."""
+    from qa.training import gate
+
+    fold_of = {a: k for k, articles in enumerate(report["held_out_articles"]) for a in articles}
+    vetoes = set(report["vetoes"])
+    plain = questions(rows, report["q"], report["oof"], report["keys"])
+    records = gate.questions(rows, report["q"], report["oof"], report["keys"], fold_of, plain, vetoes)
+    for judged in (report["judged"], report["watched"]):
+        if judged.rows:
+            keys = judged.keys(report["held_out_articles"], report["per_fold"])
+            records += gate.questions(judged.rows, judged.q, judged.p, keys, fold_of,
+                                      questions(judged.rows, judged.q, judged.p, keys), vetoes)
+    return records
+
+
+def print_gate(fitted: dict) -> None:
+    """The gate's held-out table against P's: each group's answered or refused share, and AUROC."""
+    held = fitted["heldout"]
+    print("| held out by article | gate | P at its threshold |\n|---|---|---|")
+    for group, mine in held["gate"].items():
+        theirs = held["p"][group]
+        if "answered" in mine:
+            print(f"| {group} ({mine['questions']}): answered; right and answered | {mine['answered']}; "
+                  f"{mine['right_and_answered']} | {theirs['answered']}; {theirs['right_and_answered']} |")
+        else:
+            print(f"| {group} ({mine['questions']}): refused; AUROC | {mine['refused']}; {mine['auroc']} | "
+                  f"{theirs['refused']}; {theirs['auroc']} |")
+    print(f"gate: threshold {fitted['threshold']:.4f} (a margin); the reader runs for {held['read_only_for']} "
+          "of the questions")
+
+
+def refit_gate(files: list[Path], folder: Path) -> int:
+    """``qa train --gate``: the gate of the model in ``folder`` fitted again, from the fold readers
+    the run that made it kept (about 25 minutes instead of two hours). The rows are gathered and the
+    trees fitted again, which must give the shipped trees to the byte (as ``rejudge``); the reader's
+    examples must name the folder the fold readers were kept in."""
+    import hashlib
+
+    from qa.config import BUNDLED_MODEL
+    from qa.training import reader
+
+    manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
+    if [{"file": f.name, "sha256": digest(f)} for f in files] != manifest["data"]:
+        raise ValueError(f"the model in {folder} was fitted on other data than {', '.join(map(str, files))}")
+    seed, articles = manifest["seed"], manifest["articles_per_file"]
+    rows, judged = gather_all(files, articles=articles, seed=seed)
+    watched = same_topic.rows(files, articles=articles, seed=seed)
+    fit_judged = bool((manifest.get("user_worded") or {}).get("fitted"))
+    report = fit_and_judge(rows, seed=seed, rounds=manifest["rounds"], judged=judged, fit_judged=fit_judged,
+                           watched=watched)
+    if hashlib.sha256(report["trees"].dumps()).hexdigest() != manifest["sha256"] or \
+            report["threshold"] != manifest["threshold"]:
+        raise ValueError(f"fitted again, the trees differ from the ones in {folder}: run `qa train` to refit it all")
+    examples = reader.items(rows, report["q"], report["keys"])
+    steps = manifest["reader"]["training"]["steps"]
+    work = reader.work_folder(examples, report["held_out_articles"], BUNDLED_MODEL, seed=seed, steps=steps)
+    missing = [k for k in range(report["folds"]) if not reader.fold_graph(work, k).exists()]
+    if missing:
+        raise ValueError(f"no fold reader {missing[0]} in {work} (kept by `qa train` since 2026-12-04): "
+                         "run `qa train` to refit it all")
+    fitted = train_gate(rows, report, work, seed=seed)
+    fitted["trees"].save(folder / GATE_FILE)
+    manifest["gate"] = gate_entry(fitted, folder)
+    write_manifest(folder, manifest)
+    print_gate(fitted)
+    print(f"wrote {folder / GATE_FILE} and its entry in {folder / MANIFEST_FILE}")
+    return 0
 
 
 def rechoose_reader(folder: Path) -> int:

@@ -58,7 +58,17 @@ def test_training_runs_on_a_small_sample(tmp_path, capsys):
     assert "differ from the ones" in capsys.readouterr().err
     assert json.loads((out / MANIFEST_FILE).read_text()) == changed  # and nothing was written
     (out / MANIFEST_FILE).write_text(written)
+    # The gate: fitted on every kind of question, the same-topic ones too, read by the fold readers;
+    # fitted again from the readers the run kept, it comes out the same.
+    gate = manifest["gate"]
+    assert gate["features"][:2] == ["logit_p", "best_reading"] and gate["sha256"] == digest(out / gate["file"])
+    assert gate["heldout"]["gate"]["squad same_topic"]["questions"] > 0
+    assert "| squad answerable (" in printed and "gate: threshold" in printed
+    fitted = (out / gate["file"]).read_bytes()
+    assert cli.main(["train", "--gate", "--out", str(out)]) == 0
+    assert (out / gate["file"]).read_bytes() == fitted and json.loads((out / MANIFEST_FILE).read_text()) == manifest
     decision = load(out)
+    assert decision.gate is not None and decision.gate.threshold == gate["threshold"]
     assert decision.reader is not None and decision.reader.logits("Who?", ["Ann did.", "It rained."]).shape == (2,)
     p = decision.scores(None, [], np.zeros((3, len(FEATURES)), dtype=np.float32))
     assert p.shape == (3,) and np.all((p > 0) & (p < 1))
