@@ -96,10 +96,12 @@ def weights(groups: np.ndarray, answerable: np.ndarray) -> np.ndarray:
     return w
 
 
-def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, *, seed: int):
+def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, *, seed: int, monotone: bool = True):
     import lightgbm
 
-    return lightgbm.train({**PARAMS, "seed": seed}, lightgbm.Dataset(x, y.astype(int), weight=w), ROUNDS)
+    params = {**PARAMS, "seed": seed} if monotone else {**PARAMS, "seed": seed, "monotone_constraints": None}
+    params = {k: v for k, v in params.items() if v is not None}
+    return lightgbm.train(params, lightgbm.Dataset(x, y.astype(int), weight=w), ROUNDS)
 
 
 def fit_and_judge(records: list[dict], readings: np.ndarray, *, folds: int, seed: int, p_threshold: float) -> dict:
