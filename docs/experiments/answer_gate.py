@@ -41,28 +41,18 @@ from source_phrase import load  # noqa: E402
 
 def variants(records: list[dict], readings: np.ndarray, folds: list[int], p_threshold: float) -> dict[str, dict]:
     """Each variant's held-out table (``gate.heldout_table``) and the share of questions it must read."""
-    from qa.answer.decide import Trees
     from qa.answer.reader import logit
     from qa.training import gate
-    from qa.training.judge import choose_threshold
 
     groups = np.array([r["group"] for r in records])
     y = np.array([g.endswith(" answerable") for g in groups])
-    fold = np.array([r["fold"] for r in records])
-    squad = np.array([g.startswith("squad ") and g != "squad same_topic" for g in groups])
     out, margins = {}, {"P (shipped)": np.array([r["lp"] for r in records])}
     for name, column, w, monotone in (("gate", readings, gate.weights(groups, y), True),
                                       ("gate, no reading", np.zeros(len(y)), gate.weights(groups, y), True),
                                       ("gate, every question weighed 1", readings, np.ones(len(y)), True),
                                       ("gate, not monotone", readings, gate.weights(groups, y), False)):
-        x = gate.matrix(records, column)
-        held, low, high = np.zeros(len(y)), np.zeros(len(y)), np.zeros(len(y))
-        for k in folds:
-            mine = fold == k
-            trees = Trees.from_lightgbm(gate.fit(x[~mine], y[~mine], w[~mine], seed=0, monotone=monotone).dump_model())
-            held[mine] = trees.margin(x[mine])
-            low[mine], high[mine] = (trees.margin(gate.with_reading(x[mine], v)) for v in (-gate.UNREAD, gate.UNREAD))
-        t = choose_threshold([{"p": float(s), "kind": g.split(" ", 1)[1]} for s, g in zip(held[squad], groups[squad])])
+        held, low, high = gate.cross_fit(records, gate.matrix(records, column), y, w, folds, seed=0, monotone=monotone)
+        t = gate.squad_threshold(groups, held)
         table = gate.heldout_table(records, held, t, float(logit(p_threshold)))
         out[name] = table["gate"]
         margins[name] = held
@@ -106,7 +96,6 @@ def main() -> None:
     parser.add_argument("--same", type=Path, required=True)
     parser.add_argument("--same-user", type=Path, required=True)
     args = parser.parse_args()
-    from qa.config import BUNDLED_MODEL
     from qa.training import gate, train
     from qa.training import reader as training_reader
 
@@ -117,9 +106,7 @@ def main() -> None:
         plain, user, near = load(args.rows)
         watched = load_or_gather(args.same, gather_squad) + load_or_gather(args.same_user, gather_user)
         full = train.fit_and_judge(plain, seed=train.SEED, judged=user + near, fit_judged=True, watched=watched)
-        examples = training_reader.items(plain, full["q"], full["keys"])
-        work = training_reader.work_folder(examples, full["held_out_articles"], BUNDLED_MODEL, seed=train.SEED,
-                                           steps=None)
+        _, work = train.reader_work(plain, full, seed=train.SEED, steps=None)
         report = {k: full[k] for k in ("threshold", "held_out_articles")}
         all_records = train.gate_records(plain, full)
         fitted_rows.write_bytes(pickle.dumps((report, all_records, work)))

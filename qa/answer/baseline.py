@@ -59,7 +59,7 @@ class Baseline:
 
     threshold, vetoes, manifest = ABSTAIN_BELOW, (), {"model": "version 0.1's hand-set rules"}
     runner_up_share = 0.5  # 0.1's: a runner-up within half the best score
-    reader = None  # 0.1 had none
+    reader = gate = None  # 0.1 had neither
 
     def scores(self, intent: Intent, cands: list, features: np.ndarray) -> np.ndarray:
         if not len(features):

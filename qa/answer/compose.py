@@ -55,8 +55,8 @@ def compose(
         hits = _first(ranked[0].hit, hits)
         reader = decision.reader if settings.reader else None
         reading = None
-        if getattr(decision, "gate", None) is not None and reader is not None:
-            gate, reading = _gated(question, ranked, decision, reader)
+        if decision.gate is not None and reader is not None:
+            gate, reading = _gated(question, ranked, confidence, decision.gate, reader)
             if settings.abstain_below is None:  # the gate decides, unless a threshold is set (without a reader: P's)
                 answers = gate
         if answers and reader is not None:
@@ -87,16 +87,16 @@ def compose(
                   citations=tuple(citations), markers=tuple(tuple(m) for m in markers), **common)
 
 
-def _gated(question: str, ranked: list[Candidate], decision: Decision, reader) -> tuple[bool, np.ndarray | None]:
-    """The gate's call (``Decision.gate``) on the best P, the first candidate's features and, when it
-    must, the reader's best logit over the first candidates; their logits, when read."""
+def _gated(question: str, ranked: list[Candidate], confidence: float, gate, reader) -> tuple[bool, np.ndarray | None]:
+    """The gate's call (``Decision.gate``) on the best P (``confidence``), the first candidate's
+    features and, when it must, the reader's best logit over the first candidates; their logits, when read."""
     read: list[np.ndarray] = []
 
     def best_reading() -> float:
         read.append(reader.logits(question, [c.text for c in ranked[: reader.top]]))
         return float(read[0].max())
 
-    answers, _ = decision.gate.answers(max(c.score for c in ranked), ranked[0].features, best_reading)
+    answers, _ = gate.answers(confidence, ranked[0].features, best_reading)
     return answers, (read[0] if read else None)
 
 

@@ -44,9 +44,10 @@ def featurize(intent: Intent, cands: list[Candidate], evidence: Evidence) -> np.
     if not cands:
         return np.zeros((0, len(FEATURES)), dtype=np.float32)
     idf = {t: evidence.idf(t) for t in intent.terms}
+    total = math.fsum(idf.values()) or 1.0
 
     def share(words) -> float:
-        return weighted_share(idf, words)
+        return weighted_share(idf, words, total)
 
     numbers = [m.group(0) for m in _DIGITS.finditer(intent.question)]
     by_passage: dict[int, list[Candidate]] = {}
@@ -92,14 +93,16 @@ def featurize(intent: Intent, cands: list[Candidate], evidence: Evidence) -> np.
     return np.asarray(rows, dtype=np.float32)
 
 
-def weighted_share(weights: dict[str, float], words) -> float:
-    """The share of ``weights``' total that the terms found in ``words`` carry.
+def weighted_share(weights: dict[str, float], words, total: float | None = None) -> float:
+    """The share of ``weights``' total (``total``, when the caller has it) that the terms found in
+    ``words`` carry.
 
     Summed exactly (``math.fsum``), so in no particular order: a plain sum follows the order of
     the question's set of terms, which changes with the process's hash seed, and moves the last
     bit: two candidates whose terms carry the same weight came out 5.6e-17 apart in
     ``coverage_gap`` in one process and equal in another, and the trees split on that."""
-    return math.fsum(w for t, w in weights.items() if t in words) / (math.fsum(weights.values()) or 1.0)
+    total = (math.fsum(weights.values()) or 1.0) if total is None else total
+    return math.fsum(w for t, w in weights.items() if t in words) / total
 
 
 def _found(wanted: list[str] | tuple[str, ...], where, *, exact: bool = False) -> float:

@@ -58,6 +58,17 @@ def article_files(data: dict) -> dict[str, str]:
             for a, article in enumerate(data["data"])}
 
 
+def write_articles(docs: Path, texts: dict[str, str]) -> Path:
+    """``texts`` (``article_files``') as files of ``docs``, each written only when missing or changed,
+    so an index built of them stays fresh."""
+    docs.mkdir(parents=True, exist_ok=True)
+    for name, text in texts.items():
+        file = docs / name
+        if not file.exists() or file.read_text(encoding="utf-8") != text:
+            file.write_text(text, encoding="utf-8")
+    return docs
+
+
 def squad_questions(data: dict, tag: str) -> tuple[list[Asked], dict[str, str]]:
     """The questions of a parsed SQuAD file, with answer offsets into its article files (see
     ``article_files``), and the text of each article."""
@@ -207,7 +218,7 @@ def collect(engine, asked: list[Asked], *, kind: str | None = None) -> list[dict
 class _Uniform:
     """A stand-in decision while collecting: every candidate gets P 0, features are what matter."""
 
-    threshold, vetoes, runner_up_share, reader = 0.0, (), 0.5, None
+    threshold, vetoes, runner_up_share, reader, gate = 0.0, (), 0.5, None, None
 
     def scores(self, intent, cands, features: np.ndarray) -> np.ndarray:
         return np.zeros(len(features))

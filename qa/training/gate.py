@@ -107,28 +107,40 @@ def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, *, seed: int, monotone: boo
 def fit_and_judge(records: list[dict], readings: np.ndarray, *, folds: int, seed: int, p_threshold: float) -> dict:
     """The gate held out by fold, its threshold, its held-out table against P's (at ``p_threshold``,
     ``qa train``'s), and the final gate."""
-    from qa.training.judge import choose_threshold
-
     x = matrix(records, readings)
     groups = np.array([r["group"] for r in records])
     y = np.array([g.endswith(" answerable") for g in groups])
     w = weights(groups, y)
-    fold = np.array([r["fold"] for r in records])
-    held = np.zeros(len(y))
-    at_low, at_high = np.zeros(len(y)), np.zeros(len(y))
-    for k in range(folds):
-        mine = fold == k
-        model = Trees.from_lightgbm(fit(x[~mine], y[~mine], w[~mine], seed=seed).dump_model())
-        held[mine] = model.margin(x[mine])
-        at_low[mine], at_high[mine] = (model.margin(with_reading(x[mine], v)) for v in (-UNREAD, UNREAD))
-    squad = np.array([g.startswith("squad ") and g != "squad same_topic" for g in groups])
-    threshold = choose_threshold([{"p": float(s), "kind": g.split(" ", 1)[1]}
-                                  for s, g in zip(held[squad], groups[squad])])
+    held, at_low, at_high = cross_fit(records, x, y, w, range(folds), seed=seed)
+    threshold = squad_threshold(groups, held)
     final = Trees.from_lightgbm(fit(x, y, w, seed=seed).dump_model())
     table = heldout_table(records, held, threshold, float(logit(p_threshold)))
     known = (at_low >= threshold) | (at_high < threshold)
     table["read_only_for"] = round(float(1 - known.mean()), 4)
     return {"trees": final, "threshold": float(threshold), "heldout": table}
+
+
+def cross_fit(records: list[dict], x: np.ndarray, y: np.ndarray, w: np.ndarray, folds, *, seed: int,
+              monotone: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each record's margin by the gate fitted on the other ``folds``' records (its ``fold``), and
+    that gate's margins at the lowest and the highest reading."""
+    fold = np.array([r["fold"] for r in records])
+    held, low, high = np.zeros(len(y)), np.zeros(len(y)), np.zeros(len(y))
+    for k in folds:
+        mine = fold == k
+        model = Trees.from_lightgbm(fit(x[~mine], y[~mine], w[~mine], seed=seed, monotone=monotone).dump_model())
+        held[mine] = model.margin(x[mine])
+        low[mine], high[mine] = (model.margin(with_reading(x[mine], v)) for v in (-UNREAD, UNREAD))
+    return held, low, high
+
+
+def squad_threshold(groups: np.ndarray, margins: np.ndarray) -> float:
+    """P's rule (``judge.choose_threshold``) on the gate's margins of SQuAD's four kinds of question."""
+    from qa.training.judge import choose_threshold
+
+    squad = np.array([g.startswith("squad ") and g != "squad same_topic" for g in groups])
+    return choose_threshold([{"p": float(s), "kind": g.split(" ", 1)[1]}
+                             for s, g in zip(margins[squad], groups[squad])])
 
 
 UNREAD = 1e6  # a reading past every split of the gate's: its lowest and highest

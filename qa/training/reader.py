@@ -224,7 +224,7 @@ def cross_validate(examples: list[dict], folds: list[set], base: Path, *, seed: 
                 found = [runtime.logits(examples[i]["question"], examples[i]["texts"]) for i in test]
                 if kept is not None and graph.exists():
                     work.mkdir(parents=True, exist_ok=True)
-                    replace_file(fold_graph(work, k), partial(_copy, graph), suffix=".tmp.onnx")
+                    replace_file(fold_graph(work, k), partial(shutil.copyfile, graph), suffix=".tmp.onnx")
             if kept is not None:  # written whole, then named: a stop never leaves half a fold
                 work.mkdir(parents=True, exist_ok=True)
                 replace_file(kept, partial(_save_fold, found=found))
@@ -233,10 +233,6 @@ def cross_validate(examples: list[dict], folds: list[set], base: Path, *, seed: 
         for i, r in zip(test, found):
             readings[i], fold[i] = r, k
     return readings, fold
-
-
-def _copy(source: Path, out: Path) -> None:
-    shutil.copyfile(source, out)
 
 
 def fold_graph(work: Path, k: int) -> Path:

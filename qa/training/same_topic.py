@@ -12,10 +12,10 @@ rows (every candidate labelled no, ids ending ``SUFFIX``) are judged held out an
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import sys
-from pathlib import Path
 
 import numpy as np
 
@@ -48,36 +48,28 @@ def taken_out(asked: list, data: dict, parity: int, kept: dict[str, str]) -> lis
     return out
 
 
-def rows(files: list[Path], *, articles: int | None, seed: int) -> list[dict]:
-    """The same-topic rows of every file (``examples.collect``, kind ``same_topic``)."""
+def rows(sets: list[tuple], *, seed: int) -> list[dict]:
+    """The same-topic rows of every file ``train._indexed`` read and indexed (``examples.collect``,
+    kind ``same_topic``): its indexes without one parity of paragraphs are built beside, under the
+    cache, named by what they hold."""
     from qa.api import Engine
-    from qa.config import cache_root, default_settings
-    from qa.embed import Encoder
+    from qa.config import cache_root
     from qa.evaluation.run import fresh_index
-    from qa.training.examples import article_files, collect, squad_questions, user_worded, user_worded_lines
+    from qa.training.examples import article_files, collect, user_worded, user_worded_lines, write_articles
 
-    settings = default_settings()
-    encoder = Encoder(settings.model, backend=settings.backend)
     lines = user_worded_lines()
     out = []
-    for i, path in enumerate(files):
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if articles:
-            data = {**data, "data": data["data"][:articles]}
-        asked, _ = squad_questions(data, tag=f"f{i}")
+    for i, (data, asked, _, whole) in enumerate(sets):
         rng = random.Random(seed + SEED_OFFSET + i)
         chosen = [q for q in asked if q.kind == "answerable" and rng.random() < SHARE]
         chosen += [q for q in user_worded(data, f"f{i}", lines) if q.kind == "answerable"]
         for parity in (0, 1):
             texts = article_files(without(data, parity))
-            docs = cache_root() / "same-topic" / f"{path.stem}{f'-{articles}' if articles else ''}-{parity}" / "docs"
-            docs.mkdir(parents=True, exist_ok=True)
-            for name, text in texts.items():
-                file = docs / name
-                if not file.exists() or file.read_text(encoding="utf-8") != text:
-                    file.write_text(text, encoding="utf-8")
-            engine = Engine(fresh_index(docs, docs.parent / "index", settings, encoder), encoder, settings)
+            named = hashlib.sha256(json.dumps(sorted(texts.items())).encode()).hexdigest()[:12]
+            docs = write_articles(cache_root() / "same-topic" / named / "docs", texts)
+            index = fresh_index(docs, docs.parent / "index", whole.settings, whole.encoder)
             these = taken_out(chosen, data, parity, texts)
             print(f"asking {len(these)} same-topic questions of file {i + 1}, parity {parity}", file=sys.stderr)
+            engine = Engine(index, whole.encoder, whole.settings)
             out += [{**r, "id": r["id"] + SUFFIX} for r in collect(engine, these, kind="same_topic")]
     return out

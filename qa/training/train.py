@@ -76,9 +76,10 @@ def run(args) -> int:
     if getattr(args, "gate", False):
         return refit_gate(files, out)
     _check_out(out)  # before hours of work, not after
-    rows, judged = gather_all(files, articles=args.articles, seed=args.seed)
+    sets = _indexed(files, args.articles)
+    rows, judged = _gathered(sets, seed=args.seed)
     with_reader = getattr(args, "reader", True)
-    watched = same_topic.rows(files, articles=args.articles, seed=args.seed) if with_reader else None
+    watched = same_topic.rows(sets, seed=args.seed) if with_reader else None
     fit_judged = getattr(args, "fit_user_worded", False)
     report = fit_and_judge(rows, seed=args.seed, rounds=args.rounds, judged=judged, fit_judged=fit_judged,
                            watched=watched)
@@ -150,7 +151,11 @@ def gather_all(files: list[Path], *, articles: int | None, seed: int) -> tuple[l
     """``gather``'s rows, and the rows of the user-worded questions (``user_worded_rows``) and their
     near misses (``user_worded_near_rows``), judged held out and fitted on only with
     ``--fit-user-worded``; the indexes are built once for all."""
-    sets = _indexed(files, articles)
+    return _gathered(_indexed(files, articles), seed=seed)
+
+
+def _gathered(sets: list[tuple], *, seed: int) -> tuple[list[dict], list[dict]]:
+    """``gather_all`` of files already indexed (``_indexed``)."""
     return _rows(sets, seed=seed), user_worded_rows(sets) + user_worded_near_rows(sets, seed=seed)
 
 
@@ -238,15 +243,9 @@ def user_worded_near_rows(sets: list[tuple], *, seed: int) -> list[dict]:
 def _article_corpus(path: Path, data: dict) -> Path:
     """The folder of one file per article of a SQuAD file (see ``qa.training.examples.article_files``), written once."""
     from qa.config import cache_root
-    from qa.training.examples import article_files
+    from qa.training.examples import article_files, write_articles
 
-    docs = cache_root() / f"squad-articles-{digest(path)[:12]}" / "docs"
-    docs.mkdir(parents=True, exist_ok=True)
-    for name, text in article_files(data).items():
-        file = docs / name
-        if not file.exists() or file.read_text(encoding="utf-8") != text:
-            file.write_text(text, encoding="utf-8")
-    return docs
+    return write_articles(cache_root() / f"squad-articles-{digest(path)[:12]}" / "docs", article_files(data))
 
 
 def _subset(path: Path, data: dict) -> Path:
@@ -346,7 +345,7 @@ def fit_and_judge(rows: list[dict], *, seed: int, rounds: int = ROUNDS, judged: 
                                "sentence@1_ranker_alone": round(sentence_at_1(rows, q, oof_ranked, everything), 4),
                                "sentence@1_keys": round(sentence_at_1(rows, q, keys, everything), 4)},
             "runner_up_share": share, "runner_up_curve": curve, "heldout": heldout(outcome, threshold, vetoes),
-            "judged_heldout": judged_heldout, "per_fold": per_fold,
+            "judged_heldout": judged_heldout, "per_fold": per_fold, "outcome": outcome,
             "judged": other, "watched": seen}  # their held-out P and order: ``_Judged.keys`` and ``outcome``
 
 
@@ -405,10 +404,9 @@ def train_reader(rows: list[dict], report: dict, out: Path, *, seed: int, steps:
     from qa.training import reader
 
     base = model_path(BUNDLED_MODEL)
-    examples = reader.items(rows, report["q"], report["keys"])
     # Each fold's readings and the final model are kept as they are made: a run killed in the
     # reader's two hours starts again where it stopped (the same examples, folds and seed).
-    work = reader.work_folder(examples, report["held_out_articles"], BUNDLED_MODEL, seed=seed, steps=steps)
+    examples, work = reader_work(rows, report, seed=seed, steps=steps)
     readings, fold = reader.cross_validate(examples, report["held_out_articles"], base, seed=seed, steps=steps,
                                            work=work)
     reader.save_readings(out / READINGS_FILE, examples, readings, fold)  # to choose weight and margin again
@@ -424,6 +422,16 @@ def train_reader(rows: list[dict], report: dict, out: Path, *, seed: int, steps:
     entry = reader_entry(reader.judge(examples, readings, fold), pairs=int(sum(len(e["texts"]) for e in examples)),
                          seed=seed, steps=steps)
     return entry, work
+
+
+def reader_work(rows: list[dict], report: dict, *, seed: int, steps: int | None) -> tuple[list[dict], Path]:
+    """The reader's examples (the first candidates of the answerable questions, in the held-out
+    reply order) and the folder its folds are kept in, named by them (``reader.work_folder``)."""
+    from qa.config import BUNDLED_MODEL
+    from qa.training import reader
+
+    examples = reader.items(rows, report["q"], report["keys"])
+    return examples, reader.work_folder(examples, report["held_out_articles"], BUNDLED_MODEL, seed=seed, steps=steps)
 
 
 def train_gate(rows: list[dict], report: dict, work: Path, *, seed: int) -> dict:
@@ -443,13 +451,12 @@ def gate_records(rows: list[dict], report: dict) -> list[dict]:
 
     fold_of = {a: k for k, articles in enumerate(report["held_out_articles"]) for a in articles}
     vetoes = set(report["vetoes"])
-    plain = questions(rows, report["q"], report["oof"], report["keys"])
-    records = gate.questions(rows, report["q"], report["oof"], report["keys"], fold_of, plain, vetoes)
+    records = gate.questions(rows, report["q"], report["oof"], report["keys"], fold_of, report["outcome"], vetoes)
     for judged in (report["judged"], report["watched"]):
         if judged.rows:
-            keys = judged.keys(report["held_out_articles"], report["per_fold"])
-            records += gate.questions(judged.rows, judged.q, judged.p, keys, fold_of,
-                                      questions(judged.rows, judged.q, judged.p, keys), vetoes)
+            held = report["held_out_articles"], report["per_fold"]
+            records += gate.questions(judged.rows, judged.q, judged.p, judged.keys(*held), fold_of,
+                                      judged.outcome(*held), vetoes)
     return records
 
 
@@ -476,24 +483,22 @@ def refit_gate(files: list[Path], folder: Path) -> int:
     examples must name the folder the fold readers were kept in."""
     import hashlib
 
-    from qa.config import BUNDLED_MODEL
     from qa.training import reader
 
     manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
     if [{"file": f.name, "sha256": digest(f)} for f in files] != manifest["data"]:
         raise ValueError(f"the model in {folder} was fitted on other data than {', '.join(map(str, files))}")
     seed, articles = manifest["seed"], manifest["articles_per_file"]
-    rows, judged = gather_all(files, articles=articles, seed=seed)
-    watched = same_topic.rows(files, articles=articles, seed=seed)
+    sets = _indexed(files, articles)
+    rows, judged = _gathered(sets, seed=seed)
+    watched = same_topic.rows(sets, seed=seed)
     fit_judged = bool((manifest.get("user_worded") or {}).get("fitted"))
     report = fit_and_judge(rows, seed=seed, rounds=manifest["rounds"], judged=judged, fit_judged=fit_judged,
                            watched=watched)
     if hashlib.sha256(report["trees"].dumps()).hexdigest() != manifest["sha256"] or \
             report["threshold"] != manifest["threshold"]:
         raise ValueError(f"fitted again, the trees differ from the ones in {folder}: run `qa train` to refit it all")
-    examples = reader.items(rows, report["q"], report["keys"])
-    steps = manifest["reader"]["training"]["steps"]
-    work = reader.work_folder(examples, report["held_out_articles"], BUNDLED_MODEL, seed=seed, steps=steps)
+    _, work = reader_work(rows, report, seed=seed, steps=manifest["reader"]["training"]["steps"])
     missing = [k for k in range(report["folds"]) if not reader.fold_graph(work, k).exists()]
     if missing:
         raise ValueError(f"no fold reader {missing[0]} in {work} (kept by `qa train` since 2026-12-04): "

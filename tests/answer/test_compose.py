@@ -34,7 +34,7 @@ class ByCosine:
     abstains under 0.3, every named check vetoes, and a runner-up within half the best's P is
     quoted. Composition is tested apart from the model."""
 
-    threshold, vetoes, manifest, runner_up_share, reader = 0.3, tuple(CHECKS), {}, 0.5, None
+    threshold, vetoes, manifest, runner_up_share, reader, gate = 0.3, tuple(CHECKS), {}, 0.5, None, None
 
     def scores(self, intent, cands, features) -> np.ndarray:
         return np.array([c.cosine for c in cands])
