@@ -60,21 +60,23 @@ def variants(records: list[dict], readings: np.ndarray, folds: list[int], p_thre
         print(f"{name}: threshold {t:.4f}; the reading could change the call for {unsettled.mean():.4f} of the "
               f"questions (SQuAD answerable {unsettled[groups == 'squad answerable'].mean():.4f})", file=sys.stderr)
         out.setdefault("P (shipped)", table["p"])
-    at_share(records, margins, p_threshold)
+    for anchor in ("squad answerable", "user answerable"):
+        at_share(records, margins, p_threshold, anchor)
     return out
 
 
-def at_share(records: list[dict], margins: dict[str, np.ndarray], p_threshold: float) -> None:
-    """Each decision held out at P's answered share of SQuAD's answerable questions (its own cut on
-    its margin): refused, or for the answerable answered and right and answered."""
+def at_share(records: list[dict], margins: dict[str, np.ndarray], p_threshold: float, group: str) -> None:
+    """Each decision held out at P's answered share of ``group``'s questions (SQuAD's answerable, or
+    the user-worded answerable; its own cut on its margin): refused, or for the answerable answered
+    and right and answered."""
     from qa.answer.reader import logit
 
     groups = np.array([r["group"] for r in records])
     vetoed = np.array([r["vetoed"] for r in records])
     right = np.array([r["right"] for r in records])
-    anchor = groups == "squad answerable"
+    anchor = groups == group
     need = int(((margins["P (shipped)"] >= float(logit(p_threshold))) & ~vetoed)[anchor].sum())
-    print(f"\n| at P's answered share of SQuAD's answerable ({need} of {anchor.sum()}) | " + " | ".join(margins)
+    print(f"\n| at P's answered share of {group} ({need} of {anchor.sum()}) | " + " | ".join(margins)
           + " |\n|---|" + "---|" * len(margins))
     answered = {}
     for name, s in margins.items():
