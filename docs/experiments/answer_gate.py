@@ -92,6 +92,58 @@ def at_share(records: list[dict], margins: dict[str, np.ndarray], p_threshold: f
                   + " |")
 
 
+def nested(records: list[dict], readings: np.ndarray, p_threshold: float) -> None:
+    """Each weighing and threshold rule held out twice over: for each fold, the threshold chosen on
+    margins cross-fitted within the other three folds, the gate fitted on those three and judged on
+    the fold. The rules: P's on SQuAD's four kinds (``qa train``'s), and P's answered share of the
+    user-worded answerable questions of the other folds."""
+    from qa.answer.decide import Trees
+    from qa.answer.reader import logit
+    from qa.training import gate
+
+    groups = np.array([r["group"] for r in records])
+    y = np.array([g.endswith(" answerable") for g in groups])
+    fold = np.array([r["fold"] for r in records])
+    vetoed = np.array([r["vetoed"] for r in records])
+    right = np.array([r["right"] for r in records])
+    by_p = (np.array([r["lp"] for r in records]) >= float(logit(p_threshold))) & ~vetoed
+    x = gate.matrix(records, readings)
+    user = groups == "user answerable"
+
+    def squad_rule(margins, at):
+        return gate.squad_threshold(groups[at], margins[at])
+
+    def user_share_rule(margins, at):
+        need = int(by_p[at & user].sum())
+        return float(np.sort(margins[at & user & ~vetoed])[::-1][need - 1])
+
+    def margins_of(train, test, w):
+        return Trees.from_lightgbm(gate.fit(x[train], y[train], w[train], seed=0).dump_model()).margin(x[test])
+
+    cells, names = {}, []
+    for weighing, w in (("by kind", gate.weights(groups, y)), ("1", np.ones(len(y)))):
+        for rule_name, rule in (("P's rule on SQuAD", squad_rule), ("P's user-worded answered share", user_share_rule)):
+            answered = np.zeros(len(y), dtype=bool)
+            for k in sorted(set(fold)):
+                inner, inner_margins = fold != k, np.zeros(len(y))
+                for j in sorted(set(fold) - {k}):
+                    inner_margins[fold == j] = margins_of(inner & (fold != j), fold == j, w)
+                answered[fold == k] = margins_of(inner, fold == k, w) >= rule(inner_margins, inner)
+            name = f"weighed {weighing}, {rule_name}"
+            names.append(name)
+            cells[name] = answered & ~vetoed
+    print("\n| held out twice (threshold chosen within the other folds) | P (shipped) | " + " | ".join(names)
+          + " |\n|---|" + "---|" * (len(names) + 1))
+    for g in sorted(set(groups)):
+        at = groups == g
+        row = [by_p, *cells.values()]
+        if g.endswith(" answerable"):
+            out = [f"{a[at].mean():.4f}; {(a & right)[at].mean():.4f}" for a in row]
+            print(f"| {g} ({at.sum()}): answered; right and answered | " + " | ".join(out) + " |")
+        else:
+            print(f"| {g} ({at.sum()}): refused | " + " | ".join(f"{1 - a[at].mean():.4f}" for a in row) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=Path, required=True, help="a folder of source_phrase.py --gather")
@@ -143,6 +195,7 @@ def main() -> None:
             cells = [f"{tables[n][group]['refused']}; {tables[n][group]['auroc']}" for n in names]
             print(f"| {group} ({first['questions']}): refused; AUROC | " + " | ".join(cells) + " |")
     if len(done) == folds:
+        nested(records, readings, report["threshold"])
         fitted = gate.fit_and_judge(records, readings, folds=folds, seed=train.SEED, p_threshold=report["threshold"])
         print(f"\nthe gate as qa train fits it: threshold {fitted['threshold']:.4f}, the reader runs for "
               f"{fitted['heldout']['read_only_for']} of the questions")
