@@ -90,14 +90,15 @@ def compose(
 def _gated(question: str, ranked: list[Candidate], confidence: float, gate, reader) -> tuple[bool, np.ndarray | None]:
     """The gate's call (``Decision.gate``) on the best P (``confidence``), the first candidate's
     features and, when it must, the reader's best logit over the first candidates; their logits, when read."""
-    read: list[np.ndarray] = []
+    logits = None
 
     def best_reading() -> float:
-        read.append(reader.logits(question, [c.text for c in ranked[: reader.top]]))
-        return float(read[0].max())
+        nonlocal logits
+        logits = reader.logits(question, [c.text for c in ranked[: reader.top]])
+        return float(logits.max())
 
     answers, _ = gate.answers(confidence, ranked[0].features, best_reading)
-    return answers, (read[0] if read else None)
+    return answers, logits
 
 
 def rank(intent: Intent, hits: list[Hit], evidence: Evidence, *, query_vector: np.ndarray,

@@ -86,8 +86,8 @@ def matrix(records: list[dict], readings: np.ndarray) -> np.ndarray:
 
 def weights(groups: np.ndarray, answerable: np.ndarray) -> np.ndarray:
     """Each group of questions the corpus cannot answer weighs as much in the fit as any other (each
-    kind of mistake counts alike, however many of it were made); the answerable ones weigh 1 each,
-    and all of them together as much as all those."""
+    kind of mistake counts alike, however many of it were made), and all of them together as much as
+    they number; the answerable ones weigh 1 each."""
     w = np.ones(len(groups))
     kinds = sorted(set(groups[~answerable]))
     for g in kinds:

@@ -147,15 +147,10 @@ def gather(files: list[Path], *, articles: int | None, seed: int, only: int | No
     return _rows(_indexed(files, articles), seed=seed, only=only)
 
 
-def gather_all(files: list[Path], *, articles: int | None, seed: int) -> tuple[list[dict], list[dict]]:
-    """``gather``'s rows, and the rows of the user-worded questions (``user_worded_rows``) and their
-    near misses (``user_worded_near_rows``), judged held out and fitted on only with
-    ``--fit-user-worded``; the indexes are built once for all."""
-    return _gathered(_indexed(files, articles), seed=seed)
-
-
 def _gathered(sets: list[tuple], *, seed: int) -> tuple[list[dict], list[dict]]:
-    """``gather_all`` of files already indexed (``_indexed``)."""
+    """``gather``'s rows of files already indexed (``_indexed``), and the rows of the user-worded
+    questions (``user_worded_rows``) and their near misses (``user_worded_near_rows``), judged held
+    out and fitted on only with ``--fit-user-worded``."""
     return _rows(sets, seed=seed), user_worded_rows(sets) + user_worded_near_rows(sets, seed=seed)
 
 
@@ -478,32 +473,18 @@ def print_gate(fitted: dict) -> None:
 
 def refit_gate(files: list[Path], folder: Path) -> int:
     """``qa train --gate``: the gate of the model in ``folder`` fitted again, from the fold readers
-    the run that made it kept (8.5 minutes on a 2-core Xeon, instead of hours). The rows are gathered and the
-    trees fitted again, which must give the shipped trees to the byte (as ``rejudge``); the reader's
-    examples must name the folder the fold readers were kept in."""
-    import hashlib
-
+    the run that made it kept (8.5 minutes on a 2-core Xeon, instead of hours). The trees are fitted
+    again first and must come out as shipped (``_fit_again``); the reader's examples must name the
+    folder the fold readers were kept in."""
     from qa.training import reader
 
-    manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
-    if [{"file": f.name, "sha256": digest(f)} for f in files] != manifest["data"]:
-        raise ValueError(f"the model in {folder} was fitted on other data than {', '.join(map(str, files))}")
-    seed, articles = manifest["seed"], manifest["articles_per_file"]
-    sets = _indexed(files, articles)
-    rows, judged = _gathered(sets, seed=seed)
-    watched = same_topic.rows(sets, seed=seed)
-    fit_judged = bool((manifest.get("user_worded") or {}).get("fitted"))
-    report = fit_and_judge(rows, seed=seed, rounds=manifest["rounds"], judged=judged, fit_judged=fit_judged,
-                           watched=watched)
-    if hashlib.sha256(report["trees"].dumps()).hexdigest() != manifest["sha256"] or \
-            report["threshold"] != manifest["threshold"]:
-        raise ValueError(f"fitted again, the trees differ from the ones in {folder}: run `qa train` to refit it all")
-    _, work = reader_work(rows, report, seed=seed, steps=manifest["reader"]["training"]["steps"])
+    manifest, rows, report = _fit_again(files, folder, same_topic_rows=True)
+    _, work = reader_work(rows, report, seed=manifest["seed"], steps=manifest["reader"]["training"]["steps"])
     missing = [k for k in range(report["folds"]) if not reader.fold_graph(work, k).exists()]
     if missing:
         raise ValueError(f"no fold reader {missing[0]} in {work} (kept by `qa train` since 2026-12-04): "
                          "run `qa train` to refit it all")
-    fitted = train_gate(rows, report, work, seed=seed)
+    fitted = train_gate(rows, report, work, seed=manifest["seed"])
     fitted["trees"].save(folder / GATE_FILE)
     manifest["gate"] = gate_entry(fitted, folder)
     write_manifest(folder, manifest)
@@ -539,10 +520,25 @@ def rechoose_reader(folder: Path) -> int:
 
 def rejudge(files: list[Path], folder: Path) -> int:
     """``qa train --rejudge``: the held-out table of the model in ``folder`` measured again by the
-    code as it is now, without the reader's two hours. The examples are gathered and the trees
+    code as it is now, without the reader's two hours, once the trees come out as shipped
+    (``_fit_again``); only then is the table rewritten."""
+    manifest, _, report = _fit_again(files, folder)
+    fit_judged = bool((manifest.get("user_worded") or {}).get("fitted"))
+    manifest["heldout"] = report["heldout"]
+    manifest["user_worded"] = user_worded_entry(report["judged_heldout"], fit_judged)
+    write_manifest(folder, manifest)
+    print(table(report["heldout"]))
+    print_user_worded(report["judged_heldout"], fit_judged)
+    print(f"rewrote the held-out table of {folder / MANIFEST_FILE}; the model itself is unchanged")
+    return 0
+
+
+def _fit_again(files: list[Path], folder: Path, *, same_topic_rows: bool = False) -> tuple[dict, list[dict], dict]:
+    """The manifest of the model in ``folder``, the rows and the report of ``fit_and_judge`` run
+    again as it was run (``same_topic_rows``: with the same-topic rows the gate reads). The trees are
     cross-validated and fitted again, which must give the shipped trees and ranker to the byte and
-    the same threshold, vetoes and runner-up share (the same data, seed and libraries), and the
-    same reply order for the sentences its reader read held out; only then is the table rewritten."""
+    the same threshold, vetoes and runner-up share (the same data, seed and libraries), and the same
+    reply order for the sentences its reader read held out."""
     import hashlib
 
     from qa.training import reader
@@ -550,10 +546,12 @@ def rejudge(files: list[Path], folder: Path) -> int:
     manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
     if [{"file": f.name, "sha256": digest(f)} for f in files] != manifest["data"]:
         raise ValueError(f"the model in {folder} was fitted on other data than {', '.join(map(str, files))}")
-    rows, judged = gather_all(files, articles=manifest["articles_per_file"], seed=manifest["seed"])
+    sets = _indexed(files, manifest["articles_per_file"])
+    rows, judged = _gathered(sets, seed=manifest["seed"])
+    watched = same_topic.rows(sets, seed=manifest["seed"]) if same_topic_rows else None
     fit_judged = bool((manifest.get("user_worded") or {}).get("fitted"))
     report = fit_and_judge(rows, seed=manifest["seed"], rounds=manifest["rounds"], judged=judged,
-                           fit_judged=fit_judged)
+                           fit_judged=fit_judged, watched=watched)
     ranker = hashlib.sha256(report["ranker"].dumps()).hexdigest() if report["ranker"] is not None else None
     same = hashlib.sha256(report["trees"].dumps()).hexdigest() == manifest["sha256"] and \
         ranker == (manifest.get("ranker") or {}).get("sha256") and \
@@ -566,10 +564,4 @@ def rejudge(files: list[Path], folder: Path) -> int:
     if not same:
         raise ValueError(f"fitted again, the trees differ from the ones in {folder} (or their ranker, threshold, "
                          "vetoes or the reader's order do; other libraries or code?): run `qa train` to refit it all")
-    manifest["heldout"] = report["heldout"]
-    manifest["user_worded"] = user_worded_entry(report["judged_heldout"], fit_judged)
-    write_manifest(folder, manifest)
-    print(table(report["heldout"]))
-    print_user_worded(report["judged_heldout"], fit_judged)
-    print(f"rewrote the held-out table of {folder / MANIFEST_FILE}; the model itself is unchanged")
-    return 0
+    return manifest, rows, report
