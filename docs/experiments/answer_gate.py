@@ -142,8 +142,8 @@ def nested(records: list[dict], readings: np.ndarray, p_threshold: float) -> Non
             answered = np.zeros(len(y), dtype=bool)
             for k in sorted(set(fold)):
                 inner, inner_margins = fold != k, np.zeros(len(y))
-                for j in sorted(set(fold) - {k}):
-                    inner_margins[fold == j] = margins_of(inner & (fold != j), fold == j, w)
+                inner_margins[inner] = gate.cross_fit([r for r, i in zip(records, inner) if i], x[inner], y[inner],
+                                                      w[inner], sorted(set(fold) - {k}), seed=0)[0]
                 answered[fold == k] = margins_of(inner, fold == k, w) >= rule(inner_margins, inner)
             name = f"weighed {weighing}, {rule_name}"
             names.append(name)
