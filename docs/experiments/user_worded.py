@@ -4,15 +4,16 @@ held out, and whether fitting on them helps.
 SQuAD's questions were written beside their paragraph, in its words; the project's questions
 paraphrase, describe a name instead of giving it, and name the document they half remember. Every
 model fitted on SQuAD alone learned that a question term missing from a sentence marks a wrong
-one (README here). ``qa/training/user_worded.jsonl`` holds 1,024 questions about the 32 articles of
-``../shared/data``, written for this on 2026-12-04 by eight helper sessions, four articles each,
-from ``user_worded_prompt.md``; they were told to read only the articles (not the code, not the
-project's questions). Per article: 24 answerable questions, each with its paragraph and an
-answer span copied from it, and 8 that the article does not answer; about a third each "plain"
+one (README here). ``qa/training/user_worded.jsonl`` holds 2,048 questions about the 32 articles of
+``../shared/data``, written in two rounds (2026-12-04 and 2026-12-05) by eight helper sessions each,
+four articles a session, from ``user_worded_prompt.md``; they were told to read only the articles
+(not the code, not the project's questions; the second round also the first round's questions of
+its articles, so as not to repeat them). Per article and round: 24 answerable questions, each with
+its paragraph and an answer span copied from it, and 8 that the article does not answer; about a third each "plain"
 (paraphrased), "described" (a person, place or thing described instead of named) and "sourced"
 ("…, according to the article on …"). The articles and the answer spans copied from them are
 SQuAD's (CC BY-SA 4.0, Rajpurkar et al., 2016 and 2018); the questions are ours, under the same
-licence. All 768 spans stand in their paragraphs; one that did not
+licence. All 1,536 spans stand in their paragraphs; one that did not
 would be dropped when read (``qa.training.examples.user_worded``). ``qa train`` now judges every
 fit on them held out (never fitting on them) and writes the table to the manifest.
 
@@ -33,7 +34,7 @@ written. ``--variants`` instead fits P's trees with columns left out or with sma
     python docs/experiments/user_worded.py --rows ROWS.pkl [--user USER.pkl] [--near NEAR.pkl]
         [--also SAME.pkl] [--question-level | --variants]
     python docs/experiments/user_worded.py --sources FOLDER    # the articles, one file each, for the helpers
-    python docs/experiments/user_worded.py --assemble FOLDER   # the helpers' files -> user_worded.jsonl
+    python docs/experiments/user_worded.py --assemble FOLDER...  # the helpers' files, a round each -> user_worded.jsonl
 
 ``ROWS.pkl``: rows gathered as ``qa train`` gathers them (``train.gather``, kept by ``rows.kept``);
 ``USER.pkl``: where the user-worded rows are kept (gathered when missing). Gathering and fitting
@@ -82,14 +83,17 @@ def sources(folder: Path) -> None:
             (folder / f"{tag}_{a:02d}.txt").write_text(text, encoding="utf-8")
 
 
-def assemble(folder: Path) -> None:
+def assemble(folders: list[Path]) -> None:
     """Join the helpers' files (``v2_03.jsonl``: the 2.0 half's article 3; ``v1_…``: the 1.1 file's)
-    into ``USER_WORDED``, each line given its article key (as ``qa train``'s: ``f0/003``) and an id."""
+    into ``USER_WORDED``, each line given its article key (as ``qa train``'s: ``f0/003``) and an id
+    numbered within its article, the folders' files read in the order given (each round's
+    questions after the rounds before, so that their ids stay)."""
     lines = []
-    for path in sorted(folder.glob("v[12]_*.jsonl")):
+    for path in sorted(folders[0].glob("v[12]_*.jsonl")):
         file = {"v2": "f0", "v1": "f1"}[path.stem[:2]]
         article = f"{file}/{int(path.stem[3:]):03d}"
-        for n, text in enumerate(t for t in path.read_text(encoding="utf-8").splitlines() if t.strip()):
+        texts = [t for folder in folders for t in (folder / path.name).read_text(encoding="utf-8").splitlines()]
+        for n, text in enumerate(t for t in texts if t.strip()):
             line = json.loads(text)
             answerable = line.get("answerable", True) is not False
             lines.append({"id": f"{article.replace('/', '-')}-{n:02d}", "article": article,
@@ -97,7 +101,7 @@ def assemble(folder: Path) -> None:
                           **({"paragraph": line["paragraph"], "answer": line["answer"]} if answerable else {}),
                           "kind": line.get("kind"), "style": line.get("style")})
     USER_WORDED.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8")
-    print(f"{len(lines)} questions from {folder} written to {USER_WORDED}", file=sys.stderr)
+    print(f"{len(lines)} questions from {', '.join(map(str, folders))} written to {USER_WORDED}", file=sys.stderr)
 
 
 def gather(out: Path) -> list[dict]:
@@ -213,7 +217,8 @@ def main() -> None:
     parser.add_argument("--variants", action="store_true",
                         help="P's trees with columns left out or smaller, judged on both sets, instead")
     parser.add_argument("--sources", type=Path, help="write the articles for the helpers into this folder")
-    parser.add_argument("--assemble", type=Path, help="write user_worded.jsonl from the helpers' files in this folder")
+    parser.add_argument("--assemble", type=Path, nargs="+",
+                        help="write user_worded.jsonl from the helpers' files in these folders, one a round")
     args = parser.parse_args()
     if args.sources:
         return sources(args.sources)

@@ -30,8 +30,8 @@ def test_user_worded_spans_point_at_their_answer():
 
 def test_the_shipped_user_worded_questions_are_well_formed():
     lines = user_worded_lines()
-    assert len(lines) == 1024 and len({x["id"] for x in lines}) == 1024
-    assert sum(x["answerable"] for x in lines) == 768
+    assert len(lines) == 2048 and len({x["id"] for x in lines}) == 2048  # two rounds of 32 an article
+    assert sum(x["answerable"] for x in lines) == 1536
     assert all(x["style"] in ("plain", "described", "sourced") for x in lines)
     assert all(x["answer"].strip() and x["paragraph"] >= 0 for x in lines if x["answerable"])
 
@@ -42,4 +42,4 @@ def test_every_user_worded_answer_stands_in_its_paragraph():
     for i, name in enumerate(DATA):
         data = json.loads(shared_file(SHARED_DATA / name).read_text(encoding="utf-8"))
         asked += user_worded(data, f"f{i}", lines)
-    assert len(asked) == 1024 and sum(q.kind == "answerable" for q in asked) == 768
+    assert len(asked) == 2048 and sum(q.kind == "answerable" for q in asked) == 1536
