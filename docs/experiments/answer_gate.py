@@ -176,7 +176,7 @@ def main() -> None:
         plain, user, near = load(args.rows)
         watched = load_or_gather(args.same, gather_squad) + load_or_gather(args.same_user, gather_user)
         full = train.fit_and_judge(plain, seed=train.SEED, judged=user + near, fit_judged=True, watched=watched)
-        _, work = train.reader_work(plain, full, seed=train.SEED, steps=None)
+        _, _, work = train.reader_work(plain, full, seed=train.SEED, steps=None, user_worded=False)
         report = {k: full[k] for k in ("threshold", "held_out_articles")}
         all_records = train.gate_records(plain, full)
         fitted_rows.write_bytes(pickle.dumps((report, all_records, work)))

@@ -101,8 +101,9 @@ def write_manifest(folder: Path, manifest: dict) -> None:
     (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
 
-def reader_entry(judged: dict, *, pairs: int, seed: int, steps: int | None) -> dict:
-    """The manifest's account of the reader: how it was trained, and its weight and margin as
+def reader_entry(judged: dict, *, pairs: int, seed: int, steps: int | None, user_worded: int = 0) -> dict:
+    """The manifest's account of the reader: how it was trained (``user_worded``: how many of the
+    user-worded answerable questions it fitted on beside SQuAD's), and its weight and margin as
     ``qa.training.reader.judge`` chose them on the held-out readings beside it."""
     from qa.config import BUNDLED_MODEL
     from qa.training import reader
@@ -116,7 +117,8 @@ def reader_entry(judged: dict, *, pairs: int, seed: int, steps: int | None) -> d
                          "loss": "binary cross-entropy per pair + softmax cross-entropy per question",
                          "learning_rate": reader.LEARNING_RATE,
                          "warmup": reader.WARMUP, "max_tokens": reader.MAX_TOKENS, "steps": steps,
-                         "pairs": pairs, "seed": seed},
+                         "pairs": pairs, "seed": seed,
+                         **({"user_worded_questions": user_worded} if user_worded else {})},
             "rule": "the first sentences in the reply's order re-ordered by their key + weight x the reader's logit, "
                     "unless the first key leads the runner-up's by more than margin; weight: best held-out "
                     "answer-sentence@1 of "

@@ -177,17 +177,20 @@ def choose(examples: list[dict], readings: list[np.ndarray]) -> tuple[float, flo
     return weight, margin
 
 
-def work_folder(examples: list[dict], folds: list[set], model: str, *, seed: int, steps: int | None) -> Path:
+def work_folder(examples: list[dict], folds: list[set], model: str, *, seed: int, steps: int | None,
+                extra: list[dict] = ()) -> Path:
     """Where a run keeps each fold's readings and the final model as it makes them: named by
-    everything they depend on (the examples, the folds, the base model, seed, steps and the
-    settings above), so a run started again over the same reuses them and no other run does."""
+    everything they depend on (the examples, the extra ones, the folds, the base model, seed, steps
+    and the settings above), so a run started again over the same reuses them and no other run does."""
     import hashlib
 
     from qa.config import cache_root
 
+    def listed(these: list[dict]) -> list:
+        return [[e["article"], e["question"], list(e["texts"]), np.asarray(e["labels"]).tolist()] for e in these]
+
     mode = precision()
-    key = json.dumps({"examples": [[e["article"], e["question"], list(e["texts"]), np.asarray(e["labels"]).tolist()]
-                                   for e in examples],
+    key = json.dumps({"examples": listed(examples), **({"extra": listed(extra)} if extra else {}),
                       "folds": [sorted(map(str, f)) for f in folds], "model": model, "seed": seed, "steps": steps,
                       "settings": [TOP, EPOCHS, QUESTIONS_PER_BATCH, LEARNING_RATE, WARMUP, MAX_TOKENS],
                       # fp32 keys as before precision was a setting; bf16 folds are other folds
@@ -196,15 +199,18 @@ def work_folder(examples: list[dict], folds: list[set], model: str, *, seed: int
 
 
 def cross_validate(examples: list[dict], folds: list[set], base: Path, *, seed: int,
-                   steps: int | None = None, work: Path | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+                   steps: int | None = None, work: Path | None = None,
+                   extra: list[dict] = ()) -> tuple[list[np.ndarray], np.ndarray]:
     """Held-out readings, a model per fold of articles each judged on its own fold, and the fold of
-    each example. With ``work`` (``work_folder``), each fold's readings are kept there once made,
+    each example. ``extra``: examples each fold also fits on, but for its own articles', and never
+    read (the user-worded questions' of ``qa train --fit-user-worded``: the weight and margin are
+    chosen on ``examples`` alone). With ``work`` (``work_folder``), each fold's readings are kept there once made,
     and a fold found there is read, not fitted again: every fold's fit starts from the same seed,
     so the readings are those a run without a stop gives."""
     readings: list[np.ndarray | None] = [None] * len(examples)
     fold = np.full(len(examples), -1, np.int64)
     for k, articles in enumerate(folds):
-        train = [e for e in examples if e["article"] not in articles]
+        train = [e for e in [*examples, *extra] if e["article"] not in articles]
         test = [i for i, e in enumerate(examples) if e["article"] in articles]
         kept = work / f"fold{k}.npz" if work is not None else None
         if kept is not None and kept.exists():

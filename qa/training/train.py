@@ -340,7 +340,7 @@ def fit_and_judge(rows: list[dict], *, seed: int, rounds: int = ROUNDS, judged: 
                                "sentence@1_ranker_alone": round(sentence_at_1(rows, q, oof_ranked, everything), 4),
                                "sentence@1_keys": round(sentence_at_1(rows, q, keys, everything), 4)},
             "runner_up_share": share, "runner_up_curve": curve, "heldout": heldout(outcome, threshold, vetoes),
-            "judged_heldout": judged_heldout, "per_fold": per_fold, "outcome": outcome,
+            "judged_heldout": judged_heldout, "per_fold": per_fold, "outcome": outcome, "fit_judged": fit_judged,
             "judged": other, "watched": seen}  # their held-out P and order: ``_Judged.keys`` and ``outcome``
 
 
@@ -401,32 +401,39 @@ def train_reader(rows: list[dict], report: dict, out: Path, *, seed: int, steps:
     base = model_path(BUNDLED_MODEL)
     # Each fold's readings and the final model are kept as they are made: a run killed in the
     # reader's two hours starts again where it stopped (the same examples, folds and seed).
-    examples, work = reader_work(rows, report, seed=seed, steps=steps)
+    examples, extra, work = reader_work(rows, report, seed=seed, steps=steps, user_worded=report["fit_judged"])
     readings, fold = reader.cross_validate(examples, report["held_out_articles"], base, seed=seed, steps=steps,
-                                           work=work)
+                                           work=work, extra=extra)
     reader.save_readings(out / READINGS_FILE, examples, readings, fold)  # to choose weight and margin again
     kept = work / READER_FILE
     if kept.exists():
         print(f"reader: the final fit, read from {work}", file=sys.stderr)
     else:
-        print(f"reader: the final fit, {len(examples)} questions", file=sys.stderr)
-        model, tokenizer = reader.fit(examples, base, seed=seed, steps=steps)
+        print(f"reader: the final fit, {len(examples)} + {len(extra)} user-worded questions", file=sys.stderr)
+        model, tokenizer = reader.fit([*examples, *extra], base, seed=seed, steps=steps)
         work.mkdir(parents=True, exist_ok=True)
         replace_file(kept, lambda tmp: reader.export(model, tokenizer, tmp), suffix=".tmp.onnx")
     shutil.copyfile(kept, out / READER_FILE)
-    entry = reader_entry(reader.judge(examples, readings, fold), pairs=int(sum(len(e["texts"]) for e in examples)),
-                         seed=seed, steps=steps)
+    entry = reader_entry(reader.judge(examples, readings, fold),
+                         pairs=int(sum(len(e["texts"]) for e in [*examples, *extra])), seed=seed, steps=steps,
+                         user_worded=len(extra))
     return entry, work
 
 
-def reader_work(rows: list[dict], report: dict, *, seed: int, steps: int | None) -> tuple[list[dict], Path]:
+def reader_work(rows: list[dict], report: dict, *, seed: int, steps: int | None,
+                user_worded: bool) -> tuple[list[dict], list[dict], Path]:
     """The reader's examples (the first candidates of the answerable questions, in the held-out
-    reply order) and the folder its folds are kept in, named by them (``reader.work_folder``)."""
+    reply order), with ``user_worded`` the user-worded answerable questions' too (the report's
+    judged rows, in their held-out order: fitted on, never read for the weight and margin), and the
+    folder its folds are kept in, named by them (``reader.work_folder``)."""
     from qa.config import BUNDLED_MODEL
     from qa.training import reader
 
-    examples = reader.items(rows, report["q"], report["keys"])
-    return examples, reader.work_folder(examples, report["held_out_articles"], BUNDLED_MODEL, seed=seed, steps=steps)
+    examples, extra = reader.items(rows, report["q"], report["keys"]), []
+    if user_worded and (judged := report["judged"]).rows:
+        extra = reader.items(judged.rows, judged.q, judged.keys(report["held_out_articles"], report["per_fold"]))
+    return examples, extra, reader.work_folder(examples, report["held_out_articles"], BUNDLED_MODEL, seed=seed,
+                                               steps=steps, extra=extra)
 
 
 def train_gate(rows: list[dict], report: dict, work: Path, *, seed: int) -> dict:
@@ -479,7 +486,9 @@ def refit_gate(files: list[Path], folder: Path) -> int:
     from qa.training import reader
 
     manifest, rows, report = _fit_again(files, folder, same_topic_rows=True)
-    _, work = reader_work(rows, report, seed=manifest["seed"], steps=manifest["reader"]["training"]["steps"])
+    training = manifest["reader"]["training"]
+    _, _, work = reader_work(rows, report, seed=manifest["seed"], steps=training["steps"],
+                             user_worded=bool(training.get("user_worded_questions")))
     missing = [k for k in range(report["folds"]) if not reader.fold_graph(work, k).exists()]
     if missing:
         raise ValueError(f"no fold reader {missing[0]} in {work} (kept by `qa train` since 2026-12-04): "
@@ -508,7 +517,7 @@ def rechoose_reader(folder: Path) -> int:
     judged = reader.judge(*reader.load_readings(folder / old["readings"]))
     training = old["training"]
     manifest["reader"] = {**reader_entry(judged, pairs=training["pairs"], seed=training["seed"],
-                                         steps=training["steps"]),
+                                         steps=training["steps"], user_worded=training.get("user_worded_questions", 0)),
                           "sha256": old["sha256"], "readings_sha256": old["readings_sha256"]}
     write_manifest(folder, manifest)
     held = judged["heldout"]

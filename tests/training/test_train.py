@@ -33,8 +33,8 @@ def test_training_runs_on_a_small_sample(tmp_path, capsys):
     # The user-worded questions of the two articles and their near misses: judged held out, never fitted on.
     user = manifest["user_worded"]
     assert user["file"] == "user_worded.jsonl" and user["sha256"] == digest(USER_WORDED) and not user["fitted"]
-    assert user["heldout"]["questions"]["answerable"] == 48 and user["heldout"]["questions"]["unanswerable"] == 16
-    assert 0 < user["heldout"]["questions"]["near_miss"] <= 48
+    assert user["heldout"]["questions"]["answerable"] == 96 and user["heldout"]["questions"]["unanswerable"] == 32
+    assert 0 < user["heldout"]["questions"]["near_miss"] <= 96
     assert 0 < user["heldout"]["learned"]["answered_answerable"] <= 1
     assert manifest["examples"]["questions"] == sum(manifest["heldout"]["questions"].values())  # none fitted
     assert "their near misses (qa/training/user_worded.jsonl; never fitted on)" in printed
@@ -79,7 +79,7 @@ def test_fit_user_worded_fits_the_trees_on_them_and_rejudge_fits_them_the_same(t
     for name in ("squad-v2.0-dev-half.json", "squad-v1.1-dev-train16.json"):
         shared_file(SHARED_DATA / name)
     plain, fitted = tmp_path / "plain", tmp_path / "fitted"
-    common = ["train", "--articles", "1", "--rounds", "20", "--no-reader"]
+    common = ["train", "--articles", "1", "--rounds", "20", "--reader-steps", "2"]
     assert cli.main([*common, "--out", str(plain)]) == 0
     assert cli.main([*common, "--fit-user-worded", "--out", str(fitted)]) == 0
     assert "their near misses (qa/training/user_worded.jsonl; fitted on with the other folds' articles)" in \
@@ -87,12 +87,20 @@ def test_fit_user_worded_fits_the_trees_on_them_and_rejudge_fits_them_the_same(t
     before, after = (json.loads((m / MANIFEST_FILE).read_text()) for m in (plain, fitted))
     assert after["user_worded"]["fitted"] and after["rebuild"].endswith("--fit-user-worded")
     assert after["sha256"] != before["sha256"]  # other trees
-    # The folds and the table's questions are SQuAD's either way; so is the reader's set (none here).
+    # The folds and the table's questions are SQuAD's either way, and so are the questions the
+    # reader is judged on; it fits on the user-worded answerable ones too (96 here, 1,536 in all).
     assert after["examples"] == before["examples"] and after["split"] == before["split"]
     assert after["heldout"]["questions"] == before["heldout"]["questions"]
+    assert "user_worded_questions" not in before["reader"]["training"]
+    assert after["reader"]["training"]["user_worded_questions"] == 96
+    assert after["reader"]["training"]["pairs"] > before["reader"]["training"]["pairs"]
+    assert after["reader"]["heldout"]["questions"] == before["reader"]["heldout"]["questions"]
     written = (fitted / MANIFEST_FILE).read_text()
     assert cli.main(["train", "--rejudge", "--out", str(fitted)]) == 0  # fitted the same way again
     assert json.loads((fitted / MANIFEST_FILE).read_text()) == json.loads(written)
+    gate = (fitted / after["gate"]["file"]).read_bytes()  # the fold readers it kept are found again
+    assert cli.main(["train", "--gate", "--out", str(fitted)]) == 0
+    assert (fitted / after["gate"]["file"]).read_bytes() == gate
 
 
 def test_joined_adds_the_judged_rows_of_the_fitting_articles_only():
@@ -231,6 +239,27 @@ def test_a_stopped_reader_starts_again_at_the_fold_it_stopped_in(tmp_path, monke
     assert all(np.array_equal(a, b) and a.dtype == b.dtype for a, b in zip(readings, expected[0]))
 
 
+def test_extra_examples_are_fitted_on_by_the_folds_that_hold_their_articles_in_never_read(tmp_path, monkeypatch):
+    """``--fit-user-worded``'s reader: each fold also fits on the user-worded examples of the other
+    folds' articles, but reads (and so judges, and chooses weight and margin on) SQuAD's alone."""
+    from qa.training.reader import cross_validate, work_folder
+
+    examples = [{"article": f"a{i % 2}", "question": "Who?", "texts": ["x"], "labels": np.ones(1, bool)}
+                for i in range(4)]
+    extra = [{"article": a, "question": "Who, the inventor?", "texts": ["x", "y"], "labels": np.array([True, False])}
+             for a in ("a0", "a0", "a0", "a1")]
+    folds = [{"a0"}, {"a1"}]
+    assert work_folder(examples, folds, "m", seed=0, steps=None, extra=extra) != \
+        work_folder(examples, folds, "m", seed=0, steps=None)  # other folds, kept apart
+    assert work_folder(examples, folds, "m", seed=0, steps=None, extra=[]) == \
+        work_folder(examples, folds, "m", seed=0, steps=None)  # and a run without any finds its folds as before
+    fits = []
+    _fake_reader(monkeypatch, fits)
+    readings, fold = cross_validate(examples, folds, tmp_path, seed=0, extra=extra)
+    assert fits == [2 + 1, 2 + 3]  # fold a0 fits on a1's one extra, fold a1 on a0's three
+    assert len(readings) == len(examples) and fold.tolist() == [0, 1, 0, 1]
+
+
 def test_each_folds_reader_is_kept_beside_its_readings(tmp_path, monkeypatch):
     """A fold's int8 graph stays in the work folder, so its held-out articles' other questions can
     be read later without fitting it again; without a work folder nothing is kept."""
@@ -266,7 +295,7 @@ def test_a_stop_in_the_readers_final_export_leaves_nothing_to_reuse(tmp_path, mo
 
     out = tmp_path / "out"
     out.mkdir()
-    report = {"q": None, "keys": None, "held_out_articles": [{"a0"}]}
+    report = {"q": None, "keys": None, "held_out_articles": [{"a0"}], "fit_judged": False}
     monkeypatch.setattr(reader, "export", stopped)
     with pytest.raises(_Stopped):
         train.train_reader([], report, out, seed=0, steps=None)
