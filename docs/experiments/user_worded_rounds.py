@@ -61,12 +61,27 @@ def round_of(row: dict) -> int | None:
     return 1 if int(re.match(r"f\d-\d{3}-(\d{2})", row["id"]).group(1)) < ROUND else 2
 
 
+def held_out_p(x: np.ndarray, y: np.ndarray, tests: list[np.ndarray], left_out: np.ndarray) -> np.ndarray:
+    """P of every candidate by trees (``qa train``'s parameters) fitted on the others of its fold
+    (``tests``: each fold's candidates, a mask), leaving the ``left_out`` candidates out of every fit."""
+    import lightgbm
+
+    from qa.training import train
+
+    p = np.zeros(len(y))
+    for test in tests:
+        fit = ~test & ~left_out
+        booster = lightgbm.train({**train.PARAMS, "seed": train.SEED},
+                                 lightgbm.Dataset(x[fit], y[fit].astype(int)), train.ROUNDS)
+        p[test] = booster.predict(x[test])
+    return p
+
+
 def curve(plain: list[dict], user: list[dict]) -> dict[str, dict]:
     """P's trees fitted on none, half (two draws) or all of ``user``'s questions (by question: its
     near miss and out-of-corpus copy go with it), judged held out on all of them."""
     import random
 
-    import lightgbm
     from sklearn.model_selection import GroupKFold
 
     from qa.training import train
@@ -76,18 +91,12 @@ def curve(plain: list[dict], user: list[dict]) -> dict[str, dict]:
     keys = sorted({b for b in base if b})
     x, y, q = train._matrix(rows)
     groups = np.array([rows[i]["article"] for i in q])
-    folds = list(GroupKFold(n_splits=train.FOLDS).split(x, y, groups))
+    tests = [np.isin(np.arange(len(y)), test) for _, test in GroupKFold(n_splits=train.FOLDS).split(x, y, groups)]
     results = {}
     for share, seed in ((0.0, 0), (0.5, 0), (0.5, 1), (1.0, 0)):
         draw = random.Random(seed)
         kept = {k for k in keys if draw.random() < share}
-        dropped = np.array([b is not None and b not in kept for b in base])[q]
-        p = np.zeros(len(y))
-        for fit, test in folds:
-            fit = fit[~dropped[fit]]
-            booster = lightgbm.train({**train.PARAMS, "seed": train.SEED},
-                                     lightgbm.Dataset(x[fit], y[fit].astype(int)), train.ROUNDS)
-            p[test] = booster.predict(x[test])
+        p = held_out_p(x, y, tests, np.array([b is not None and b not in kept for b in base])[q])
         results[f"share {share}, draw {seed} ({len(kept)} questions)"] = {
             k.replace("copies", "user-worded"): v for k, v in judge(rows, p, q, share > 0, SUFFIX).items()}
         print(share, seed, "done", file=sys.stderr, flush=True)
@@ -97,7 +106,6 @@ def curve(plain: list[dict], user: list[dict]) -> dict[str, dict]:
 def trees(plain: list[dict], user: list[dict]) -> dict[str, dict]:
     """P's trees fitted on none, the first or both rounds of ``user`` (rows of the fitting articles),
     judged held out on each round apart."""
-    import lightgbm
     from sklearn.model_selection import GroupKFold
 
     from qa.training import train
@@ -108,17 +116,11 @@ def trees(plain: list[dict], user: list[dict]) -> dict[str, dict]:
     article = np.array([rows[i]["article"] for i in q])
     px, py, pq = train._matrix(plain)  # qa train's folds: from SQuAD's rows alone
     groups = np.array([plain[i]["article"] for i in pq])
-    held = [set(groups[test]) for _, test in GroupKFold(n_splits=train.FOLDS).split(px, py, groups)]
+    folds = GroupKFold(n_splits=train.FOLDS).split(px, py, groups)
+    tests = [np.isin(article, list(set(groups[test]))) for _, test in folds]
     results = {}
     for name, fitted in (("none", set()), ("round 1", {1}), ("rounds 1 and 2", {1, 2})):
-        left_out = np.array([k is not None and k not in fitted for k in rounds])[q]
-        p = np.zeros(len(y))
-        for articles in held:
-            test = np.isin(article, list(articles))
-            fit = ~test & ~left_out
-            booster = lightgbm.train({**train.PARAMS, "seed": train.SEED},
-                                     lightgbm.Dataset(x[fit], y[fit].astype(int)), train.ROUNDS)
-            p[test] = booster.predict(x[test])
+        p = held_out_p(x, y, tests, np.array([k is not None and k not in fitted for k in rounds])[q])
         for judged_on in (1, 2):
             keep = np.array([k is None or k == judged_on for k in rounds])
             renumber = np.cumsum(keep) - 1
