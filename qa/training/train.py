@@ -532,12 +532,11 @@ def rejudge(files: list[Path], folder: Path) -> int:
     code as it is now, without the reader's two hours, once the trees come out as shipped
     (``_fit_again``); only then is the table rewritten."""
     manifest, _, report = _fit_again(files, folder)
-    fit_judged = bool((manifest.get("user_worded") or {}).get("fitted"))
     manifest["heldout"] = report["heldout"]
-    manifest["user_worded"] = user_worded_entry(report["judged_heldout"], fit_judged)
+    manifest["user_worded"] = user_worded_entry(report["judged_heldout"], report["fit_judged"])
     write_manifest(folder, manifest)
     print(table(report["heldout"]))
-    print_user_worded(report["judged_heldout"], fit_judged)
+    print_user_worded(report["judged_heldout"], report["fit_judged"])
     print(f"rewrote the held-out table of {folder / MANIFEST_FILE}; the model itself is unchanged")
     return 0
 
