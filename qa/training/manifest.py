@@ -10,6 +10,7 @@ from qa.answer.features import FEATURES
 from qa.training.judge import (
     ANSWERABLE_PER_NEGATIVE,
     MIN_GAIN_PER_SENTENCE,
+    OUT_OF_CORPUS_REFUSED,
     RANKER_WEIGHTS,
     RUNNER_UP_SHARES,
     TARGET_PRECISION,
@@ -36,7 +37,8 @@ def write(out: Path, report: dict, files: list[Path], rows: list[dict], *, seed:
         "split": f"{report['folds']}-fold GroupKFold by article", "threshold": report["threshold"],
         "threshold_rule": f"highest P under which held-out abstentions are right at least {TARGET_PRECISION:.0%} of "
                           "the time (on unanswerable, out-of-corpus or near-miss questions), counted at "
-                          f"{ANSWERABLE_PER_NEGATIVE:g} answerable questions to each of those",
+                          f"{ANSWERABLE_PER_NEGATIVE:g} answerable questions to each of those; raised, if need be, "
+                          f"until it refuses {OUT_OF_CORPUS_REFUSED:.0%} of the held-out out-of-corpus questions",
         "vetoes": report["vetoes"], "runner_up_share": report["runner_up_share"],
         "runner_up_rule": f"the smallest share of the best P (of {list(RUNNER_UP_SHARES)}) before a step that adds "
                           f"fewer than {MIN_GAIN_PER_SENTENCE} answers per extra sentence quoted, on held-out articles",

@@ -39,6 +39,7 @@ from qa.training.judge import (
     choose_threshold,
     choose_vetoes,
     heldout,
+    out_of_corpus_floor,
     questions,
     sentence_at_1,
     table,
@@ -322,6 +323,7 @@ def fit_and_judge(rows: list[dict], *, seed: int, rounds: int = ROUNDS, judged: 
     outcome = questions(rows, q, oof, keys)
     threshold = choose_threshold(outcome)
     vetoes = choose_vetoes(outcome, threshold)
+    threshold = out_of_corpus_floor(outcome, threshold, vetoes)
     judged_heldout = other.heldout(held_out_articles, per_fold, threshold, vetoes) if judged is not None else None
     share, curve = choose_runner_up(rows, q, oof, threshold, keys)
     fit = other.joined(set(), x, y, q) if fit_judged else (x, y, q)

@@ -151,6 +151,23 @@ def test_the_threshold_counts_negatives_at_the_stated_mix():
     assert choose_threshold([{"kind": "answerable", "p": 0.3}]) == 0.0
 
 
+def test_the_threshold_is_raised_until_it_refuses_the_stated_share_of_out_of_corpus_questions():
+    from qa.training.judge import OUT_OF_CORPUS_REFUSED, out_of_corpus_floor
+
+    assert OUT_OF_CORPUS_REFUSED == 0.92
+    # 25 out-of-corpus questions at P 0.01-0.25; refusing 0.92 of them is refusing 23.
+    ooc = [{"kind": "out_of_corpus", "p": 0.01 * (i + 1), "fired": set()} for i in range(25)]
+    answerable = [{"kind": "answerable", "p": 0.9, "fired": set()}]
+    assert abs(out_of_corpus_floor(ooc + answerable, 0.1) - 0.23) < 1e-6  # the 23rd P, just above it
+    # A threshold that already refuses enough is left alone.
+    assert out_of_corpus_floor(ooc + answerable, 0.3) == 0.3
+    # Vetoed questions are refused whatever their P: two of the highest vetoed, 21 more to refuse.
+    ooc[24]["fired"], ooc[23]["fired"] = {"unmentioned"}, {"unmentioned"}
+    assert abs(out_of_corpus_floor(ooc, 0.1, ["unmentioned"]) - 0.21) < 1e-6
+    assert abs(out_of_corpus_floor(ooc, 0.1) - 0.23) < 1e-6  # not a veto the model keeps
+    assert out_of_corpus_floor(answerable, 0.1) == 0.1  # none to refuse
+
+
 def test_the_reader_loss_adds_each_questions_ordering_to_the_pairs():
     torch = pytest.importorskip("torch")
     from qa.training.reader import batch_loss
