@@ -28,7 +28,7 @@ def print_table(results: dict[str, dict]) -> None:
     """One markdown row per key of the judged models' results, one column per model."""
     print("| held out by article | " + " | ".join(results) + " |\n|---|" + "---|" * len(results))
     for key in next(iter(results.values())):
-        print(f"| {key} | " + " | ".join(str(r[key]) for r in results.values()) + " |")
+        print(f"| {key} | " + " | ".join(str(r.get(key, "–")) for r in results.values()) + " |")
 
 
 def fit_as_shipped(plain: list[dict], judged: list[dict], fitted: list[dict]) -> tuple[dict, dict]:

@@ -12,6 +12,14 @@ each, 32 an article; ids -00 to -31 the first round's, -32 to -63 the second's; 
   reader), on none of the user-worded questions, on the first round's, or on both rounds' (each
   fold on the other folds' articles' questions and their near misses), judged on each round
   apart, as ``context_terms.judge`` judges.
+- ``--decisions``: the decision as ``qa train --fit-user-worded`` fits it (trees, ranker,
+  threshold and vetoes; the reader only re-orders a reply, so it leaves answering alone), fitted
+  on the first round's user-worded rows (the model shipped on 2026-12-04) or on both rounds'
+  (``rows.fit_as_shipped``), judged held out on both rounds, each apart and together, and on
+  SQuAD's questions as written. Each fit's trees' sha256 goes to stderr, to check against the
+  manifest of the model ``qa train`` made. Then the threshold held out twice: each fold's chosen
+  on the other folds' held-out P, by P's precision rule alone or raised until it refuses 92 % of
+  the out-of-corpus questions (as ``qa train`` chooses it since 2026-12-05).
 - ``--readers OLD NEW [--folds K ...]``: fold K's reader of two runs of ``qa train`` (their kept
   ``foldK.int8.onnx``) on fold K's held-out examples, SQuAD's and the user-worded answerable
   questions' (by style), each with its first three candidates in the held-out reply order of
@@ -23,6 +31,7 @@ each, 32 an article; ids -00 to -31 the first round's, -32 to -63 the second's; 
 
     python docs/experiments/user_worded_rounds.py --rows ROWS.pkl --user USER1.pkl --near NEAR1.pkl --curve
     python docs/experiments/user_worded_rounds.py --rows ROWS.pkl --user USER.pkl --near NEAR.pkl --trees
+    python docs/experiments/user_worded_rounds.py --rows ROWS.pkl --user USER.pkl --near NEAR.pkl --decisions
     python docs/experiments/user_worded_rounds.py --rows ROWS.pkl --user USER.pkl --near NEAR.pkl \\
         --readers ~/.cache/qa/train/reader-OLD ~/.cache/qa/train/reader-NEW --folds 0
 
@@ -48,7 +57,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from context_terms import judge  # noqa: E402
-from rows import load_or_gather, print_table  # noqa: E402
+from rows import fit_as_shipped, load_or_gather, print_table  # noqa: E402
 from user_worded import SUFFIX, gather, gather_near  # noqa: E402
 
 ROUND = 32  # questions an article in a round: -00 to -31 the first round's ids
@@ -133,6 +142,66 @@ def trees(plain: list[dict], user: list[dict]) -> dict[str, dict]:
     return results
 
 
+def decisions(plain: list[dict], user: list[dict]) -> tuple[dict[str, dict], dict[str, dict]]:
+    """The decision fitted on the first round's user-worded rows or both rounds', judged held out
+    (module docstring); and its threshold held out twice (``threshold_held_out``)."""
+    import hashlib
+
+    from qa.training.judge import heldout
+
+    results, twice = {}, {}
+    for name, fitted in (("round 1", [r for r in user if round_of(r) == 1]), ("rounds 1 and 2", user)):
+        report, got = fit_as_shipped(plain, user, fitted)
+        print(f"fit on {name}: trees {hashlib.sha256(report['trees'].dumps()).hexdigest()}, ranker "
+              f"{hashlib.sha256(report['ranker'].dumps()).hexdigest()}, threshold {report['threshold']}, "
+              f"vetoes {report['vetoes']}", file=sys.stderr, flush=True)
+        results[f"fit on {name}; SQuAD as written"] = report["heldout"]["learned"]
+        for judged_on, label in ((1, "round 1"), (2, "round 2"), (None, "both rounds")):
+            these = [o for o, r in zip(got["outcome"], user) if judged_on is None or round_of(r) == judged_on]
+            results[f"fit on {name}; judged {label}"] = heldout(these, report["threshold"], report["vetoes"])["learned"]
+        twice.update({f"fit on {name}; {k}": v for k, v in threshold_held_out(report, got["outcome"]).items()})
+    return results, twice
+
+
+def _refused(o: dict, threshold: float, vetoes: set) -> bool:
+    return o["p"] < threshold or bool(o["fired"] & vetoes)
+
+
+def _share(judged: list[tuple], kind: str, flag) -> float:
+    return round(float(np.mean([flag(o, t, v) for o, t, v in judged if o["kind"] == kind])), 4)
+
+
+def threshold_held_out(report: dict, user: list[dict]) -> dict[str, dict]:
+    """Each fold's threshold and vetoes chosen on the other folds' held-out SQuAD outcomes, by P's
+    precision rule alone (``judge.choose_threshold``) or raised as ``qa train`` raises it since
+    2026-12-05 (``judge.out_of_corpus_floor``), and judged on the fold's own questions, SQuAD's
+    and the user-worded ones: the threshold rule held out as the trees are."""
+    from qa.training.judge import choose_threshold, choose_vetoes, out_of_corpus_floor
+
+    fold_of = {a: k for k, articles in enumerate(report["held_out_articles"]) for a in articles}
+    results = {}
+    for rule in ("precision", "precision, raised"):
+        judged, cuts = {"SQuAD": [], "user-worded": []}, []
+        for k in range(len(report["held_out_articles"])):
+            other = [o for o in report["outcome"] if fold_of[o["article"]] != k]
+            threshold = choose_threshold(other)
+            vetoes = choose_vetoes(other, threshold)
+            if rule != "precision":
+                threshold = out_of_corpus_floor(other, threshold, vetoes)
+            cuts.append(round(threshold, 4))
+            for part, outcome in (("SQuAD", report["outcome"]), ("user-worded", user)):
+                judged[part] += [(o, threshold, set(vetoes)) for o in outcome if fold_of[o["article"]] == k]
+        for part, these in judged.items():
+            row = {"thresholds": cuts,
+                   "answerable answered": _share(these, "answerable", lambda *a: not _refused(*a)),
+                   "right and answered": _share(these, "answerable",
+                                                lambda o, t, v: o["right"] and not _refused(o, t, v))}
+            row.update({f"{kind} refused": _share(these, kind, _refused)
+                        for kind in ("out_of_corpus", "near_miss", "unanswerable")})
+            results[f"{rule}; {part}"] = row
+    return results
+
+
 def reader_examples(out: Path, plain: list[dict], user: list[dict]) -> dict:
     """The reader's examples and extra examples as ``qa train --fit-user-worded`` makes them
     (``train.reader_work``), and the folds' articles, kept at ``out``."""
@@ -191,6 +260,8 @@ def main() -> None:
     parser.add_argument("--near", type=Path, default=Path("user_worded_near.pkl"))
     parser.add_argument("--curve", action="store_true", help="P's trees on none, half or all of the user-worded rows")
     parser.add_argument("--trees", action="store_true", help="P's trees on none, one or both rounds")
+    parser.add_argument("--decisions", action="store_true",
+                        help="the decision (trees, ranker, threshold, vetoes) on one round or both")
     parser.add_argument("--readers", type=Path, nargs=2, metavar=("OLD", "NEW"),
                         help="two runs' kept fold readers (~/.cache/qa/train/reader-…)")
     parser.add_argument("--folds", type=int, nargs="+", default=[0])
@@ -203,6 +274,9 @@ def main() -> None:
         print_table(curve(plain, user))
     if args.trees:
         print_table(trees(plain, user))
+    if args.decisions:
+        for results in decisions(plain, user):
+            print_table(results)
     if args.readers:
         readers(plain, user, *args.readers, args.folds, args.examples)
 
