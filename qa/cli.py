@@ -119,8 +119,12 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--fit-user-worded", action="store_true",
                        help="fit the trees and ranker on the user-worded questions and their near misses too "
                             "(held out by article like every row; the reader and the threshold stay on SQuAD's)")
+    train.add_argument("--with-gate", action="store_true",
+                       help="name the gate in the model, so that ask() answers by it (without: it is fitted and "
+                            "judged with the reader, its table printed, but not written)")
     train.add_argument("--gate", action="store_true",
-                       help="only fit the gate of the model in --out again, from the fold readers its run kept")
+                       help="only fit the gate of the model in --out again, from the fold readers its run kept, "
+                            "and name it in the model")
     train.add_argument("--rechoose-reader", action="store_true",
                        help="only choose the reader's weight and margin again, on the held-out readings beside it")
     train.add_argument("--rejudge", action="store_true",

@@ -82,6 +82,7 @@ def run(args) -> int:
     with_reader = getattr(args, "reader", True)
     watched = same_topic.rows(sets, seed=args.seed) if with_reader else None
     fit_judged = getattr(args, "fit_user_worded", False)
+    with_gate = getattr(args, "with_gate", False)
     report = fit_and_judge(rows, seed=args.seed, rounds=args.rounds, judged=judged, fit_judged=fit_judged,
                            watched=watched)
     work = None
@@ -92,8 +93,11 @@ def run(args) -> int:
             report["reader"], work = train_reader(rows, report, staging, seed=args.seed,
                                                   steps=getattr(args, "reader_steps", None))
             report["gate"] = train_gate(rows, report, work, seed=args.seed)
-        write(staging, report, files, rows, seed=args.seed, articles=args.articles, params=PARAMS,
-              ranker_params=RANKER_PARAMS, fit_judged=fit_judged)
+        # The gate is judged on every refit, but answers only when asked for: held out, it has yet to
+        # answer as many user-worded questions as P's threshold (docs/evaluation.md, 2026-12-04).
+        write(staging, {**report, "gate": report.get("gate") if with_gate else None}, files, rows, seed=args.seed,
+              articles=args.articles, params=PARAMS, ranker_params=RANKER_PARAMS, fit_judged=fit_judged,
+              with_gate=with_gate)
         _check_out(out)  # nothing else put there while the model was made
 
     write_atomically(out, fill)  # written beside ``out``, then swapped in whole: a stop leaves the old model
@@ -112,6 +116,8 @@ def run(args) -> int:
               f"read for {held['share_read_at_margin']} of the answerable questions")
     if report.get("gate"):
         print_gate(report["gate"])
+        if not with_gate:
+            print("gate: not written (--with-gate names it in the model; `qa train --gate` fits it again)")
     held = report["ranker_heldout"]
     print(f"ranker: answer-sentence@1 held out {held['sentence@1_p']} (by P) -> {held['sentence@1_keys']} "
           f"(logit(P) + weight x its score; weight {report['ranker_weight']}, per fold {report['ranker_per_fold']})")
@@ -498,6 +504,8 @@ def refit_gate(files: list[Path], folder: Path) -> int:
     fitted = train_gate(rows, report, work, seed=manifest["seed"])
     fitted["trees"].save(folder / GATE_FILE)
     manifest["gate"] = gate_entry(fitted, folder)
+    if not manifest["rebuild"].endswith(" --with-gate"):  # the command that makes this model, gate and all
+        manifest["rebuild"] += " --with-gate"
     write_manifest(folder, manifest)
     print_gate(fitted)
     print(f"wrote {folder / GATE_FILE} and its entry in {folder / MANIFEST_FILE}")

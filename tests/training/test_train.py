@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from qa import cli
-from qa.answer.decide import MANIFEST_FILE, digest, load
+from qa.answer.decide import GATE_FILE, MANIFEST_FILE, digest, load
 from qa.answer.features import FEATURES
 from qa.training.examples import USER_WORDED
 from qa.training.reader import judge, load_readings
@@ -58,15 +58,17 @@ def test_training_runs_on_a_small_sample(tmp_path, capsys):
     assert "differ from the ones" in capsys.readouterr().err
     assert json.loads((out / MANIFEST_FILE).read_text()) == changed  # and nothing was written
     (out / MANIFEST_FILE).write_text(written)
-    # The gate: fitted on every kind of question, the same-topic ones too, read by the fold readers;
-    # fitted again from the readers the run kept, it comes out the same.
-    gate = manifest["gate"]
+    # The gate: fitted on every kind of question, the same-topic ones too, read by the fold readers,
+    # and judged, but not named in the model without --with-gate; `--gate` fits it again from the
+    # readers the run kept and names it.
+    assert "| squad answerable (" in printed and "gate: threshold" in printed and "gate: not written" in printed
+    assert "gate" not in manifest and not (out / GATE_FILE).exists()
+    assert cli.main(["train", "--gate", "--out", str(out)]) == 0
+    gated = json.loads((out / MANIFEST_FILE).read_text())
+    gate = gated.pop("gate")
+    assert gated == {**manifest, "rebuild": manifest["rebuild"] + " --with-gate"}
     assert gate["features"][:2] == ["logit_p", "best_reading"] and gate["sha256"] == digest(out / gate["file"])
     assert gate["heldout"]["gate"]["squad same_topic"]["questions"] > 0
-    assert "| squad answerable (" in printed and "gate: threshold" in printed
-    fitted = (out / gate["file"]).read_bytes()
-    assert cli.main(["train", "--gate", "--out", str(out)]) == 0
-    assert (out / gate["file"]).read_bytes() == fitted and json.loads((out / MANIFEST_FILE).read_text()) == manifest
     decision = load(out)
     assert decision.gate is not None and decision.gate.threshold == gate["threshold"]
     assert decision.reader is not None and decision.reader.logits("Who?", ["Ann did.", "It rained."]).shape == (2,)
@@ -81,11 +83,12 @@ def test_fit_user_worded_fits_the_trees_on_them_and_rejudge_fits_them_the_same(t
     plain, fitted = tmp_path / "plain", tmp_path / "fitted"
     common = ["train", "--articles", "1", "--rounds", "20", "--reader-steps", "2"]
     assert cli.main([*common, "--out", str(plain)]) == 0
-    assert cli.main([*common, "--fit-user-worded", "--out", str(fitted)]) == 0
+    assert cli.main([*common, "--fit-user-worded", "--with-gate", "--out", str(fitted)]) == 0
     assert "their near misses (qa/training/user_worded.jsonl; fitted on with the other folds' articles)" in \
         capsys.readouterr().out
     before, after = (json.loads((m / MANIFEST_FILE).read_text()) for m in (plain, fitted))
-    assert after["user_worded"]["fitted"] and after["rebuild"].endswith("--fit-user-worded")
+    assert after["user_worded"]["fitted"] and after["rebuild"].endswith("--fit-user-worded --with-gate")
+    assert "gate" not in before and after["gate"]["sha256"] == digest(fitted / GATE_FILE)
     assert after["sha256"] != before["sha256"]  # other trees
     # The folds and the table's questions are SQuAD's either way, and so are the questions the
     # reader is judged on; it fits on the user-worded answerable ones too (96 here, 1,536 in all).
