@@ -163,10 +163,6 @@ def decisions(plain: list[dict], user: list[dict]) -> tuple[dict[str, dict], dic
     return results, twice
 
 
-def _refused(o: dict, threshold: float, vetoes: set) -> bool:
-    return o["p"] < threshold or bool(o["fired"] & vetoes)
-
-
 def _share(judged: list[tuple], kind: str, flag) -> float:
     return round(float(np.mean([flag(o, t, v) for o, t, v in judged if o["kind"] == kind])), 4)
 
@@ -176,7 +172,10 @@ def threshold_held_out(report: dict, user: list[dict]) -> dict[str, dict]:
     precision rule alone (``judge.choose_threshold``) or raised as ``qa train`` raises it since
     2026-12-05 (``judge.out_of_corpus_floor``), and judged on the fold's own questions, SQuAD's
     and the user-worded ones: the threshold rule held out as the trees are."""
-    from qa.training.judge import choose_threshold, choose_vetoes, out_of_corpus_floor
+    from qa.training.judge import _answered, choose_threshold, choose_vetoes, out_of_corpus_floor
+
+    def refused(o: dict, threshold: float, vetoes: set) -> bool:
+        return not _answered(o, threshold, vetoes)
 
     fold_of = {a: k for k, articles in enumerate(report["held_out_articles"]) for a in articles}
     results = {}
@@ -193,10 +192,10 @@ def threshold_held_out(report: dict, user: list[dict]) -> dict[str, dict]:
                 judged[part] += [(o, threshold, set(vetoes)) for o in outcome if fold_of[o["article"]] == k]
         for part, these in judged.items():
             row = {"thresholds": cuts,
-                   "answerable answered": _share(these, "answerable", lambda *a: not _refused(*a)),
+                   "answerable answered": _share(these, "answerable", _answered),
                    "right and answered": _share(these, "answerable",
-                                                lambda o, t, v: o["right"] and not _refused(o, t, v))}
-            row.update({f"{kind} refused": _share(these, kind, _refused)
+                                                lambda o, t, v: o["right"] and _answered(o, t, v))}
+            row.update({f"{kind} refused": _share(these, kind, refused)
                         for kind in ("out_of_corpus", "near_miss", "unanswerable")})
             results[f"{rule}; {part}"] = row
     return results

@@ -97,8 +97,8 @@ def choose_threshold(outcome: list[dict]) -> float:
 def out_of_corpus_floor(outcome: list[dict], threshold: float, vetoes=()) -> float:
     """``threshold``, raised if need be to the lowest P at which ``OUT_OF_CORPUS_REFUSED`` of the
     out-of-corpus questions among ``outcome`` are refused (under it, or vetoed)."""
-    ooc = [o for o in outcome if o["kind"] == "out_of_corpus"]
-    vetoed = [bool(o["fired"] & set(vetoes)) for o in ooc]
+    ooc, vetoes = [o for o in outcome if o["kind"] == "out_of_corpus"], set(vetoes)
+    vetoed = [bool(o["fired"] & vetoes) for o in ooc]
     need = math.ceil(round(OUT_OF_CORPUS_REFUSED * len(ooc), 9)) - sum(vetoed)
     free = sorted(o["p"] for o, v in zip(ooc, vetoed) if not v)
     if need <= 0 or not free:

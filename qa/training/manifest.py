@@ -22,14 +22,14 @@ ENVIRONMENT = ("lightgbm", "numpy", "scikit-learn", "onnxruntime", "onnx", "fais
 
 
 def write(out: Path, report: dict, files: list[Path], rows: list[dict], *, seed: int, articles: int | None,
-          params: dict, ranker_params: dict, fit_judged: bool = False, with_gate: bool = False) -> None:
+          params: dict, ranker_params: dict, fit_judged: bool = False) -> None:
     """The fitted trees, ranker and reader in ``out`` (a staging folder), with the manifest that accounts for them:
     the data's digests, the features, ``params``, the seed, the operating point and its rules, the held-out metrics."""
     report["trees"].save(out / MODEL_FILE)
     manifest = {
         "model": "gradient-boosted trees (LightGBM), P(candidate sentence answers the question)",
         "rebuild": "qa train" + (f" --articles {articles}" if articles else "")
-                   + (" --fit-user-worded" if fit_judged else "") + (" --with-gate" if with_gate else ""),
+                   + (" --fit-user-worded" if fit_judged else "") + (" --with-gate" if report.get("gate") else ""),
         "features": list(FEATURES), "params": params, "rounds": report["trees"].feature.shape[0], "seed": seed,
         "data": [{"file": f.name, "sha256": digest(f)} for f in files], "articles_per_file": articles,
         "examples": {"questions": len(rows), "candidates": int(sum(len(r["labels"]) for r in rows)),

@@ -96,8 +96,7 @@ def run(args) -> int:
         # The gate is judged on every refit, but answers only when asked for: held out, it has yet to
         # answer as many user-worded questions as P's threshold (docs/evaluation.md, 2026-12-04).
         write(staging, {**report, "gate": report.get("gate") if with_gate else None}, files, rows, seed=args.seed,
-              articles=args.articles, params=PARAMS, ranker_params=RANKER_PARAMS, fit_judged=fit_judged,
-              with_gate=with_gate)
+              articles=args.articles, params=PARAMS, ranker_params=RANKER_PARAMS, fit_judged=fit_judged)
         _check_out(out)  # nothing else put there while the model was made
 
     write_atomically(out, fill)  # written beside ``out``, then swapped in whole: a stop leaves the old model
